@@ -1,0 +1,118 @@
+// The one memory map of a card (DESIGN rule 1). Every region of a card's
+// WebAssembly.Memory is named here; nothing else hard-codes an offset.
+// This file is compiled by asc (firmware) and by tsc/esbuild (host), so it holds
+// constants only; `u32` is aliased to `number` for TypeScript in host/as-types.d.ts.
+//
+//   0x0000_0000  FW_LOW      asc static data and the stub runtime's heap
+//   0x0010_0000  FW_STATE    counters, guest/disk/function/queue tables, doorbells, IRQ out
+//   0x0020_0000  BAR         one register file per PCIe function (BAR0 contents)
+//   0x0040_0000  CARD_MEM    shadow rings, request pool, host-IO ring
+//   CARD_FIXED_END ...       RAM disks and guest RAM windows, placed by host/layout.ts
+
+export const PAGE: u32 = 0x10000; // wasm page, also the alignment of dynamic regions
+
+// ---- firmware low memory (asc statics + stub heap) ----
+export const FW_LOW_BASE: u32 = 0;
+export const FW_LOW_SIZE: u32 = 0x100000;
+
+// ---- firmware state ----
+export const FW_STATE_BASE: u32 = 0x100000;
+export const FW_STATE_SIZE: u32 = 0x100000;
+
+// Limits that size the tables below.
+export const MAX_GUESTS: u32 = 16;
+export const MAX_DISKS: u32 = 16;
+export const MAX_FUNCS: u32 = 16;
+export const MAX_QUEUES: u32 = 32; // per function (NVMe: admin + 31 I/O pairs; virtio: 32 virtqueues)
+export const MAX_VECTORS: u32 = 32; // MSI-X vectors per function
+
+// Counters: u64 each, indexed by the Counter enum in counters.ts.
+export const COUNTERS_BASE: u32 = FW_STATE_BASE;
+export const COUNTERS_MAX: u32 = 512;
+export const COUNTERS_SIZE: u32 = COUNTERS_MAX * 8;
+
+// Global scalars (u32 each unless noted).
+export const GLOBALS_BASE: u32 = COUNTERS_BASE + COUNTERS_SIZE;
+export const G_MAGIC: u32 = GLOBALS_BASE + 0; // written by init() so the host can check the map
+export const G_NOW: u32 = GLOBALS_BASE + 8; // f64 virtual time of the current poll (ns)
+export const G_NFUNCS: u32 = GLOBALS_BASE + 16;
+export const GLOBALS_SIZE: u32 = 256;
+export const MEMMAP_MAGIC: u32 = 0x44505531; // "DPU1"
+
+// Guest RAM windows: { base u32, size u32 } in card memory.
+export const GUEST_TABLE_BASE: u32 = GLOBALS_BASE + GLOBALS_SIZE;
+export const GUEST_ENTRY_SIZE: u32 = 16;
+export const GUEST_BASE_OFF: u32 = 0;
+export const GUEST_SIZE_OFF: u32 = 4;
+export const GUEST_TABLE_SIZE: u32 = MAX_GUESTS * GUEST_ENTRY_SIZE;
+
+// Disks (block devices the functions map to).
+export const DISK_TABLE_BASE: u32 = GUEST_TABLE_BASE + GUEST_TABLE_SIZE;
+export const DISK_ENTRY_SIZE: u32 = 32;
+export const DISK_KIND_OFF: u32 = 0; // DiskKind (blk/disk.ts)
+export const DISK_BLOCK_SHIFT_OFF: u32 = 4; // 9 or 12
+export const DISK_BLOCKS_OFF: u32 = 8; // u64 block count
+export const DISK_BASE_OFF: u32 = 16; // card offset of a RAM disk's bytes
+export const DISK_TABLE_SIZE: u32 = MAX_DISKS * DISK_ENTRY_SIZE;
+
+// PCIe functions.
+export const FUNC_TABLE_BASE: u32 = DISK_TABLE_BASE + DISK_TABLE_SIZE;
+export const FUNC_ENTRY_SIZE: u32 = 64;
+export const FUNC_TYPE_OFF: u32 = 0; // FuncType (pcie/func.ts)
+export const FUNC_GUEST_OFF: u32 = 4;
+export const FUNC_DISK_OFF: u32 = 8;
+export const FUNC_NQUEUES_OFF: u32 = 12;
+export const FUNC_FEATURES_LO_OFF: u32 = 16; // negotiated virtio features, low 32 bits
+export const FUNC_FEATURES_HI_OFF: u32 = 20;
+export const FUNC_ENABLED_OFF: u32 = 24; // 1 when the driver has set DRIVER_OK / CC.EN
+export const FUNC_PRIVATE_OFF: u32 = 32; // 32 bytes the front end owns
+export const FUNC_TABLE_SIZE: u32 = MAX_FUNCS * FUNC_ENTRY_SIZE;
+
+// Per-queue state; the layout inside an entry belongs to the front end (virtio/ or nvme/).
+export const QUEUE_TABLE_BASE: u32 = FUNC_TABLE_BASE + FUNC_TABLE_SIZE;
+export const QUEUE_ENTRY_SIZE: u32 = 128;
+export const QUEUE_TABLE_SIZE: u32 = MAX_FUNCS * MAX_QUEUES * QUEUE_ENTRY_SIZE;
+
+// Doorbell and polling bitmaps: one u32 per function, bit q = queue q.
+// A doorbell write by the host only sets a bit here; poll() does the work (DESIGN rule 2).
+export const DOORBELL_BASE: u32 = QUEUE_TABLE_BASE + QUEUE_TABLE_SIZE;
+export const POLLING_BASE: u32 = DOORBELL_BASE + MAX_FUNCS * 4;
+// Interrupts raised by the firmware: one u32 per function, bit v = MSI-X vector v.
+// The host reads and clears it after each poll and delivers through the MSI-X table.
+export const IRQ_OUT_BASE: u32 = POLLING_BASE + MAX_FUNCS * 4;
+// Per-vector interrupt coalescing state: MAX_FUNCS * MAX_VECTORS entries.
+export const IRQ_STATE_BASE: u32 = IRQ_OUT_BASE + MAX_FUNCS * 4;
+export const IRQ_ENTRY_SIZE: u32 = 32;
+export const IRQ_STATE_SIZE: u32 = MAX_FUNCS * MAX_VECTORS * IRQ_ENTRY_SIZE;
+export const FW_STATE_END: u32 = IRQ_STATE_BASE + IRQ_STATE_SIZE;
+
+// ---- BAR register files ----
+export const BAR_BASE: u32 = 0x200000;
+export const BAR_SIZE: u32 = 0x4000; // 16 KiB per function: registers, doorbells, MSI-X table, PBA
+export const BAR_REGION_SIZE: u32 = MAX_FUNCS * BAR_SIZE;
+
+// ---- card memory ----
+export const CARD_MEM_BASE: u32 = 0x400000;
+// Shadow rings: each queue's synced entries and descriptor chains, copied from guest RAM.
+export const SHADOW_BASE: u32 = CARD_MEM_BASE;
+export const SHADOW_QUEUE_SIZE: u32 = 0x8000; // 32 KiB per queue
+export const SHADOW_SIZE: u32 = MAX_FUNCS * MAX_QUEUES * SHADOW_QUEUE_SIZE;
+// Request pool: every request in flight, whatever its front end (blk/req.ts).
+export const REQ_BASE: u32 = SHADOW_BASE + SHADOW_SIZE;
+export const MAX_REQS: u32 = 4096;
+export const REQ_SIZE: u32 = 640; // header + MAX_SEGS segments
+export const MAX_SEGS: u32 = 72;
+export const REQ_POOL_SIZE: u32 = MAX_REQS * REQ_SIZE;
+// Host-IO ring: requests for backends the host serves (file, NBD, ...), u32 request index each.
+// Head/tail are in HOSTIO_CTRL: [0] producer (firmware), [4] consumer (host).
+export const HOSTIO_CTRL: u32 = REQ_BASE + REQ_POOL_SIZE;
+export const HOSTIO_RING: u32 = HOSTIO_CTRL + 64;
+export const HOSTIO_ENTRIES: u32 = MAX_REQS;
+// Completed host IO handed back: same shape, producer = host, consumer = firmware.
+export const HOSTIO_DONE_CTRL: u32 = HOSTIO_RING + HOSTIO_ENTRIES * 4;
+export const HOSTIO_DONE_RING: u32 = HOSTIO_DONE_CTRL + 64;
+// Scratch for the front ends (bounce buffers, copied headers): one page per function.
+export const SCRATCH_BASE: u32 = HOSTIO_DONE_RING + HOSTIO_ENTRIES * 4;
+export const SCRATCH_FUNC_SIZE: u32 = 0x2000;
+export const CARD_FIXED_END: u32 = SCRATCH_BASE + MAX_FUNCS * SCRATCH_FUNC_SIZE;
+// RAM disks and guest windows start at the first page boundary at or after CARD_FIXED_END.
