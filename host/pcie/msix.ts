@@ -38,6 +38,9 @@ export class Msix {
     this.capOffset = cfg.addCapability(PCI_CAP_ID_MSIX, body, w);
     this.tableAt = barBase + tableOff;
     this.pbaAt = barBase + pbaOff;
+    // Enabling MSI-X, clearing the function mask or turning bus mastering on releases pending messages.
+    const chained = cfg.onWrite;
+    cfg.onWrite = (o, n) => { chained(o, n); this.release(); };
     // Reset state: every vector masked (§6.8.2.9).
     for (let v = 0; v < vectors; v++) dv.setUint32(this.tableAt + v * MSIX_ENTRY_SIZE + 12, MSIX_VECTOR_CTRL_MASK, true);
   }
