@@ -18,6 +18,7 @@ export { irqSetCoalescing, irqNextDeadline } from "./pcie/irq";
 export { reqsInUse } from "./blk/req";
 export * from "./virtio/api";
 export * from "./nvme/api";
+export * from "./bench";
 
 /** Checks the memory map against this build; returns 0 on success. */
 export function init(): u32 {

@@ -1,6 +1,6 @@
 // Hands a DONE request back to the front end that parsed it, which writes the
 // completion (virtio used element + status byte, NVMe CQE) and frees the slot.
-import { reqAddr, R_FUNC } from "./blk/req";
+import { reqAddr, reqFree, R_FUNC } from "./blk/req";
 import { funcType, FuncType } from "./pcie/func";
 import { virtioBlkComplete } from "./virtio/blk";
 import { nvmeIoComplete } from "./nvme/io";
@@ -13,4 +13,5 @@ export function reqComplete(r: u32): void {
   count(Counter.requests_completed);
   if (t == FuncType.VIRTIO_BLK) virtioBlkComplete(r);
   else if (t == FuncType.NVME) nvmeIoComplete(r);
+  else reqFree(r); // no front end (benchmarks): nothing to write back
 }

@@ -1,0 +1,35 @@
+// `npm run bench [-- --json] [--only NAME] [--quick]`: every figure beside its reference.
+import { parseArgs } from "node:util";
+import { benchCopy } from "./copy.js";
+import { formatValue, type BenchOptions, type Figure } from "./harness.js";
+
+const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
+  { id: "copy", run: benchCopy },
+];
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ options: { json: { type: "boolean" }, only: { type: "string" }, quick: { type: "boolean" }, help: { type: "boolean" } } }).values;
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}\nusage: npm run bench -- [--json] [--only ${BENCHES.map((b) => b.id).join("|")}] [--quick]`);
+    return 2;
+  }
+  if (args.help) { console.log(`usage: npm run bench -- [--json] [--only ${BENCHES.map((b) => b.id).join("|")}] [--quick]`); return 0; }
+  const chosen = BENCHES.filter((b) => !args.only || b.id === args.only);
+  if (chosen.length === 0) { console.error(`bench: no benchmark "${args.only}" (have: ${BENCHES.map((b) => b.id).join(", ")})`); return 2; }
+  const o: BenchOptions = args.quick ? { samples: 1, sampleMs: 20 } : { samples: 7, sampleMs: 250 };
+  const results: Figure[] = [];
+  for (const b of chosen) {
+    if (!args.json) process.stderr.write(`bench: ${b.id} ...\n`);
+    const f = await b.run(o);
+    results.push(f);
+    if (!args.json) {
+      console.log(`${f.name}\n  ${formatValue(f.value, f.unit)} ${f.unit}   vs ${f.reference.name}: ${formatValue(f.reference.value, f.unit)} ${f.unit}   ratio ${f.ratio.toFixed(2)}   (median of ${f.samples})`);
+    }
+  }
+  if (args.json) console.log(JSON.stringify({ results }, null, 2));
+  return 0;
+}
+
+main().then((c) => process.exit(c), (e) => { console.error(`bench: ${(e as Error).message}`); process.exit(1); });
