@@ -39,6 +39,8 @@ export enum Counter {
   err_virtio_bad_data_dir,
   err_virtio_unsupported_type,
   err_virtio_packed_bad_id,
+  err_virtio_misaligned,
+  err_virtio_bad_discard,
 
   // ---- nvme ----
   nvme_admin_commands,
@@ -58,6 +60,15 @@ export enum Counter {
   err_nvme_sgl_unsupported,
   err_nvme_fused_unsupported,
   err_nvme_controller_fatal,
+  nvme_sqes_fetched,
+  nvme_cqes_posted,
+  err_nvme_cq_head_ahead,
+  err_nvme_cq_invalid,
+  err_nvme_invalid_queue_size,
+  err_nvme_invalid_vector,
+  err_nvme_queue_busy,
+  err_nvme_stale_completion,
+  err_nvme_lba_out_of_range,
 
   COUNT,
 }
