@@ -1,0 +1,203 @@
+// The testbed: one DPU card built from a scenario, a PCIe function and a guest driver
+// per VM, a fio-like job per driver, and the run loop that drives them on the virtual
+// clock:
+//
+//   jobs submit + kick  →  card.poll(budget)  →  clock += cost of that poll (host/timing.ts)
+//   →  jobs reap (completion k of the poll is stamped k request-costs after the poll's
+//      fixed cost)  →  until every job is done.
+//
+// One poll per round: the JS↔WASM boundary is crossed per batch (DESIGN rule 2).
+import { Card, FuncType, type DiskConfig } from "./card.js";
+import type { GuestRam } from "./guest/ram.js";
+import type { BlockDriver } from "./guest/driver.js";
+import type { BlockBackend } from "./backends/types.js";
+import { Job, type JobResult } from "./workload/job.js";
+import { VirtualClock, DEFAULT_COST, type CostModel } from "./timing.js";
+import type { DeviceKind, Scenario, VmSpec } from "./scenario.js";
+
+/** What a device model gets to bring one VM's device up. */
+export interface AttachContext {
+  card: Card;
+  /** The PCIe function the testbed added for this VM. */
+  func: number;
+  guest: GuestRam;
+  vm: VmSpec;
+}
+
+/** Brings a device up on function ctx.func and returns its guest driver, ready for IO. */
+export type DeviceFactory = (ctx: AttachContext) => BlockDriver | Promise<BlockDriver>;
+
+export const FUNC_TYPES: Record<DeviceKind, FuncType> = { "virtio-blk": FuncType.VIRTIO_BLK, nvme: FuncType.NVME };
+
+export interface TestbedOptions {
+  /** Device models by kind; defaults to the built-in virtio-blk and NVMe models. */
+  devices?: Partial<Record<DeviceKind, DeviceFactory>>;
+  cost?: CostModel;
+  /** Opens a file disk (default: host/backends/file.ts, Node only). */
+  openFile?: (path: string, bytes: number, blockSize: number) => BlockBackend | Promise<BlockBackend>;
+  /** A compiled firmware module (default: loadFirmware()). */
+  module?: WebAssembly.Module;
+}
+
+export interface Progress {
+  /** 0..1: the slowest job's share of its IO count or runtime. */
+  fraction: number;
+  completed: number;
+  virtualNs: number;
+}
+
+export interface RunOptions {
+  onProgress?: (p: Progress) => void;
+  /** Rounds between two progress calls (deterministic, not timed). */
+  progressEvery?: number;
+  /** Rounds without any completion before the run is declared stalled. */
+  stallRounds?: number;
+}
+
+export interface VmResult extends JobResult {
+  vm: string;
+  device: DeviceKind;
+}
+
+export interface RunResult {
+  scenario: string;
+  seed: number;
+  jobs: VmResult[];
+  firmware: { counters: Record<string, number>; errors: Record<string, number> };
+  /** Virtual time the run took (ns) and the polls it made. */
+  virtualNs: number;
+  polls: number;
+  /** Wall-clock time of the run loop (ns): not deterministic. */
+  wallNs: number;
+  /** True when IOs stopped completing; the in-flight IOs count as errors. */
+  stalled: boolean;
+}
+
+const DEFAULT_STALL_ROUNDS = 100_000;
+const DEFAULT_PROGRESS_EVERY = 1024;
+
+let builtinDevices: Partial<Record<DeviceKind, DeviceFactory>> = {};
+/** Register the device models used when TestbedOptions.devices leaves a kind out. */
+export function registerDevice(kind: DeviceKind, factory: DeviceFactory): void {
+  builtinDevices = { ...builtinDevices, [kind]: factory };
+}
+
+export class Testbed {
+  private constructor(
+    readonly scenario: Scenario,
+    readonly card: Card,
+    readonly drivers: BlockDriver[],
+    readonly jobs: Job[],
+    private readonly clock: VirtualClock,
+    private readonly backends: BlockBackend[],
+  ) {}
+
+  static async create(scenario: Scenario, opts: TestbedOptions = {}): Promise<Testbed> {
+    const backends: BlockBackend[] = [];
+    try {
+      const disks: DiskConfig[] = [];
+      for (const vm of scenario.vms) disks.push(await diskConfig(vm, opts, backends));
+      const card = await Card.create({ guests: scenario.vms.map((vm) => ({ ramBytes: vm.ram })), disks }, opts.module);
+      const drivers: BlockDriver[] = [];
+      for (const [i, vm] of scenario.vms.entries()) {
+        const factory = opts.devices?.[vm.device] ?? builtinDevices[vm.device];
+        if (!factory) throw new Error(`testbed: no device model for "${vm.device}"`);
+        const func = card.addFunction(FUNC_TYPES[vm.device], i, i, vm.device === "nvme" ? vm.queues + 1 : vm.queues);
+        drivers.push(await factory({ card, func, guest: card.guests[i]!, vm }));
+      }
+      const jobs = scenario.vms.map((vm, i) => new Job(drivers[i]!, card.guests[i]!, { name: vm.name, ...vm.job }));
+      return new Testbed(scenario, card, drivers, jobs, new VirtualClock(card.memory, opts.cost ?? DEFAULT_COST), backends);
+    } catch (e) {
+      for (const b of backends) b.close();
+      throw e;
+    }
+  }
+
+  /** Run every job to its end. */
+  run(opts: RunOptions = {}): RunResult {
+    const { card, jobs, clock } = this;
+    const budget = this.scenario.poll_budget;
+    const every = opts.progressEvery ?? DEFAULT_PROGRESS_EVERY;
+    const stallRounds = opts.stallRounds ?? DEFAULT_STALL_ROUNDS;
+    const pollNs = clock.model.pollNs;
+    const t0 = card.now;
+    const wall0 = performance.now();
+    let polls = 0;
+    let idle = 0;
+    let stalled = false;
+    for (;;) {
+      let active = 0;
+      for (const j of jobs) if (!j.done) { j.submit(card.now); active++; }
+      if (active === 0) break;
+      const start = card.now;
+      const taken = card.poll(budget);
+      const cost = clock.charge(taken);
+      polls++;
+      card.now = start + cost;
+      const step = taken > 0 ? (cost - pollNs) / taken : 0;
+      let reaped = 0;
+      for (const j of jobs) reaped += j.reap(start + pollNs + reaped * step, step, card.now);
+      idle = reaped === 0 ? idle + 1 : 0;
+      if (idle >= stallRounds) { stalled = true; break; }
+      if (opts.onProgress && polls % every === 0) opts.onProgress(this.progress(t0));
+    }
+    const wallNs = Math.round((performance.now() - wall0) * 1e6);
+    opts.onProgress?.(this.progress(t0));
+    return {
+      scenario: this.scenario.name,
+      seed: this.scenario.seed,
+      jobs: jobs.map((j, i) => {
+        const r = j.result();
+        const vm = this.scenario.vms[i]!;
+        // IOs still in flight when the run stalled never completed: count them as failed.
+        if (stalled) r.errors += j.inflight;
+        return { ...r, vm: vm.name, device: vm.device };
+      }),
+      firmware: { counters: card.counters(), errors: card.errors() },
+      virtualNs: card.now - t0,
+      polls,
+      wallNs,
+      stalled,
+    };
+  }
+
+  private progress(t0: number): Progress {
+    let fraction = 1;
+    let completed = 0;
+    for (const j of this.jobs) {
+      const p = j.progress();
+      completed += p.completed;
+      const rt = j.options.runtime;
+      const f = p.target !== Infinity ? p.completed / p.target : rt ? (this.card.now - t0) / rt : 1;
+      fraction = Math.min(fraction, j.done ? 1 : f);
+    }
+    return { fraction: Math.min(1, fraction), completed, virtualNs: this.card.now - t0 };
+  }
+
+  /** Close the file backends. */
+  close(): void {
+    for (const b of this.backends) b.close();
+  }
+}
+
+async function diskConfig(vm: VmSpec, opts: TestbedOptions, opened: BlockBackend[]): Promise<DiskConfig> {
+  const d = vm.disk;
+  if (d.backend === "memory") return { kind: "memory", bytes: d.size, blockSize: d.block_size };
+  const open = opts.openFile ?? (async (path: string, bytes: number, blockSize: number) => {
+    const { FileBackend } = await import("./backends/file.js");
+    return new FileBackend({ path, bytes, blockSize });
+  });
+  const b = await open(d.path!, d.size, d.block_size);
+  opened.push(b);
+  return { kind: "host", backend: b };
+}
+
+/** Build a testbed for the scenario, run it, close it. */
+export async function runScenario(scenario: Scenario, opts: TestbedOptions & RunOptions = {}): Promise<RunResult> {
+  const tb = await Testbed.create(scenario, opts);
+  try {
+    return tb.run(opts);
+  } finally {
+    tb.close();
+  }
+}
