@@ -1,0 +1,26 @@
+// The library for Node: everything needed to script a run.
+//
+//   import { loadScenario, runScenario } from "wasm-dpu";
+//   const result = await runScenario(await loadScenario("local", { seed: 7 }));
+export { Card, FuncType, DiskKind, BlkStatus, type CardConfig, type DiskConfig } from "./card.js";
+export { loadFirmware, instantiateFirmware, type Firmware } from "./loader.js";
+export { Counter } from "../assembly/counters.js";
+export type { BlockBackend } from "./backends/types.js";
+export { MemoryBackend } from "./backends/memory.js";
+export { FileBackend, type FileBackendOptions } from "./backends/file.js";
+export { GuestRam } from "./guest/ram.js";
+export { BlkOp, type BlockDriver } from "./guest/driver.js";
+export { Job, RW_MODES, type JobOptions, type JobResult, type RwMode, type DirStats } from "./workload/job.js";
+export { Histogram, PERCENTILES } from "./workload/histogram.js";
+export { Prng } from "./workload/prng.js";
+export { parseSize, parseDuration } from "./workload/units.js";
+export { DEFAULT_COST, VirtualClock, type CostModel } from "./timing.js";
+export {
+  parseScenario, loadScenario, ScenarioError, BUILTIN_SCENARIOS, DEFAULT_SCENARIO, DEVICES,
+  type Scenario, type VmSpec, type DiskSpec, type JobSpec, type DeviceKind, type Overrides,
+} from "./scenario.js";
+export {
+  Testbed, runScenario, registerDevice,
+  type DeviceFactory, type AttachContext, type TestbedOptions, type RunOptions, type RunResult, type VmResult, type Progress,
+} from "./testbed.js";
+export { toJson, summary, runOk } from "./cli/report.js";
