@@ -127,7 +127,7 @@ export const DEFAULT_NUMBER_IOS = 100_000;
 
 /** Validate a parsed JSON value as a scenario; throws ScenarioError naming the field. */
 export function parseScenario(input: unknown, overrides: Overrides = {}): Scenario {
-  const r = ScenarioSchema.safeParse(input);
+  const r = ScenarioSchema.safeParse(input, { reportInput: true });
   if (!r.success) throw new ScenarioError(describeIssue(r.error.issues[0]!));
   const s = r.data;
   const seed = overrides.seed ?? s.seed;

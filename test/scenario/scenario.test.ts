@@ -1,0 +1,87 @@
+// Scenario files: defaults, units, overrides, and one clear message per problem.
+import { describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseScenario, loadScenario, ScenarioError, DEFAULT_NUMBER_IOS } from "../../host/scenario.js";
+
+const vm = (o: Record<string, unknown> = {}) => ({ name: "a", device: "virtio-blk", disk: { backend: "memory", size: "16M" }, ...o });
+const problem = (input: unknown) => {
+  try {
+    parseScenario(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ScenarioError);
+    return (e as Error).message;
+  }
+  throw new Error("scenario was accepted");
+};
+
+describe("scenario", () => {
+  it("fills defaults and parses sizes and durations", () => {
+    const s = parseScenario({ vms: [vm({ job: { bs: "8k", runtime: "5ms" } }), vm({ name: "b", device: "nvme", ram: "1G", disk: { backend: "memory", size: "64M", block_size: 512 } })] });
+    expect(s.poll_budget).toBe(256);
+    expect(s.vms[0]).toMatchObject({ ram: 64 << 20, queues: 1, queue_size: 128, packed: false, disk: { size: 16 << 20, block_size: 4096 } });
+    expect(s.vms[0]!.job).toMatchObject({ rw: "randrw", rwmixread: 50, bs: 8192, iodepth: 32, runtime: 5e6, verify: false });
+    expect(s.vms[0]!.job.number_ios).toBeUndefined();
+    expect(s.vms[1]!.job.number_ios).toBe(DEFAULT_NUMBER_IOS);
+    expect(s.vms[1]!.ram).toBe(2 ** 30);
+    expect(s.vms[0]!.job.seed).not.toBe(s.vms[1]!.job.seed); // each VM its own stream
+  });
+
+  it("merges the scenario's job defaults under each VM's job, and CLI overrides over both", () => {
+    const input = { seed: 5, job: { iodepth: 4, number_ios: 10, verify: true }, vms: [vm({ job: { iodepth: 8 } })] };
+    expect(parseScenario(input).vms[0]!.job).toMatchObject({ iodepth: 8, number_ios: 10, verify: true });
+    const o = parseScenario(input, { seed: 9, runtime: 1e6 });
+    expect(o.seed).toBe(9);
+    expect(o.vms[0]!.job).toMatchObject({ runtime: 1e6, number_ios: undefined });
+    expect(o.vms[0]!.job.seed).not.toBe(parseScenario(input).vms[0]!.job.seed);
+  });
+
+  it.each([
+    [{ vms: [vm(), vm({ name: "b", disk: { backend: "memory", size: "16M", block_size: 1000 } })] }, "scenario.vms[1].disk.block_size: must be 512 or 4096"],
+    [{ vms: [vm({ device: "scsi" })] }, 'scenario.vms[0].device: must be one of "virtio-blk", "nvme"'],
+    [{ vms: [vm({ colour: "red" })] }, 'scenario.vms[0]: unknown field "colour"'],
+    [{ vms: [vm({ ram: "lots" })] }, 'scenario.vms[0].ram: ram "lots" is not a size'],
+    [{ vms: [vm({ queues: 1.5 })] }, "scenario.vms[0].queues: must be a whole number"],
+    [{ vms: [vm({ queue_size: "128" })] }, "scenario.vms[0].queue_size: must be a number, not a string"],
+    [{ vms: [{ device: "nvme", disk: { backend: "memory", size: "1M" } }] }, "scenario.vms[0].name: required"],
+    [{ vms: [] }, "scenario.vms: needs at least 1 entry"],
+    [{ vms: [vm({ job: { runtime: "soon" } })] }, 'scenario.vms[0].job.runtime: "soon" is not a duration'],
+    [{ vms: [vm({ job: { rw: "trim" } })] }, "scenario.vms[0].job.rw: must be one of"],
+  ])("rejects a bad field with its path: %j", (input, msg) => {
+    expect(problem(input)).toContain(msg);
+  });
+
+  it.each([
+    [vm({ queue_size: 100 }), "scenario.vms[0].queue_size: 100 is not a power of two"],
+    [vm({ queue_size: 16, job: { iodepth: 32 } }), "scenario.vms[0].job.iodepth: 32 is more than the 1 queue(s) of 16 entries can hold (16)"],
+    [vm({ device: "nvme", queue_size: 32, job: { iodepth: 32 } }), "can hold (31)"],
+    [vm({ ram: "256k", job: { iodepth: 32, bs: "64k" } }), "scenario.vms[0].ram: 262144 bytes is too small"],
+    [vm({ device: "nvme", packed: true }), "scenario.vms[0].packed: only for virtio-blk"],
+    [vm({ disk: { backend: "file", size: "1M" } }), "scenario.vms[0].disk.path: required for the file backend"],
+    [vm({ disk: { backend: "memory", size: 5000, block_size: 512 } }), "scenario.vms[0].disk.size: 5000 bytes is not a multiple"],
+    [vm({ disk: { backend: "memory", size: "1M", block_size: 4096 }, job: { bs: 512 } }), "scenario.vms[0].job.bs: 512 is not a multiple of the disk's 4096-byte block size"],
+  ])("rejects combinations that cannot work: %j", (v, msg) => {
+    expect(problem({ vms: [v] })).toContain(msg);
+  });
+
+  it("accepts a packed virtqueue of any size", () => {
+    expect(parseScenario({ vms: [vm({ packed: true, queue_size: 100 })] }).vms[0]!.queue_size).toBe(100);
+  });
+
+  it("loads the built-in local scenario: a virtio-blk and an NVMe VM, 4k randrw, iodepth 32, verify", async () => {
+    const s = await loadScenario();
+    expect(s.name).toBe("local");
+    expect(s.vms.map((v) => v.device)).toEqual(["virtio-blk", "nvme"]);
+    for (const v of s.vms) expect(v.job).toMatchObject({ rw: "randrw", bs: 4096, iodepth: 32, verify: true });
+  });
+
+  it("names the file when it is missing or not JSON", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-dpu-sc-"));
+    const bad = path.join(dir, "bad.json");
+    fs.writeFileSync(bad, "{ vms: ");
+    await expect(loadScenario(bad)).rejects.toThrow(`scenario ${bad}: not valid JSON`);
+    await expect(loadScenario(path.join(dir, "none.json"))).rejects.toThrow(/none\.json: no such file, and not a built-in scenario \(local\)/);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
