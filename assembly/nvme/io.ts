@@ -111,7 +111,7 @@ function sqService(f: u32, s: u32, budget: u32): u32 {
     }
   }
   if (done < avail) {
-    if (done == room) stall(a, c, s);
+    if (done == room) stall(f, a, c, s);
     else doorbellSet(f, s); // budget or request pool ran out: come back next poll
   }
   return done;
@@ -125,8 +125,9 @@ function sqService(f: u32, s: u32, budget: u32): u32 {
   return next;
 }
 
-function stall(a: u32, c: u32, s: u32): void {
+function stall(f: u32, a: u32, c: u32, s: u32): void {
   store<u32>(c + Q.CQ_WAITERS, load<u32>(c + Q.CQ_WAITERS) | (1 << s));
+  Q.cqEventIdx(f, load<u32>(a + Q.SQ_CQID), load<u32>(c + Q.CQ_HEAD));
   if (load<u32>(a + Q.SQ_STALLED) == 0) { count(Counter.err_nvme_cq_full); store<u32>(a + Q.SQ_STALLED, 1); }
 }
 

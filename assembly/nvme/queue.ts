@@ -1,7 +1,7 @@
 // NVMe queue state in the per-queue entries of the memory map (queueAddr), the
 // controller's private words (FUNC_PRIVATE) and completion posting.
 // Queue entry of index y holds SQ y in its first half and CQ y in its second half.
-import { BAR_BASE, BAR_SIZE, FUNC_PRIVATE_OFF } from "../memmap";
+import { BAR_BASE, BAR_SIZE, FUNC_PRIVATE_OFF, POLLING_BASE } from "../memmap";
 import { funcAddr, queueAddr, doorbellSet } from "../pcie/func";
 import { irqSignal } from "../pcie/irq";
 import { Counter } from "../counters";
@@ -59,10 +59,22 @@ export const P_DBBUF_EVENT: u32 = 28; // card offset of the EventIdx page
   return load<u32>(barAddr(f) + NVME_DB_BASE + (2 * y + 1) * NVME_DB_STRIDE);
 }
 
-/** Tell the host (shadow doorbell EventIdx) which SQ tail the controller has seen. */
+/**
+ * Shadow doorbell EventIdx of SQ y (base §5.9): the host rings the MMIO doorbell only
+ * when its new tail passes EventIdx. With a doorbell, ask to be rung after `tail`; in
+ * polling mode stay one behind, so the host never needs to ring.
+ */
 @inline export function sqEventIdx(f: u32, y: u32, tail: u32): void {
   const ev = load<u32>(priv(f) + P_DBBUF_EVENT);
-  if (ev != 0 && y != 0) store<u32>(ev + 2 * y * NVME_DB_STRIDE, tail);
+  if (ev == 0 || y == 0) return;
+  const polled = (load<u32>(POLLING_BASE + (f << 2)) >> y) & 1;
+  store<u32>(ev + 2 * y * NVME_DB_STRIDE, (tail - polled) & 0xffff);
+}
+
+/** Ask for the CQ y head doorbell at the host's next head update (an SQ waits for room). */
+@inline export function cqEventIdx(f: u32, y: u32, head: u32): void {
+  const ev = load<u32>(priv(f) + P_DBBUF_EVENT);
+  if (ev != 0 && y != 0) store<u32>(ev + (2 * y + 1) * NVME_DB_STRIDE, head);
 }
 
 @inline export function cqUsed(c: u32): u32 {
