@@ -64,6 +64,10 @@ function msbOf(v: number): number {
 
 export function bucketOf(v: number): number {
   if (v < EXACT) return v;
+  if (v < TWO_32) { // the common case: integer ops only
+    const m = 31 - Math.clz32(v);
+    return EXACT + (m - SUB_BITS) * HALF + (v >>> (m - SUB_BITS + 1)) - HALF;
+  }
   const msb = Math.min(msbOf(v), MAX_MSB);
   const shift = msb - SUB_BITS + 1; // v >> shift lies in [HALF, EXACT)
   const sub = Math.min(Math.floor(v / 2 ** shift), EXACT - 1) - HALF;

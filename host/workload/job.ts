@@ -104,6 +104,10 @@ export class Job {
   private verifyDetail: string | undefined;
   private strays = 0;
   private readonly salt: number;
+  // rw= decoded once
+  private readonly random: boolean;
+  private readonly mixed: boolean;
+  private readonly readOnly: boolean;
 
   constructor(readonly driver: BlockDriver, ram: GuestRam, options: JobOptions) {
     this.options = options;
@@ -121,6 +125,10 @@ export class Job {
     this.blocksPerUnit = bs / bsz;
     this.target = options.number_ios ?? Infinity;
     if (this.target === Infinity && options.runtime === undefined) throw new RangeError(`job ${options.name}: set number_ios or runtime`);
+    const rw = options.rw;
+    this.random = rw === "randread" || rw === "randwrite" || rw === "randrw";
+    this.mixed = rw === "rw" || rw === "randrw";
+    this.readOnly = rw === "read" || rw === "randread";
     this.prng = new Prng(options.seed);
     this.salt = this.prng.next();
 
@@ -206,10 +214,9 @@ export class Job {
   /** Choose direction and offset for slot s; with verify, fill or poison its buffer. */
   private prepare(s: number): void {
     const o = this.options;
-    const rw = o.rw;
-    const isRead = rw === "read" || rw === "randread" || ((rw === "randrw" || rw === "rw") && this.prng.below(100) < o.rwmixread);
+    const isRead = this.mixed ? this.prng.below(100) < o.rwmixread : this.readOnly;
     let u: number;
-    if (rw === "randread" || rw === "randwrite" || rw === "randrw") u = this.prng.below(this.units);
+    if (this.random) u = this.prng.below(this.units);
     else {
       u = this.seqUnit;
       this.seqUnit = u + 1 === this.units ? 0 : u + 1;
