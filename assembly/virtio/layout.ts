@@ -76,7 +76,7 @@ export const DWZ_F_UNMAP: u32 = 1;
 // ---- limits this device offers (device config, virtio 1.2 §5.2.4) ----
 export const SEG_MAX: u32 = 64; // data descriptors per request (MAX_SEGS in blk/req.ts is 72)
 export const MAX_CHAIN: u32 = SEG_MAX + 2; // header + data + status
-export const MAX_QSIZE: u32 = 1024;
+export const MAX_QSIZE: u32 = 32768; // virtio 1.2 §2.7 / §2.8: Queue Size at most 32768
 export const MAX_DESC_LEN: u32 = 0x400000; // 4 MiB: longer descriptors are refused as oversized
 export const MAX_XFER: u32 = 0x400000; // 4 MiB per request
 export const MAX_DISCARD_SECTORS: u32 = 0x2000000;

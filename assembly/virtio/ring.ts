@@ -16,7 +16,7 @@ import {
   AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING,
   USED_ELEM_SIZE, USED_F_NO_NOTIFY, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESCF_AVAIL,
   PDESCF_USED, PEVENT_OFF_WRAP, PEVENT_FLAGS, PEVENT_ENABLE, PEVENT_DISABLE, PEVENT_DESC,
-  PEVENT_WRAP_BIT, MAX_CHAIN, MAX_QSIZE, MAX_DESC_LEN, NO_VECTOR, QS_BROKEN, Q_STATE, Q_SIZE,
+  PEVENT_WRAP_BIT, MAX_CHAIN, MAX_DESC_LEN, NO_VECTOR, QS_BROKEN, Q_STATE, Q_SIZE,
   Q_DESC, Q_DRIVER, Q_DEVICE, Q_VECTOR, Q_MODE, Q_LAST_AVAIL, Q_AVAIL_WRAP, Q_USED_IDX,
   Q_USED_WRAP, Q_USED_PUB, Q_PENDING, QM_PACKED, QM_EVENT_IDX, QM_INDIRECT, SH_NCHAINS,
   SH_NDESC, SH_CHAINS, SH_CHAIN_SIZE, SHC_ID, SHC_ERR, SHC_FIRST, SHC_NDESC, SHC_RING_N,
@@ -68,7 +68,7 @@ function walkSplit(desc: u32, size: u32, head: u32, g: u32, mode: u32, dp: u32):
     if (fl & DESCF_INDIRECT) {
       // §2.7.5.3.1: no nesting, no NEXT beside INDIRECT, a whole number of descriptors.
       if ((mode & QM_INDIRECT) == 0 || indirect || (fl & DESCF_NEXT) != 0 || len == 0 ||
-          (len & 15) != 0 || len > MAX_QSIZE * 16) return fail(Counter.err_virtio_indirect_bad, nd);
+          (len & 15) != 0 || (len >> 4) > size) return fail(Counter.err_virtio_indirect_bad, nd);
       const t = translate(g, load<u64>(da + DESC_ADDR), len);
       if (t == INVALID) return fail(Counter.err_virtio_indirect_bad, nd);
       tbl = t; tsize = len >> 4; idx = 0; seen = 0; indirect = true;
@@ -172,7 +172,7 @@ export function syncPacked(qa: u32, sh: u32, g: u32, max: u32): u32 {
         if (fl & DESCF_INDIRECT) {
           const t = translate(g, load<u64>(da + PDESC_ADDR), len);
           if ((mode & QM_INDIRECT) == 0 || ringN != 1 || (fl & DESCF_NEXT) != 0 || len == 0 ||
-              (len & 15) != 0 || t == INVALID) err = Counter.err_virtio_indirect_bad;
+              (len & 15) != 0 || (len >> 4) > size || t == INVALID) err = Counter.err_virtio_indirect_bad;
           else { const r = packedIndirect(t, len >> 4, dp); k = r & U16; err = r >>> ERR_SHIFT; }
         } else if (len == 0) err = Counter.err_virtio_desc_zero_len;
         else if (len > MAX_DESC_LEN) err = Counter.err_virtio_desc_oversized;
