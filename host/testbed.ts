@@ -14,6 +14,7 @@ import type { BlockBackend } from "./backends/types.js";
 import { Job, type JobResult } from "./workload/job.js";
 import { VirtualClock, DEFAULT_COST, type CostModel } from "./timing.js";
 import type { DeviceKind, Scenario, VmSpec } from "./scenario.js";
+import { attachNvme } from "./guest/nvme.js";
 
 /** What a device model gets to bring one VM's device up. */
 export interface AttachContext {
@@ -76,7 +77,7 @@ export interface RunResult {
 const DEFAULT_STALL_ROUNDS = 100_000;
 const DEFAULT_PROGRESS_EVERY = 1024;
 
-let builtinDevices: Partial<Record<DeviceKind, DeviceFactory>> = {};
+let builtinDevices: Partial<Record<DeviceKind, DeviceFactory>> = { nvme: attachNvme };
 /** Register the device models used when TestbedOptions.devices leaves a kind out. */
 export function registerDevice(kind: DeviceKind, factory: DeviceFactory): void {
   builtinDevices = { ...builtinDevices, [kind]: factory };
