@@ -21,6 +21,6 @@ export {
 } from "./scenario.js";
 export {
   Testbed, runScenario, registerDevice,
-  type DeviceFactory, type AttachContext, type TestbedOptions, type RunOptions, type RunResult, type VmResult, type Progress,
+  type DeviceFactory, type DeviceModel, type AttachContext, type TestbedOptions, type RunOptions, type RunResult, type VmResult, type Progress,
 } from "./testbed.js";
 export { toJson, summary, runOk } from "./cli/report.js";

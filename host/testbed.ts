@@ -15,12 +15,20 @@ import { Job, type JobResult } from "./workload/job.js";
 import { VirtualClock, DEFAULT_COST, type CostModel } from "./timing.js";
 import type { DeviceKind, Scenario, VmSpec } from "./scenario.js";
 import { attachNvme } from "./guest/nvme.js";
+import { VirtioBlkPci } from "./pcie/virtio-pci.js";
+import { VirtioBlkDriver } from "./guest/virtio-blk.js";
 
 /** What a device model gets to bring one VM's device up. */
 export interface AttachContext {
   card: Card;
-  /** The PCIe function the testbed added for this VM. */
+  /**
+   * The PCIe function number of this VM's device. DeviceModel.addsFunction tells whether
+   * the testbed added it before attach() or the model adds it itself (it must get this number).
+   */
   func: number;
+  /** Index of the VM's guest RAM and of its disk on the card. */
+  guestIndex: number;
+  disk: number;
   guest: GuestRam;
   vm: VmSpec;
 }
@@ -28,11 +36,33 @@ export interface AttachContext {
 /** Brings a device up on function ctx.func and returns its guest driver, ready for IO. */
 export type DeviceFactory = (ctx: AttachContext) => BlockDriver | Promise<BlockDriver>;
 
+export interface DeviceModel {
+  attach: DeviceFactory;
+  /** True when attach() adds the PCIe function itself (default: the testbed adds it). */
+  addsFunction?: boolean;
+}
+
+/** virtio-blk: the device model adds its function; the driver negotiates packed/MQ from the VM. */
+const VIRTIO_BLK: DeviceModel = {
+  addsFunction: true,
+  attach(ctx) {
+    const { vm, card } = ctx;
+    const dev = new VirtioBlkPci(card, { guest: ctx.guestIndex, disk: ctx.disk, queues: vm.queues, queueSize: vm.queue_size });
+    if (dev.func !== ctx.func) throw new Error(`testbed: virtio-blk got function ${dev.func}, expected ${ctx.func}`);
+    const drv = new VirtioBlkDriver(dev, ctx.guest, { packed: vm.packed, queues: vm.queues, queueSize: vm.queue_size });
+    if (vm.polling) for (let q = 0; q < vm.queues; q++) card.setPolling(ctx.func, q, true);
+    return drv;
+  },
+};
+
+/** NVMe: admin queue + vm.queues I/O queue pairs on a function the testbed adds. */
+const NVME: DeviceModel = { attach: attachNvme };
+
 export const FUNC_TYPES: Record<DeviceKind, FuncType> = { "virtio-blk": FuncType.VIRTIO_BLK, nvme: FuncType.NVME };
 
 export interface TestbedOptions {
   /** Device models by kind; defaults to the built-in virtio-blk and NVMe models. */
-  devices?: Partial<Record<DeviceKind, DeviceFactory>>;
+  devices?: Partial<Record<DeviceKind, DeviceModel>>;
   cost?: CostModel;
   /** Opens a file disk (default: host/backends/file.ts, Node only). */
   openFile?: (path: string, bytes: number, blockSize: number) => BlockBackend | Promise<BlockBackend>;
@@ -77,10 +107,10 @@ export interface RunResult {
 const DEFAULT_STALL_ROUNDS = 100_000;
 const DEFAULT_PROGRESS_EVERY = 1024;
 
-let builtinDevices: Partial<Record<DeviceKind, DeviceFactory>> = { nvme: attachNvme };
-/** Register the device models used when TestbedOptions.devices leaves a kind out. */
-export function registerDevice(kind: DeviceKind, factory: DeviceFactory): void {
-  builtinDevices = { ...builtinDevices, [kind]: factory };
+let builtinDevices: Partial<Record<DeviceKind, DeviceModel>> = { "virtio-blk": VIRTIO_BLK, nvme: NVME };
+/** Replace the device model used when TestbedOptions.devices leaves a kind out. */
+export function registerDevice(kind: DeviceKind, model: DeviceModel): void {
+  builtinDevices = { ...builtinDevices, [kind]: model };
 }
 
 export class Testbed {
@@ -101,10 +131,11 @@ export class Testbed {
       const card = await Card.create({ guests: scenario.vms.map((vm) => ({ ramBytes: vm.ram })), disks }, opts.module);
       const drivers: BlockDriver[] = [];
       for (const [i, vm] of scenario.vms.entries()) {
-        const factory = opts.devices?.[vm.device] ?? builtinDevices[vm.device];
-        if (!factory) throw new Error(`testbed: no device model for "${vm.device}"`);
-        const func = card.addFunction(FUNC_TYPES[vm.device], i, i, vm.device === "nvme" ? vm.queues + 1 : vm.queues);
-        drivers.push(await factory({ card, func, guest: card.guests[i]!, vm }));
+        const model = opts.devices?.[vm.device] ?? builtinDevices[vm.device];
+        if (!model) throw new Error(`testbed: no device model for "${vm.device}"`);
+        // Functions are numbered in the order they are added: VM i is function i.
+        const func = model.addsFunction ? i : card.addFunction(FUNC_TYPES[vm.device], i, i, vm.device === "nvme" ? vm.queues + 1 : vm.queues);
+        drivers.push(await model.attach({ card, func, guestIndex: i, disk: i, guest: card.guests[i]!, vm }));
       }
       const jobs = scenario.vms.map((vm, i) => new Job(drivers[i]!, card.guests[i]!, { name: vm.name, ...vm.job }));
       return new Testbed(scenario, card, drivers, jobs, new VirtualClock(card.memory, opts.cost ?? DEFAULT_COST), backends);

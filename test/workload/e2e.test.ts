@@ -5,7 +5,7 @@ import { parseScenario, type DeviceKind } from "../../host/scenario.js";
 import { Testbed, runScenario } from "../../host/testbed.js";
 import { MemoryBackend } from "../../host/backends/memory.js";
 
-const DEVICES: DeviceKind[] = ["nvme"];
+const DEVICES: DeviceKind[] = ["virtio-blk", "nvme"];
 const scenario = (device: DeviceKind, job: object = {}) =>
   parseScenario({
     job: { rw: "randrw", bs: "4k", iodepth: 16, number_ios: 4000, verify: true, ...job },
