@@ -475,6 +475,9 @@ export class VirtioBlkDriver implements BlockDriver {
     return vq.add(sgs, tag);
   }
 
+  /** The id the next request on queue q will get (its slot address is known before it is added). */
+  nextId(q = 0): number { return this.queues[q]!.peekId(); }
+
   /** The header/status slot of id on queue q (guest address), for raw requests. */
   slot(q: number, id: number): number { return this.queues[q]!.slot(id); }
 
