@@ -2,7 +2,8 @@
 // firmware polls with positional reads and writes (node:fs), so completions stay in
 // the virtual clock's order (DESIGN rule 5).
 //
-// Created files are sized with ftruncate and stay sparse until written.
+// Created files are sized with ftruncate and stay sparse until written. A device node
+// (a block device, /dev/full for failure tests) is used as is, with the size given.
 // Discard and write-zeroes: Node cannot call fallocate(PUNCH_HOLE), so
 //   - a range that reaches the end of the disk is deallocated by truncating the file
 //     to the range's start and extending it again (the tail becomes a hole);
@@ -30,6 +31,8 @@ export class FileBackend implements BlockBackend {
   readonly blockSize: number;
   readonly path: string;
   private fd: number;
+  /** A regular file (not a device node): it can be truncated to punch the tail. */
+  private regular = true;
 
   constructor(opts: FileBackendOptions) {
     const { path, blockSize } = opts;
@@ -52,7 +55,14 @@ export class FileBackend implements BlockBackend {
 
   /** Settle the file's length: extend a shorter file (sparse), never shrink a longer one. */
   private size(want: number | undefined, fixed: boolean): number {
-    const have = fs.fstatSync(this.fd).size;
+    const st = fs.fstatSync(this.fd);
+    this.regular = st.isFile();
+    if (!this.regular) {
+      // A device node (block device, /dev/full, ...): its size is what the caller says.
+      if (want === undefined) throw new RangeError(`file backend ${this.path}: not a regular file, so its size must be given`);
+      return want;
+    }
+    const have = st.size;
     if (want === undefined) {
       if (have === 0 || have % this.blockSize !== 0) {
         throw new RangeError(`file backend ${this.path}: file size ${have} is not a positive multiple of the ${this.blockSize}-byte block size`);
@@ -92,7 +102,7 @@ export class FileBackend implements BlockBackend {
     if (nblocks === 0) return;
     const start = lba * this.blockSize;
     const end = (lba + nblocks) * this.blockSize;
-    if (end === this.blocks * this.blockSize) {
+    if (this.regular && end === this.blocks * this.blockSize) {
       fs.ftruncateSync(this.fd, start); // the tail becomes a hole
       fs.ftruncateSync(this.fd, end);
       return;
