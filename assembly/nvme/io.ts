@@ -152,10 +152,11 @@ function stall(f: u32, a: u32, c: u32, s: u32): void {
   const nsid = load<u32>(e + S.SQE_NSID);
   if (opc == S.IO_READ || opc == S.IO_WRITE) {
     if (nsid != S.NSID_ONE) return fail(Counter.err_nvme_invalid_namespace, S.S_INVALID_NAMESPACE);
+    // MDTS first, then the LBA range, then the PRPs (the order QEMU's nvme_rw checks in).
+    const bytes = ((load<u32>(e + S.SQE_CDW12) & S.CDW12_NLB_MASK) + 1) << diskBlockShift(d);
+    if (bytes > R.NVME_MAX_XFER) return fail(Counter.err_nvme_transfer_too_large, S.S_INVALID_FIELD);
     const st = lbaRange(r, a, d, e, opc == S.IO_READ ? BlkOp.READ : BlkOp.WRITE);
     if (st != S.S_SUCCESS) return st;
-    const bytes = load<u32>(a + R_NBLOCKS) << diskBlockShift(d);
-    if (bytes > R.NVME_MAX_XFER) return fail(Counter.err_nvme_transfer_too_large, S.S_INVALID_FIELD);
     return prpMap(g, r, load<u64>(e + S.SQE_PRP1), load<u64>(e + S.SQE_PRP2), bytes);
   }
   if (opc == S.IO_FLUSH) {
