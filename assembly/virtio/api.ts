@@ -6,7 +6,7 @@ import { translate, INVALID } from "../dma";
 import { FUNC_FEATURES_LO_OFF, FUNC_FEATURES_HI_OFF, FUNC_ENABLED_OFF, FUNC_PRIVATE_OFF, MAX_FUNCS,
   MAX_QUEUES, QUEUE_ENTRY_SIZE } from "../memmap";
 import { funcAddr, funcGuest, funcQueues, queueAddr, shadowAddr } from "../pcie/func";
-import { syncSplit, syncPacked } from "./ring";
+import { syncSplit, syncPacked, writeAvailEvent } from "./ring";
 import { FP_NEEDS_RESET } from "./blk";
 import {
   F_RING_INDIRECT_DESC, F_RING_EVENT_IDX, F_RING_PACKED, DESC_SIZE, AVAIL_RING, USED_RING,
@@ -77,6 +77,7 @@ export function virtioQueueSetup(f: u32, q: u32, size: u32, vector: u32, descLo:
   store<u32>(qa + Q_USED_WRAP, 1);
   store<u32>(qa + Q_USED_PUB, packed ? 1 << PEVENT_WRAP_BIT : 0);
   store<u32>(qa + Q_STATE, QS_READY);
+  writeAvailEvent(f, q, qa, mode); // the driver may notify before the first service
   return 0;
 }
 

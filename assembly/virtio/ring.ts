@@ -226,7 +226,7 @@ export function syncPacked(qa: u32, sh: u32, g: u32, max: u32): u32 {
 }
 
 /** Tell the driver when to notify us (§2.7.10 / §2.8.10): not at all while polling. */
-function writeAvailEvent(f: u32, q: u32, qa: u32, mode: u32): void {
+export function writeAvailEvent(f: u32, q: u32, qa: u32, mode: u32): void {
   const polling = (load<u32>(POLLING_BASE + (f << 2)) >>> q) & 1;
   const dev = load<u32>(qa + Q_DEVICE);
   const last = load<u32>(qa + Q_LAST_AVAIL);
