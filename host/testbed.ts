@@ -105,7 +105,7 @@ export interface RunResult {
 }
 
 const DEFAULT_STALL_ROUNDS = 100_000;
-const DEFAULT_PROGRESS_EVERY = 1024;
+const DEFAULT_PROGRESS_EVERY = 128; // rounds: a few thousand IOs, so a bar moves smoothly
 
 let builtinDevices: Partial<Record<DeviceKind, DeviceModel>> = { "virtio-blk": VIRTIO_BLK, nvme: NVME };
 /** Replace the device model used when TestbedOptions.devices leaves a kind out. */

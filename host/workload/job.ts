@@ -290,7 +290,7 @@ export class Job {
     return {
       name: this.options.name, options: this.options, read, write,
       errors: this.errors, firstError: this.firstError, verifyErrors: this.verifyErrors, verifyDetail: this.verifyDetail,
-      strayCompletions: this.strays, startNs: Math.max(0, this.startNs), endNs: this.endNs,
+      strayCompletions: this.strays, startNs: Math.max(0, Math.round(this.startNs)), endNs: Math.round(this.endNs),
     };
   }
 }
