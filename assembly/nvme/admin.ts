@@ -26,7 +26,7 @@ export function adminCommand(f: u32, e: u32): u32 {
   const cdw0 = load<u32>(e + S.SQE_CDW0);
   if (((cdw0 >> S.CDW0_FUSE_SHIFT) & S.CDW0_FUSE_MASK) != 0) return fail(Counter.err_nvme_fused_unsupported, S.S_INVALID_FIELD);
   if (((cdw0 >> S.CDW0_PSDT_SHIFT) & S.CDW0_PSDT_MASK) != 0) return fail(Counter.err_nvme_sgl_unsupported, S.S_INVALID_FIELD);
-  const opc = cdw0 & 0xff;
+  const opc = cdw0 & S.CDW0_OPC_MASK;
   if (opc == S.ADM_IDENTIFY) return identify(f, e);
   if (opc == S.ADM_CREATE_CQ) return createCq(f, e);
   if (opc == S.ADM_CREATE_SQ) return createSq(f, e);
@@ -49,7 +49,7 @@ function dataOut(f: u32, e: u32, src: u32, len: u32): u32 {
 }
 
 function putAscii(dst: u32, s: string, len: u32): void {
-  memory.fill(dst, 0x20, len); // space padded (base §1.5)
+  memory.fill(dst, S.ASCII_SPACE, len);
   const n = min(<u32>s.length, len);
   for (let i: u32 = 0; i < n; i++) store<u8>(dst + i, <u8>s.charCodeAt(i));
 }
@@ -59,7 +59,7 @@ const FIRMWARE_REV = "0.1.0";
 const SERIAL_PREFIX = "WDPU-F";
 
 function identify(f: u32, e: u32): u32 {
-  const cns = load<u32>(e + S.SQE_CDW10) & 0xff;
+  const cns = load<u32>(e + S.SQE_CDW10) & S.CNS_MASK;
   const nsid = load<u32>(e + S.SQE_NSID);
   const b = scratchAddr(f);
   memory.fill(b, 0, S.IDENTIFY_SIZE);
@@ -68,7 +68,7 @@ function identify(f: u32, e: u32): u32 {
     if (nsid != S.NSID_ONE) return fail(Counter.err_nvme_invalid_namespace, S.S_INVALID_NAMESPACE);
     identifyNamespace(f, b);
   } else if (cns == S.CNS_ACTIVE_NS_LIST) {
-    if (nsid >= 0xfffffffe) return fail(Counter.err_nvme_invalid_namespace, S.S_INVALID_NAMESPACE);
+    if (nsid >= S.NSID_FIRST_INVALID_LIST) return fail(Counter.err_nvme_invalid_namespace, S.S_INVALID_NAMESPACE);
     if (nsid < S.NSID_ONE) store<u32>(b, S.NSID_ONE); // NSIDs greater than CDW1.NSID
   } else return fail(Counter.err_nvme_invalid_field, S.S_INVALID_FIELD);
   return dataOut(f, e, b, S.IDENTIFY_SIZE);
@@ -78,8 +78,8 @@ function identifyController(f: u32, b: u32): void {
   store<u16>(b + S.IDC_VID, <u16>R.NVME_VENDOR_ID);
   store<u16>(b + S.IDC_SSVID, <u16>R.NVME_VENDOR_ID);
   putAscii(b + S.IDC_SN, SERIAL_PREFIX, S.IDC_SN_LEN);
-  store<u8>(b + S.IDC_SN + SERIAL_PREFIX.length, <u8>(0x30 + f / 10));
-  store<u8>(b + S.IDC_SN + SERIAL_PREFIX.length + 1, <u8>(0x30 + f % 10));
+  store<u8>(b + S.IDC_SN + SERIAL_PREFIX.length, <u8>(S.ASCII_ZERO + f / 10));
+  store<u8>(b + S.IDC_SN + SERIAL_PREFIX.length + 1, <u8>(S.ASCII_ZERO + f % 10));
   putAscii(b + S.IDC_MN, MODEL, S.IDC_MN_LEN);
   putAscii(b + S.IDC_FR, FIRMWARE_REV, S.IDC_FR_LEN);
   store<u8>(b + S.IDC_MDTS, <u8>R.NVME_MDTS);
@@ -122,7 +122,7 @@ let queueStatus: u32 = 0;
 function queueRing(f: u32, e: u32, entryShift: u32, entries: u32): u32 {
   const cc = load<u32>(Q.barAddr(f) + R.NVME_REG_CC);
   const wantShift = entryShift == S.SQE_SHIFT ? R.NVME_CC_IOSQES_SHIFT : R.NVME_CC_IOCQES_SHIFT;
-  if (((cc >> wantShift) & 0xf) != entryShift) { queueStatus = fail(Counter.err_nvme_invalid_field, S.S_INVALID_FIELD); return INVALID; }
+  if (((cc >> wantShift) & R.NVME_CC_QES_MASK) != entryShift) { queueStatus = fail(Counter.err_nvme_invalid_field, S.S_INVALID_FIELD); return INVALID; }
   if (entries < 2 || entries > R.NVME_MQES + 1) { queueStatus = fail(Counter.err_nvme_invalid_queue_size, S.S_INVALID_QSIZE); return INVALID; }
   if ((load<u32>(e + S.SQE_CDW11) & S.CDW11_PC) == 0) { queueStatus = fail(Counter.err_nvme_invalid_field, S.S_INVALID_FIELD); return INVALID; }
   const base = load<u64>(e + S.SQE_PRP1);
@@ -153,7 +153,7 @@ export function cqInit(c: u32, ring: u32, entries: u32, iv: u32, ien: u32): void
   store<u32>(c + Q.CQ_PHASE, 1); // the first pass writes phase tag 1 (§4.6)
   store<u32>(c + Q.CQ_IV, iv);
   store<u32>(c + Q.CQ_IEN, ien);
-  store<u32>(c + Q.CQ_BADHEAD, 0xffffffff);
+  store<u32>(c + Q.CQ_BADHEAD, Q.NO_BAD_HEAD);
   store<u32>(c + Q.CQ_ACTIVE, 1);
 }
 
@@ -211,16 +211,16 @@ function setFeatures(f: u32, e: u32): u32 {
   const v = load<u32>(e + S.SQE_CDW11);
   const p = Q.priv(f);
   if (fid == S.FID_NUMBER_OF_QUEUES) {
-    const nsq = v & 0xffff, ncq = v >> 16;
+    const nsq = v & S.NQ_MASK, ncq = v >> S.NQ_NCQ_SHIFT;
     if (nsq == S.NQ_UNLIMITED_REQ || ncq == S.NQ_UNLIMITED_REQ) return fail(Counter.err_nvme_invalid_field, S.S_INVALID_FIELD);
     const most = max<u32>(funcQueues(f), 2) - 1;
     const granted = min(min(nsq, ncq) + 1, most);
     store<u32>(p + Q.P_NQ_GRANTED, granted);
-    adminDw0 = (granted - 1) | ((granted - 1) << 16);
+    adminDw0 = (granted - 1) | ((granted - 1) << S.NQ_NCQ_SHIFT);
   } else if (fid == S.FID_INTERRUPT_COALESCING) {
-    store<u32>(p + Q.P_COALESCE, v & 0xffff);
+    store<u32>(p + Q.P_COALESCE, v & S.COAL_FEATURE_MASK);
     const thr = (v & S.COAL_THR_MASK) + 1;
-    const ns = ((v >> S.COAL_TIME_SHIFT) & 0xff) * S.COAL_TIME_UNIT_NS;
+    const ns = ((v >> S.COAL_TIME_SHIFT) & S.COAL_TIME_MASK) * S.COAL_TIME_UNIT_NS;
     // Applies to I/O completion queues only; vector 0 carries the admin CQ (§5.27.1.8).
     for (let iv: u32 = 1; iv < MAX_VECTORS; iv++) irqSetCoalescing(f, iv, thr, ns);
   } else if (fid == S.FID_VOLATILE_WRITE_CACHE) {
@@ -235,7 +235,7 @@ function getFeatures(f: u32, e: u32): u32 {
   if (fid == S.FID_NUMBER_OF_QUEUES) {
     const g = load<u32>(p + Q.P_NQ_GRANTED);
     const n = (g != 0 ? g : max<u32>(funcQueues(f), 2) - 1) - 1;
-    adminDw0 = n | (n << 16);
+    adminDw0 = n | (n << S.NQ_NCQ_SHIFT);
   } else if (fid == S.FID_INTERRUPT_COALESCING) adminDw0 = load<u32>(p + Q.P_COALESCE);
   else if (fid == S.FID_VOLATILE_WRITE_CACHE) adminDw0 = load<u32>(p + Q.P_VWC);
   else return fail(Counter.err_nvme_invalid_field, S.S_INVALID_FIELD);
@@ -267,7 +267,8 @@ export function controllerEnable(f: u32): u32 {
   const bar = Q.barAddr(f);
   const cc = load<u32>(bar + R.NVME_REG_CC);
   const g = funcGuest(f);
-  if (((cc >> R.NVME_CC_CSS_SHIFT) & 7) != 0 || ((cc >> R.NVME_CC_MPS_SHIFT) & 0xf) != 0 || ((cc >> R.NVME_CC_AMS_SHIFT) & 7) != 0) return fatal();
+  if (((cc >> R.NVME_CC_CSS_SHIFT) & R.NVME_CC_CSS_MASK) != 0 || ((cc >> R.NVME_CC_MPS_SHIFT) & R.NVME_CC_MPS_MASK) != 0 ||
+    ((cc >> R.NVME_CC_AMS_SHIFT) & R.NVME_CC_AMS_MASK) != 0) return fatal(); // NVM set, 4 KiB pages, round robin
   const aqa = load<u32>(bar + R.NVME_REG_AQA);
   const sqn = (aqa & R.NVME_AQA_ASQS_MASK) + 1;
   const cqn = ((aqa >> R.NVME_AQA_ACQS_SHIFT) & R.NVME_AQA_ASQS_MASK) + 1;

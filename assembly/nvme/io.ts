@@ -95,7 +95,7 @@ function sqService(f: u32, s: u32, budget: u32): u32 {
       const e = sh + (head << S.SQE_SHIFT);
       head = consume(a, c, head, size);
       const st = adminCommand(f, e);
-      Q.cqPost(f, 0, adminDw0, 0, load<u16>(e + 2), st);
+      Q.cqPost(f, 0, adminDw0, 0, load<u16>(e + S.SQE_CID), st);
     }
   } else {
     const g = funcGuest(f);
@@ -103,7 +103,7 @@ function sqService(f: u32, s: u32, budget: u32): u32 {
     const gn = gen(f);
     for (; done < n; done++) {
       const e = sh + (head << S.SQE_SHIFT);
-      const r = reqAlloc(f, s, load<u16>(e + 2));
+      const r = reqAlloc(f, s, load<u16>(e + S.SQE_CID));
       if (r == REQ_NONE) { count(Counter.err_no_request_slot); break; }
       head = consume(a, c, head, size);
       store<u32>(a + Q.SQ_INFLIGHT, load<u32>(a + Q.SQ_INFLIGHT) + 1);
@@ -146,7 +146,7 @@ function stall(f: u32, a: u32, c: u32, s: u32): void {
 
 @inline function ioParse(f: u32, g: u32, d: u32, r: u32, a: u32, e: u32): u32 {
   const cdw0 = load<u32>(e + S.SQE_CDW0);
-  const opc = cdw0 & 0xff;
+  const opc = cdw0 & S.CDW0_OPC_MASK;
   if (((cdw0 >> S.CDW0_FUSE_SHIFT) & S.CDW0_FUSE_MASK) != 0) return fail(Counter.err_nvme_fused_unsupported, S.S_INVALID_FIELD);
   if (((cdw0 >> S.CDW0_PSDT_SHIFT) & S.CDW0_PSDT_MASK) != 0) return fail(Counter.err_nvme_sgl_unsupported, S.S_INVALID_FIELD);
   const nsid = load<u32>(e + S.SQE_NSID);
@@ -280,6 +280,6 @@ export function nvmeIoComplete(r: u32): void {
 export function nvmeFuncReset(f: u32): void {
   const p = Q.priv(f);
   store<u32>(p + Q.P_GEN, load<u32>(p + Q.P_GEN) + 1);
-  memory.fill(p + 4, 0, 28);
+  memory.fill(p + Q.P_GEN + 4, 0, Q.P_SIZE - 4);
   store<u32>(funcAddr(f) + FUNC_ENABLED_OFF, 0);
 }

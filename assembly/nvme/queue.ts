@@ -6,8 +6,8 @@ import { funcAddr, queueAddr, doorbellSet } from "../pcie/func";
 import { irqSignal } from "../pcie/irq";
 import { Counter } from "../counters";
 import { count } from "../stats";
-import { NVME_DB_BASE, NVME_DB_STRIDE } from "./regs";
-import { CQE_SIZE, CQE_SHIFT, CQE_DW0, CQE_DW1, CQE_DW2, CQE_DW3, CQE_PHASE_SHIFT, CQE_STATUS_SHIFT } from "./spec";
+import { NVME_DB_BASE, NVME_DB_STRIDE, NVME_DB_VALUE_MASK } from "./regs";
+import { CQE_SHIFT, CQE_DW0, CQE_DW1, CQE_DW2, CQE_DW3, CQE_SQID_SHIFT, CQE_PHASE_SHIFT, CQE_STATUS_SHIFT } from "./spec";
 
 // ---- SQ half ----
 export const SQ_ACTIVE: u32 = 0;
@@ -31,7 +31,8 @@ export const CQ_NSQ: u32 = 96; // SQs bound to this CQ
 export const CQ_RESERVED: u32 = 100; // slots promised to commands in flight
 export const CQ_WAITERS: u32 = 104; // bitmap of SQs stalled on this CQ
 export const CQ_POSTED: u32 = 108; // CQEs not yet announced by an interrupt
-export const CQ_BADHEAD: u32 = 112; // last invalid head counted (0xffffffff: none)
+export const CQ_BADHEAD: u32 = 112; // last invalid head counted (NO_BAD_HEAD: none)
+export const NO_BAD_HEAD: u32 = 0xffffffff;
 
 // ---- controller words in FUNC_PRIVATE (32 bytes) ----
 export const P_GEN: u32 = 0; // bumped on every reset; requests carry it (stale completions are dropped)
@@ -42,6 +43,7 @@ export const P_COALESCE: u32 = 16; // Interrupt Coalescing feature value (CDW11)
 export const P_VWC: u32 = 20; // Volatile Write Cache enable
 export const P_DBBUF_SHADOW: u32 = 24; // card offset of the shadow doorbell page (0 = none)
 export const P_DBBUF_EVENT: u32 = 28; // card offset of the EventIdx page
+export const P_SIZE: u32 = 32;
 
 @inline export function priv(f: u32): u32 { return funcAddr(f) + FUNC_PRIVATE_OFF; }
 @inline export function barAddr(f: u32): u32 { return BAR_BASE + f * BAR_SIZE; }
@@ -68,7 +70,7 @@ export const P_DBBUF_EVENT: u32 = 28; // card offset of the EventIdx page
   const ev = load<u32>(priv(f) + P_DBBUF_EVENT);
   if (ev == 0 || y == 0) return;
   const polled = (load<u32>(POLLING_BASE + (f << 2)) >> y) & 1;
-  store<u32>(ev + 2 * y * NVME_DB_STRIDE, (tail - polled) & 0xffff);
+  store<u32>(ev + 2 * y * NVME_DB_STRIDE, (tail - polled) & NVME_DB_VALUE_MASK);
 }
 
 /** Ask for the CQ y head doorbell at the host's next head update (an SQ waits for room). */
@@ -98,7 +100,7 @@ export const P_DBBUF_EVENT: u32 = 28; // card offset of the EventIdx page
   const sqhd = load<u32>(queueAddr(f, sq) + SQ_HEAD);
   store<u32>(e + CQE_DW0, dw0);
   store<u32>(e + CQE_DW1, 0);
-  store<u32>(e + CQE_DW2, sqhd | (sq << 16));
+  store<u32>(e + CQE_DW2, sqhd | (sq << CQE_SQID_SHIFT));
   store<u32>(e + CQE_DW3, cid | (phase << CQE_PHASE_SHIFT) | (status << CQE_STATUS_SHIFT));
   const next = tail + 1;
   if (next == load<u32>(c + CQ_SIZE)) { store<u32>(c + CQ_TAIL, 0); store<u32>(c + CQ_PHASE, phase ^ 1); }
@@ -148,6 +150,6 @@ export function cqTakeHead(f: u32, cq: u32): bool {
     return false;
   }
   store<u32>(c + CQ_HEAD, head);
-  store<u32>(c + CQ_BADHEAD, 0xffffffff);
+  store<u32>(c + CQ_BADHEAD, NO_BAD_HEAD);
   return true;
 }

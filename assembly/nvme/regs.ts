@@ -17,6 +17,7 @@ export const NVME_REG_END: u32 = 0x38;
 export const NVME_DB_BASE: u32 = 0x1000;
 export const NVME_DSTRD: u32 = 0; // CAP.DSTRD: stride = 4 << DSTRD bytes
 export const NVME_DB_STRIDE: u32 = 4 << NVME_DSTRD;
+export const NVME_DB_VALUE_MASK: u32 = 0xffff; // doorbell values are 16-bit queue indexes
 
 // ---- MSI-X table and PBA in BAR0, above the doorbells (PCI 3.0 §6.8.2) ----
 export const NVME_MSIX_TABLE_OFF: u32 = 0x2000;
@@ -35,6 +36,10 @@ export const NVME_VS_2_0: u32 = 0x00020000; // §3.1.4.2: MJR 2, MNR 0, TER 0
 
 // ---- CC fields (§3.1.4.5) ----
 export const NVME_CC_EN: u32 = 1;
+export const NVME_CC_CSS_MASK: u32 = 7;
+export const NVME_CC_MPS_MASK: u32 = 0xf;
+export const NVME_CC_AMS_MASK: u32 = 7;
+export const NVME_CC_QES_MASK: u32 = 0xf;
 export const NVME_CC_CSS_SHIFT: u32 = 4; // 3 bits, 000b = NVM
 export const NVME_CC_MPS_SHIFT: u32 = 7; // 4 bits, page size 2^(12+MPS)
 export const NVME_CC_AMS_SHIFT: u32 = 11; // 3 bits, 000b = round robin

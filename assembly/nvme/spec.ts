@@ -11,6 +11,8 @@ export const SQE_PRP2: u32 = 32;
 export const SQE_CDW10: u32 = 40;
 export const SQE_CDW11: u32 = 44;
 export const SQE_CDW12: u32 = 48;
+export const CDW0_OPC_MASK: u32 = 0xff;
+export const SQE_CID: u32 = 2; // u16: CID is CDW0 [31:16]
 export const CDW0_FUSE_SHIFT: u32 = 8;
 export const CDW0_FUSE_MASK: u32 = 3;
 export const CDW0_PSDT_SHIFT: u32 = 14;
@@ -24,6 +26,7 @@ export const CQE_DW0: u32 = 0;
 export const CQE_DW1: u32 = 4;
 export const CQE_DW2: u32 = 8; // SQHD [15:0], SQID [31:16]
 export const CQE_DW3: u32 = 12; // CID [15:0], P [16], status [31:17]
+export const CQE_SQID_SHIFT: u32 = 16;
 export const CQE_PHASE_SHIFT: u32 = 16;
 export const CQE_STATUS_SHIFT: u32 = 17;
 
@@ -80,6 +83,7 @@ export const CQ_CDW11_IV_SHIFT: u32 = 16;
 export const SQ_CDW11_CQID_SHIFT: u32 = 16;
 
 // ---- Identify (base §5.17) ----
+export const CNS_MASK: u32 = 0xff; // CDW10 [7:0]
 export const CNS_NAMESPACE: u32 = 0x00;
 export const CNS_CONTROLLER: u32 = 0x01;
 export const CNS_ACTIVE_NS_LIST: u32 = 0x02;
@@ -93,6 +97,8 @@ export const IDC_MN: u32 = 24; // 40 ASCII bytes
 export const IDC_MN_LEN: u32 = 40;
 export const IDC_FR: u32 = 64; // 8 ASCII bytes
 export const IDC_FR_LEN: u32 = 8;
+export const ASCII_SPACE: u8 = 0x20; // identify strings are space padded (base §1.5)
+export const ASCII_ZERO: u32 = 0x30;
 export const IDC_MDTS: u32 = 77;
 export const IDC_CNTLID: u32 = 78;
 export const IDC_VER: u32 = 80;
@@ -126,14 +132,19 @@ export const FID_VOLATILE_WRITE_CACHE: u32 = 0x06;
 export const FID_NUMBER_OF_QUEUES: u32 = 0x07;
 export const FID_INTERRUPT_COALESCING: u32 = 0x08;
 export const FEAT_FID_MASK: u32 = 0xff;
+export const NQ_MASK: u32 = 0xffff; // NSQR [15:0], NCQR [31:16], 0's based
+export const NQ_NCQ_SHIFT: u32 = 16;
 export const NQ_UNLIMITED_REQ: u32 = 0xffff; // 0xFFFF is an invalid request (Figure 322)
 export const COAL_THR_MASK: u32 = 0xff; // 0's based aggregation threshold
 export const COAL_TIME_SHIFT: u32 = 8; // aggregation time in 100 µs units
+export const COAL_TIME_MASK: u32 = 0xff;
+export const COAL_FEATURE_MASK: u32 = 0xffff;
 export const COAL_TIME_UNIT_NS: u32 = 100000;
 
 // ---- Namespaces: one namespace, NSID 1 ----
 export const NSID_ONE: u32 = 1;
 export const NSID_BROADCAST: u32 = 0xffffffff;
+export const NSID_FIRST_INVALID_LIST: u32 = 0xfffffffe; // CNS 02h: FFFFFFFEh and FFFFFFFFh are invalid
 
 // ---- Write Zeroes / Read / Write (NVM cmd set §3.2) ----
 export const CDW12_NLB_MASK: u32 = 0xffff; // 0's based

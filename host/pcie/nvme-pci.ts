@@ -99,7 +99,7 @@ export class NvmePci {
 
   /** SQ y tail / CQ y head doorbell: store the value, flag queue y. */
   private doorbell(off: number, value: number): void {
-    this.setReg(off, value & 0xffff);
+    this.setReg(off, value & R.NVME_DB_VALUE_MASK);
     this.doorbellWrites++;
     this.card.doorbell(this.f, ((off - R.NVME_DB_BASE) / R.NVME_DB_STRIDE) >> 1);
   }

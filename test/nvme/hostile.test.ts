@@ -164,6 +164,21 @@ describe("NVMe hostile guests: queue management", () => {
     expect(r.drv.adminRaw({ opc: Opc.DELETE_CQ, cdw10: 1 }).status).toBe(0);
   });
 
+  it("controller reset with I/O at the backend: the late completion is dropped and counted, guest RAM untouched", async () => {
+    const r = await rig(512, { hostDisk: true });
+    const buf = r.drv.guest.alloc(PAGE);
+    r.drv.submit(BlkOp.READ, 0, 8, buf, 1);
+    r.drv.kick();
+    r.card.fw.poll(256, r.card.now); // the read is with the host backend
+    r.dev.write(R.NVME_REG_CC, 0); // reset: the queues are gone
+    const before = snapshot(r);
+    r.card.poll(); // host serves the read (into buf), the firmware reaps it next poll
+    r.card.poll();
+    expectOnlyChanged(r, before, [[buf, buf + PAGE]]); // no CQE into the old CQ
+    expect(r.card.errors()).toEqual({ err_nvme_stale_completion: 1 });
+    expect(r.card.inFlight()).toBe(0);
+  });
+
   it("CQ full: fetching stops, counted once, and resumes on the CQ head doorbell", async () => {
     const r = await rig(4096, { ioQueues: 2 });
     freeQid2(r);

@@ -149,6 +149,20 @@ describe("NVMe queues and interrupts", () => {
     expect(r.drv.irqs.slice(1, 5)).toEqual([1, 1, 1, 1]); // one interrupt per CQ per poll
   });
 
+  it("stops on the poll budget and goes on at the next poll without a new doorbell", async () => {
+    const r = await rig(4096);
+    const buf = r.drv.guest.alloc(PAGE);
+    for (let i = 0; i < 10; i++) r.drv.submit(BlkOp.READ, i, 1, buf, i);
+    const rings = r.dev.doorbellWrites;
+    r.drv.kick();
+    expect(r.dev.doorbellWrites).toBe(rings + 1); // one SQ tail doorbell for the batch
+    expect(r.card.poll(4)).toBe(4);
+    expect(r.card.poll(4)).toBe(4);
+    expect(r.card.poll(4)).toBe(2);
+    expect(r.drv.reap(() => {})).toBe(10);
+    expect(r.dev.doorbellWrites).toBe(rings + 2); // and one CQ head doorbell for the reap
+  });
+
   it("keeps completions straight across phase wrap-around", async () => {
     const r = await rig(4096, { queueSize: 4 });
     const g = r.drv.guest;
