@@ -86,14 +86,6 @@ describe("virtio-blk queues and limits", () => {
     expect(r.card.errors()).toEqual({ err_virtio_misaligned: 1 });
   });
 
-  it("answers an unknown request type with UNSUPP", async () => {
-    const r = await rig();
-    const req = raw(r, { type: 99 });
-    r.drv.kick();
-    expect(drain(r, 1)).toEqual([[1000 + req.id, V.BLK_S_UNSUPP]]);
-    expect(r.card.errors()).toEqual({ err_virtio_unsupported_type: 1 });
-  });
-
   it("reports capacity in 512-byte sectors and the offered limits in device config", async () => {
     const r = await rig({ blockSize: 4096 });
     const rd = (off: number, n: 1 | 2 | 4) => r.dev.mmioRead(0x2000 + off, n);
