@@ -15,6 +15,7 @@
 // }
 import { z } from "zod";
 import { MAX_GUESTS, MAX_QUEUES } from "../assembly/memmap.js";
+import { NVME_MQES } from "../assembly/nvme/regs.js";
 import { parseDuration, parseSize } from "./workload/units.js";
 import { RW_MODES } from "./workload/job.js";
 
@@ -188,6 +189,7 @@ function checkCombinations(s: Scenario): void {
     if (vm.device === "nvme") {
       if (vm.packed) fail(".packed", "only for virtio-blk (NVMe queues have no packed layout)");
       if (vm.queue_size < NVME_MIN_QUEUE_SIZE) fail(".queue_size", `must be at least ${NVME_MIN_QUEUE_SIZE} for NVMe`);
+      if (vm.queue_size > NVME_MQES + 1) fail(".queue_size", `must be at most ${NVME_MQES + 1}, what this NVMe controller's CAP.MQES allows (NVMe 2.0 §3.1.4.1)`);
     } else {
       if (vm.queue_size > VIRTIO_MAX_QUEUE_SIZE) fail(".queue_size", `must be at most ${VIRTIO_MAX_QUEUE_SIZE} for virtio (virtio 1.2 §2.7)`);
       if (!vm.packed && (vm.queue_size & (vm.queue_size - 1)) !== 0) fail(".queue_size", `${vm.queue_size} is not a power of two, which a split virtqueue needs (virtio 1.2 §2.7)`);

@@ -110,7 +110,7 @@ async function run(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliI
     tb = await Testbed.create(scenario);
   } catch (e) {
     // A disk that cannot open, a device that refuses the setup, a job that cannot fit.
-    io.err(`wasm-dpu: scenario ${scenario.name}: ${(e as Error).message}`);
+    io.err(`wasm-dpu: ${(e as Error).message}`);
     return EXIT_USAGE;
   }
   const bar = v.quiet ? undefined : io.progress;

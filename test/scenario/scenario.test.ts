@@ -58,6 +58,7 @@ describe("scenario", () => {
     [vm({ device: "nvme", queue_size: 32, job: { iodepth: 32 } }), "can hold (31)"],
     [vm({ ram: "256k", job: { iodepth: 32, bs: "64k" } }), "scenario.vms[0].ram: 262144 bytes is too small"],
     [vm({ device: "nvme", packed: true }), "scenario.vms[0].packed: only for virtio-blk"],
+    [vm({ device: "nvme", queue_size: 1024 }), "scenario.vms[0].queue_size: must be at most 512, what this NVMe controller's CAP.MQES allows"],
     [vm({ disk: { backend: "file", size: "1M" } }), "scenario.vms[0].disk.path: required for the file backend"],
     [vm({ disk: { backend: "memory", size: 5000, block_size: 512 } }), "scenario.vms[0].disk.size: 5000 bytes is not a multiple"],
     [vm({ disk: { backend: "memory", size: "1M", block_size: 4096 }, job: { bs: 512 } }), "scenario.vms[0].job.bs: 512 is not a multiple of the disk's 4096-byte block size"],
