@@ -6,6 +6,7 @@
 //
 // {
 //   "name": "local", "seed": 1, "poll_budget": 256,
+//   "timing": { "poll_ns": 250, "request_ns": 120, "pcie_gb_per_s": 15.75, "host_io_ns": 8000 },
 //   "job": { ...defaults for every VM's job... },
 //   "vms": [ { "name": "vm0", "ram": "64M", "device": "virtio-blk", "queues": 1, "queue_size": 128,
 //              "packed": false, "polling": false,
@@ -18,6 +19,7 @@ import { MAX_GUESTS, MAX_QUEUES } from "../assembly/memmap.js";
 import { NVME_MQES } from "../assembly/nvme/regs.js";
 import { parseDuration, parseSize } from "./workload/units.js";
 import { RW_MODES } from "./workload/job.js";
+import { DEFAULT_COST, type CostModel } from "./timing.js";
 
 export const DEVICES = ["virtio-blk", "nvme"] as const;
 export type DeviceKind = (typeof DEVICES)[number];
@@ -95,10 +97,20 @@ const Vm = z.strictObject({
   job: JobFields.prefault({}),
 });
 
+/** The virtual clock's cost model (host/timing.ts); defaults to DEFAULT_COST. */
+const Timing = z.strictObject({
+  poll_ns: z.number().min(0).default(DEFAULT_COST.pollNs),
+  request_ns: z.number().min(0).default(DEFAULT_COST.requestNs),
+  /** PCIe DMA bandwidth; GB/s is bytes per ns. */
+  pcie_gb_per_s: z.number().positive().default(DEFAULT_COST.pcieBytesPerNs),
+  host_io_ns: z.number().min(0).default(DEFAULT_COST.hostIoNs),
+});
+
 const ScenarioSchema = z.strictObject({
   name: z.string().min(1).default("scenario"),
   seed: int(0, 0xffffffff).default(1),
   poll_budget: int(1, 65536).default(256),
+  timing: Timing.prefault({}),
   job: JobFields.prefault({}),
   vms: z.array(Vm).min(1).max(MAX_GUESTS),
 });
@@ -117,7 +129,7 @@ export interface JobSpec {
 }
 export interface DiskSpec { backend: "memory" | "file"; path?: string; size: number; block_size: 512 | 4096 }
 export interface VmSpec { name: string; ram: number; device: DeviceKind; queues: number; queue_size: number; packed: boolean; polling: boolean; disk: DiskSpec; job: JobSpec }
-export interface Scenario { name: string; seed: number; poll_budget: number; vms: VmSpec[] }
+export interface Scenario { name: string; seed: number; poll_budget: number; timing: CostModel; vms: VmSpec[] }
 
 /** Options the CLI lays over every job of a scenario. */
 export interface Overrides { seed?: number; number_ios?: number; runtime?: number }
@@ -133,7 +145,9 @@ export function parseScenario(input: unknown, overrides: Overrides = {}): Scenar
   const s = r.data;
   const seed = overrides.seed ?? s.seed;
   const vms = s.vms.map((vm, i): VmSpec => ({ ...vm, job: resolveJob(s.job, vm.job, seed, i, overrides) }));
-  const sc: Scenario = { name: s.name, seed, poll_budget: s.poll_budget, vms };
+  const t = s.timing;
+  const timing: CostModel = { pollNs: t.poll_ns, requestNs: t.request_ns, pcieBytesPerNs: t.pcie_gb_per_s, hostIoNs: t.host_io_ns };
+  const sc: Scenario = { name: s.name, seed, poll_budget: s.poll_budget, timing, vms };
   checkCombinations(sc);
   return sc;
 }
@@ -223,10 +237,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       msg = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
       break;
     case "too_small":
-      msg = issue.origin === "array" ? `needs at least ${issue.minimum} entr${issue.minimum === 1 ? "y" : "ies"}` : issue.origin === "string" ? "must not be empty" : `must be at least ${issue.minimum}`;
+      msg = issue.origin === "array" ? `needs at least ${issue.minimum} entr${issue.minimum === 1 ? "y" : "ies"}` : issue.origin === "string" ? "must not be empty" : `must be ${issue.inclusive === false ? "more than" : "at least"} ${issue.minimum}`;
       break;
     case "too_big":
-      msg = issue.origin === "array" ? `has more than ${issue.maximum} entries` : `must be at most ${issue.maximum}`;
+      msg = issue.origin === "array" ? `has more than ${issue.maximum} entries` : `must be ${issue.inclusive === false ? "less than" : "at most"} ${issue.maximum}`;
       break;
     default:
       msg = issue.message;

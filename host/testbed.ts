@@ -63,6 +63,7 @@ export const FUNC_TYPES: Record<DeviceKind, FuncType> = { "virtio-blk": FuncType
 export interface TestbedOptions {
   /** Device models by kind; defaults to the built-in virtio-blk and NVMe models. */
   devices?: Partial<Record<DeviceKind, DeviceModel>>;
+  /** Overrides the scenario's cost model. */
   cost?: CostModel;
   /** Opens a file disk (default: host/backends/file.ts, Node only). */
   openFile?: (path: string, bytes: number, blockSize: number) => BlockBackend | Promise<BlockBackend>;
@@ -98,6 +99,8 @@ export interface RunResult {
   /** Virtual time the run took (ns) and the polls it made. */
   virtualNs: number;
   polls: number;
+  /** The cost model the virtual clock ran on. */
+  cost: CostModel;
   /** Wall-clock time of the run loop (ns): not deterministic. */
   wallNs: number;
   /** True when IOs stopped completing; the in-flight IOs count as errors. */
@@ -138,7 +141,7 @@ export class Testbed {
         drivers.push(await model.attach({ card, func, guestIndex: i, disk: i, guest: card.guests[i]!, vm }));
       }
       const jobs = scenario.vms.map((vm, i) => new Job(drivers[i]!, card.guests[i]!, { name: vm.name, ...vm.job }));
-      return new Testbed(scenario, card, drivers, jobs, new VirtualClock(card.memory, opts.cost ?? DEFAULT_COST), backends);
+      return new Testbed(scenario, card, drivers, jobs, new VirtualClock(card.memory, opts.cost ?? scenario.timing ?? DEFAULT_COST), backends);
     } catch (e) {
       for (const b of backends) b.close();
       throw e;
@@ -188,6 +191,7 @@ export class Testbed {
       firmware: { counters: card.counters(), errors: card.errors() },
       virtualNs: card.now - t0,
       polls,
+      cost: { ...clock.model },
       wallNs,
       stalled,
     };

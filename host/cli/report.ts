@@ -63,7 +63,7 @@ export function toJson(r: RunResult, opts: ReportOptions): object {
     seed: r.seed,
     ok: runOk(r),
     stalled: r.stalled,
-    virtual: { runtime_ns: r.virtualNs, polls: r.polls },
+    virtual: { runtime_ns: r.virtualNs, polls: r.polls, cost_model: r.cost },
     jobs: r.jobs.map(jobJson),
     firmware: r.firmware,
   };

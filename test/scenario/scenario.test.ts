@@ -48,6 +48,7 @@ describe("scenario", () => {
     [{ vms: [] }, "scenario.vms: needs at least 1 entry"],
     [{ vms: [vm({ job: { runtime: "soon" } })] }, 'scenario.vms[0].job.runtime: "soon" is not a duration'],
     [{ vms: [vm({ job: { rw: "trim" } })] }, "scenario.vms[0].job.rw: must be one of"],
+    [{ timing: { pcie_gb_per_s: 0 }, vms: [vm()] }, "scenario.timing.pcie_gb_per_s: must be more than 0"],
   ])("rejects a bad field with its path: %j", (input, msg) => {
     expect(problem(input)).toContain(msg);
   });

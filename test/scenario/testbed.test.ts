@@ -5,13 +5,14 @@ import { Testbed, runScenario, type DeviceModel } from "../../host/testbed.js";
 import { runOk } from "../../host/cli/report.js";
 import type { BlockDriver } from "../../host/guest/driver.js";
 
-const one = (device: "virtio-blk" | "nvme", job: object) =>
-  parseScenario({ job: { bs: "4k", verify: true, ...job }, vms: [{ name: "vm", device, ram: "8M", disk: { backend: "memory", size: "1M" } }] });
+const one = (device: "virtio-blk" | "nvme", job: object, timing: object = {}) =>
+  parseScenario({ timing, job: { bs: "4k", verify: true, ...job }, vms: [{ name: "vm", device, ram: "8M", disk: { backend: "memory", size: "1M" } }] });
 
 describe("testbed", () => {
   it.each(["virtio-blk", "nvme"] as const)("%s: latency follows the cost model (poll + request + DMA bytes)", async (device) => {
-    const cost = { pollNs: 1000, requestNs: 100, pcieBytesPerNs: 4.096, hostIoNs: 0 };
-    const r = await runScenario(one(device, { iodepth: 1, number_ios: 50 }), { cost });
+    const timing = { poll_ns: 1000, request_ns: 100, pcie_gb_per_s: 4.096, host_io_ns: 0 };
+    const r = await runScenario(one(device, { iodepth: 1, number_ios: 50 }, timing));
+    expect(r.cost).toEqual({ pollNs: 1000, requestNs: 100, pcieBytesPerNs: 4.096, hostIoNs: 0 });
     const j = r.jobs[0]!;
     const perIo = 1000 + 100 + 4096 / 4.096; // one request of 4 KiB per poll
     for (const d of [j.read, j.write]) {
