@@ -147,7 +147,7 @@ function createCq(f: u32, e: u32): u32 {
 }
 
 export function cqInit(c: u32, ring: u32, entries: u32, iv: u32, ien: u32): void {
-  memory.fill(c + Q.CQ_ACTIVE, 0, 64);
+  memory.fill(c + Q.CQ_ACTIVE, 0, Q.CQ_HALF);
   store<u32>(c + Q.CQ_RING, ring);
   store<u32>(c + Q.CQ_SIZE, entries);
   store<u32>(c + Q.CQ_PHASE, 1); // the first pass writes phase tag 1 (§4.6)
@@ -159,11 +159,11 @@ export function cqInit(c: u32, ring: u32, entries: u32, iv: u32, ien: u32): void
 
 export function sqInit(f: u32, s: u32, ring: u32, entries: u32, cq: u32): void {
   const a = queueAddr(f, s);
-  memory.fill(a, 0, 64);
+  memory.fill(a, 0, Q.SQ_HALF);
   store<u32>(a + Q.SQ_RING, ring);
   store<u32>(a + Q.SQ_SIZE, entries);
   store<u32>(a + Q.SQ_CQID, cq);
-  store<u32>(a + Q.SQ_ACTIVE, 1);
+  Q.sqSetState(f, s, Q.SqState.ACTIVE);
   const c = queueAddr(f, cq);
   store<u32>(c + Q.CQ_NSQ, load<u32>(c + Q.CQ_NSQ) + 1);
 }
@@ -171,7 +171,7 @@ export function sqInit(f: u32, s: u32, ring: u32, entries: u32, cq: u32): void {
 function createSq(f: u32, e: u32): u32 {
   const cdw10 = load<u32>(e + S.SQE_CDW10);
   const qid = cdw10 & S.CDW10_QID_MASK;
-  if (!ioQid(f, qid) || load<u32>(queueAddr(f, qid) + Q.SQ_ACTIVE) != 0) return fail(Counter.err_nvme_invalid_qid, S.S_INVALID_QID);
+  if (!ioQid(f, qid) || Q.sqState(f, qid) != Q.SqState.NONE) return fail(Counter.err_nvme_invalid_qid, S.S_INVALID_QID);
   const cq = load<u32>(e + S.SQE_CDW11) >> S.SQ_CDW11_CQID_SHIFT;
   if (cq == 0 || cq >= MAX_QUEUES || load<u32>(queueAddr(f, cq) + Q.CQ_ACTIVE) == 0) return fail(Counter.err_nvme_cq_invalid, S.S_CQ_INVALID);
   const entries = (cdw10 >> S.CDW10_QSIZE_SHIFT) + 1;
@@ -184,12 +184,13 @@ function createSq(f: u32, e: u32): u32 {
 function deleteSq(f: u32, e: u32): u32 {
   const qid = load<u32>(e + S.SQE_CDW10) & S.CDW10_QID_MASK;
   const a = queueAddr(f, qid);
-  if (!ioQid(f, qid) || load<u32>(a + Q.SQ_ACTIVE) == 0) return fail(Counter.err_nvme_invalid_qid, S.S_INVALID_QID);
+  if (!ioQid(f, qid) || Q.sqState(f, qid) == Q.SqState.NONE) return fail(Counter.err_nvme_invalid_qid, S.S_INVALID_QID);
   if (load<u32>(a + Q.SQ_INFLIGHT) != 0) return fail(Counter.err_nvme_queue_busy, S.S_INVALID_QUEUE_DELETION);
   const c = queueAddr(f, load<u32>(a + Q.SQ_CQID));
   store<u32>(c + Q.CQ_NSQ, load<u32>(c + Q.CQ_NSQ) - 1);
   store<u32>(c + Q.CQ_WAITERS, load<u32>(c + Q.CQ_WAITERS) & ~(1 << qid));
-  memory.fill(a, 0, 64);
+  memory.fill(a, 0, Q.SQ_HALF);
+  Q.sqSetState(f, qid, Q.SqState.NONE);
   return S.S_SUCCESS;
 }
 
@@ -198,7 +199,7 @@ function deleteCq(f: u32, e: u32): u32 {
   const c = queueAddr(f, qid);
   if (!ioQid(f, qid) || load<u32>(c + Q.CQ_ACTIVE) == 0) return fail(Counter.err_nvme_invalid_qid, S.S_INVALID_QID);
   if (load<u32>(c + Q.CQ_NSQ) != 0 || load<u32>(c + Q.CQ_RESERVED) != 0) return fail(Counter.err_nvme_queue_busy, S.S_INVALID_QUEUE_DELETION);
-  memory.fill(c + Q.CQ_ACTIVE, 0, 64);
+  memory.fill(c + Q.CQ_ACTIVE, 0, Q.CQ_HALF);
   const p = Q.priv(f);
   store<u32>(p + Q.P_DIRTY, load<u32>(p + Q.P_DIRTY) & ~(1 << qid));
   return S.S_SUCCESS;

@@ -35,7 +35,7 @@ export function nvmeServiceQueue(f: u32, q: u32, budget: u32): u32 {
   const a = queueAddr(f, q);
   let n: u32 = 0;
   if (load<u32>(a + Q.CQ_ACTIVE) != 0 && Q.cqTakeHead(f, q)) n += resumeWaiters(f, q, budget);
-  if (load<u32>(a + Q.SQ_ACTIVE) != 0) {
+  if (Q.sqState(f, q) != Q.SqState.NONE) {
     if (n < budget) n += sqService(f, q, budget - n);
     else doorbellSet(f, q);
   }
@@ -53,7 +53,7 @@ function resumeWaiters(f: u32, cq: u32, budget: u32): u32 {
   while (bits != 0) {
     const s = <u32>ctz(bits);
     bits &= bits - 1;
-    store<u32>(queueAddr(f, s) + Q.SQ_STALLED, 0);
+    if (Q.sqState(f, s) == Q.SqState.WAIT_CQ) Q.sqSetState(f, s, Q.SqState.ACTIVE);
     if (n < budget) n += sqService(f, s, budget - n);
     else doorbellSet(f, s);
   }
@@ -87,6 +87,7 @@ function sqService(f: u32, s: u32, budget: u32): u32 {
   const avail = (tail + size - head) % size;
   const room = Q.cqRoom(c);
   const n = min(min(avail, budget), room);
+  if (room != 0 && Q.sqState(f, s) == Q.SqState.WAIT_CQ) Q.sqSetState(f, s, Q.SqState.ACTIVE);
   if (n > 0) fetch(f, s, load<u32>(a + Q.SQ_RING), size, head, n);
   const sh = shadowAddr(f, s);
   let done: u32 = 0;
@@ -128,7 +129,7 @@ function sqService(f: u32, s: u32, budget: u32): u32 {
 function stall(f: u32, a: u32, c: u32, s: u32): void {
   store<u32>(c + Q.CQ_WAITERS, load<u32>(c + Q.CQ_WAITERS) | (1 << s));
   Q.cqEventIdx(f, load<u32>(a + Q.SQ_CQID), load<u32>(c + Q.CQ_HEAD));
-  if (load<u32>(a + Q.SQ_STALLED) == 0) { count(Counter.err_nvme_cq_full); store<u32>(a + Q.SQ_STALLED, 1); }
+  if (Q.sqState(f, s) == Q.SqState.ACTIVE) { count(Counter.err_nvme_cq_full); Q.sqSetState(f, s, Q.SqState.WAIT_CQ); }
 }
 
 // ---- NVM I/O commands ----

@@ -10,14 +10,20 @@ import { NVME_DB_BASE, NVME_DB_STRIDE, NVME_DB_VALUE_MASK } from "./regs";
 import { CQE_SHIFT, CQE_DW0, CQE_DW1, CQE_DW2, CQE_DW3, CQE_SQID_SHIFT, CQE_PHASE_SHIFT, CQE_STATUS_SHIFT } from "./spec";
 
 // ---- SQ half ----
-export const SQ_ACTIVE: u32 = 0;
+/**
+ * SQ lifecycle (DESIGN rule 6), one transition function (sqSetState):
+ *   NONE ──Create I/O SQ / enable──▶ ACTIVE ──CQ has no room──▶ WAIT_CQ ──CQ head moves──▶ ACTIVE
+ *   ACTIVE | WAIT_CQ ──Delete I/O SQ / reset──▶ NONE
+ */
+export enum SqState { NONE = 0, ACTIVE = 1, WAIT_CQ = 2 }
+export const SQ_STATE: u32 = 0;
 export const SQ_RING: u32 = 4; // card offset of the guest's SQ (window-checked at creation)
 export const SQ_SIZE: u32 = 8; // entries
 export const SQ_HEAD: u32 = 12; // next entry to consume
 export const SQ_CQID: u32 = 16;
 export const SQ_INFLIGHT: u32 = 20; // commands consumed and not yet completed
 export const SQ_BADTAIL: u32 = 24; // last invalid tail counted (0: none; a bad tail is ≥ 2)
-export const SQ_STALLED: u32 = 28; // 1 while waiting for room in its CQ
+export const SQ_HALF: u32 = 64;
 // ---- CQ half ----
 export const CQ_ACTIVE: u32 = 64;
 export const CQ_RING: u32 = 68;
@@ -33,6 +39,7 @@ export const CQ_WAITERS: u32 = 104; // bitmap of SQs stalled on this CQ
 export const CQ_POSTED: u32 = 108; // CQEs not yet announced by an interrupt
 export const CQ_BADHEAD: u32 = 112; // last invalid head counted (NO_BAD_HEAD: none)
 export const NO_BAD_HEAD: u32 = 0xffffffff;
+export const CQ_HALF: u32 = 64;
 
 // ---- controller words in FUNC_PRIVATE (32 bytes) ----
 export const P_GEN: u32 = 0; // bumped on every reset; requests carry it (stale completions are dropped)
@@ -44,6 +51,9 @@ export const P_VWC: u32 = 20; // Volatile Write Cache enable
 export const P_DBBUF_SHADOW: u32 = 24; // card offset of the shadow doorbell page (0 = none)
 export const P_DBBUF_EVENT: u32 = 28; // card offset of the EventIdx page
 export const P_SIZE: u32 = 32;
+
+@inline export function sqState(f: u32, s: u32): u32 { return load<u32>(queueAddr(f, s) + SQ_STATE); }
+@inline export function sqSetState(f: u32, s: u32, to: SqState): void { store<u32>(queueAddr(f, s) + SQ_STATE, to); }
 
 @inline export function priv(f: u32): u32 { return funcAddr(f) + FUNC_PRIVATE_OFF; }
 @inline export function barAddr(f: u32): u32 { return BAR_BASE + f * BAR_SIZE; }

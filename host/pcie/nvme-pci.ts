@@ -29,6 +29,13 @@ const QBASE_LOW_WRITABLE = 0xfffff000; // ASQ/ACQ: 4 KiB aligned (§3.1.4.9)
 const DOORBELLS_END = R.NVME_DB_BASE + 2 * M.MAX_QUEUES * R.NVME_DB_STRIDE;
 const MSIX_VECTORS = M.MAX_VECTORS;
 
+/**
+ * Controller state as the registers show it (§3.5, §3.6), one transition function:
+ *   DISABLED ──CC.EN 0→1──▶ READY (CSTS.RDY) | FATAL (CSTS.CFS)
+ *   READY ──CC.SHN──▶ SHUT_DOWN (CSTS.SHST = 10b)      any ──CC.EN 1→0──▶ DISABLED
+ */
+export enum CtrlState { DISABLED, READY, FATAL, SHUT_DOWN }
+
 export interface NvmePciOptions {
   /** Subsystem id in config space (default 0). */
   subsys?: number;
@@ -38,6 +45,7 @@ export class NvmePci {
   readonly config: PciConfig;
   readonly msix: Msix;
   readonly bar: number;
+  state = CtrlState.DISABLED;
   /** Doorbell MMIO writes seen (tests and benchmarks). */
   doorbellWrites = 0;
   private readonly dv: DataView;
@@ -123,21 +131,29 @@ export class NvmePci {
 
   /** CC.EN 0→1: the firmware takes the admin queue; CSTS.RDY, or CSTS.CFS when it cannot. */
   private enable(): void {
-    const ok = this.card.fw.nvmeEnable(this.f) === 0;
-    this.setReg(R.NVME_REG_CSTS, ok ? R.NVME_CSTS_RDY : R.NVME_CSTS_CFS);
+    this.transition(this.card.fw.nvmeEnable(this.f) === 0 ? CtrlState.READY : CtrlState.FATAL);
   }
 
   /** CC.EN 1→0: controller reset (§3.7.2): queues deleted, doorbells cleared, CSTS.RDY = 0. */
   private reset(): void {
     this.card.fw.funcReset(this.f);
     this.card.u8.fill(0, this.bar + R.NVME_DB_BASE, this.bar + DOORBELLS_END);
-    this.setReg(R.NVME_REG_CSTS, 0);
+    this.transition(CtrlState.DISABLED);
   }
 
   /** CC.SHN set: nothing is cached on the card, so shutdown processing completes at once. */
   private shutdown(): void {
-    const csts = this.reg(R.NVME_REG_CSTS) & ~(SHN_MASK << R.NVME_CSTS_SHST_SHIFT);
-    this.setReg(R.NVME_REG_CSTS, csts | (R.NVME_SHST_COMPLETE << R.NVME_CSTS_SHST_SHIFT));
+    if (this.state === CtrlState.READY) this.transition(CtrlState.SHUT_DOWN);
+  }
+
+  /** The one place CSTS changes. */
+  private transition(to: CtrlState): void {
+    this.state = to;
+    const csts = to === CtrlState.READY ? R.NVME_CSTS_RDY
+      : to === CtrlState.FATAL ? R.NVME_CSTS_CFS
+      : to === CtrlState.SHUT_DOWN ? R.NVME_CSTS_RDY | (R.NVME_SHST_COMPLETE << R.NVME_CSTS_SHST_SHIFT)
+      : 0;
+    this.setReg(R.NVME_REG_CSTS, csts);
   }
 }
 

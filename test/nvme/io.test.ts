@@ -3,6 +3,7 @@ import { describe, it, expect } from "vitest";
 import { BlkOp } from "../../host/guest/driver.js";
 import { Opc, Cns } from "../../host/guest/nvme.js";
 import * as R from "../../assembly/nvme/regs.js";
+import { CtrlState } from "../../host/pcie/nvme-pci.js";
 import { rig, io, diskBytes, pattern, runUntil, sameBytes, type Rig } from "./setup.js";
 
 const PAGE = 4096;
@@ -233,10 +234,17 @@ describe("NVMe queues and interrupts", () => {
 
   it("disables, shuts down and re-enables the controller", async () => {
     const r = await rig(4096);
+    const fetched = r.card.counters().nvme_sqes_fetched;
     r.dev.write(R.NVME_REG_CC, r.dev.read(R.NVME_REG_CC) | (1 << R.NVME_CC_SHN_SHIFT));
     expect((r.dev.read(R.NVME_REG_CSTS) >> R.NVME_CSTS_SHST_SHIFT) & 3).toBe(R.NVME_SHST_COMPLETE);
+    expect(r.dev.state).toBe(CtrlState.SHUT_DOWN);
     r.dev.write(R.NVME_REG_CC, 0);
-    expect(r.dev.read(R.NVME_REG_CSTS) & R.NVME_CSTS_RDY).toBe(0);
+    expect(r.dev.read(R.NVME_REG_CSTS)).toBe(0);
+    expect(r.dev.state).toBe(CtrlState.DISABLED);
+    // Disabled: doorbells do nothing.
+    r.dev.write(R.NVME_DB_BASE + 8, 3);
+    r.card.poll();
+    expect(r.card.counters().nvme_sqes_fetched).toBe(0 + fetched);
     // A fresh driver brings it up again and I/O works.
     const { NvmeDriver } = await import("../../host/guest/nvme.js");
     const drv = NvmeDriver.open(r.dev, { ioQueues: 1 });
