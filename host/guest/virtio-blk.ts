@@ -31,6 +31,11 @@ const INDIRECT_ENTRIES = 4; // header, data, status (+1 spare)
 const U16 = 0xffff;
 
 const bit = (n: number) => 2n ** BigInt(n);
+/** A guest address or sector as two little-endian u32 (no BigInt on the request path). */
+function setU64(dv: DataView, at: number, v: number): void {
+  dv.setUint32(at, v >>> 0, true);
+  dv.setUint32(at + 4, Math.floor(v / 2 ** 32) >>> 0, true);
+}
 const needEvent = (event: number, nw: number, old: number) => ((nw - event - 1) & U16) < ((nw - old) & U16); // virtio 1.2 §2.7.10
 
 /** One scatter-gather element of a request: guest address, length, device-writable. */
@@ -80,14 +85,14 @@ abstract class VQueue {
   slot(id: number): number { return this.slots + id * SLOT_BYTES; }
   writeIndirect(id: number, sgs: Sg[], packed: boolean): number {
     const t = this.indirectTables + id * INDIRECT_ENTRIES * V.DESC_SIZE, dv = this.g.dv;
-    sgs.forEach((s, i) => {
-      const d = t + i * V.DESC_SIZE;
-      dv.setBigUint64(d + V.DESC_ADDR, BigInt(s.addr), true);
+    for (let i = 0; i < sgs.length; i++) {
+      const s = sgs[i]!, d = t + i * V.DESC_SIZE;
+      setU64(dv, d + V.DESC_ADDR, s.addr);
       dv.setUint32(d + V.DESC_LEN, s.len, true);
       const fl = s.write ? V.DESCF_WRITE : 0;
       if (packed) { dv.setUint16(d + V.PDESC_ID, 0, true); dv.setUint16(d + V.PDESC_FLAGS, fl, true); }
       else { dv.setUint16(d + V.DESC_FLAGS, fl | (i + 1 < sgs.length ? V.DESCF_NEXT : 0), true); dv.setUint16(d + V.DESC_NEXT, i + 1, true); }
-    });
+    }
     return t;
   }
 }
@@ -112,26 +117,26 @@ class SplitQueue extends VQueue {
   }
   canTake(n: number): boolean { return this.cost(n) <= this.numFree; }
   peekId(): number { return this.freeHead; }
+  private use(i: number, addr: number, len: number, flags: number): void {
+    const dv = this.g.dv, d = this.ring.desc + i * V.DESC_SIZE;
+    setU64(dv, d + V.DESC_ADDR, addr);
+    dv.setUint32(d + V.DESC_LEN, len, true);
+    dv.setUint16(d + V.DESC_FLAGS, flags, true);
+  }
   add(sgs: Sg[], tag: number): number {
     const dv = this.g.dv, desc = this.ring.desc;
     const head = this.freeHead;
-    const use = (i: number, addr: number, len: number, flags: number) => {
-      const d = desc + i * V.DESC_SIZE;
-      dv.setBigUint64(d + V.DESC_ADDR, BigInt(addr), true);
-      dv.setUint32(d + V.DESC_LEN, len, true);
-      dv.setUint16(d + V.DESC_FLAGS, flags, true);
-    };
     const n = this.cost(sgs.length);
     if (n === 1 && sgs.length > 1) {
       this.freeHead = dv.getUint16(desc + head * V.DESC_SIZE + V.DESC_NEXT, true);
-      use(head, this.writeIndirect(head, sgs, false), sgs.length * V.DESC_SIZE, V.DESCF_INDIRECT);
+      this.use(head, this.writeIndirect(head, sgs, false), sgs.length * V.DESC_SIZE, V.DESCF_INDIRECT);
     } else {
       let i = head;
-      sgs.forEach((s, k) => {
-        const next = dv.getUint16(desc + i * V.DESC_SIZE + V.DESC_NEXT, true);
-        use(i, s.addr, s.len, (s.write ? V.DESCF_WRITE : 0) | (k + 1 < sgs.length ? V.DESCF_NEXT : 0));
+      for (let k = 0; k < sgs.length; k++) {
+        const s = sgs[k]!, next = dv.getUint16(desc + i * V.DESC_SIZE + V.DESC_NEXT, true);
+        this.use(i, s.addr, s.len, (s.write ? V.DESCF_WRITE : 0) | (k + 1 < sgs.length ? V.DESCF_NEXT : 0));
         if (k + 1 < sgs.length) i = next; else this.freeHead = next;
-      });
+      }
     }
     this.numFree -= n;
     this.chainLen[head] = n;
@@ -209,7 +214,7 @@ class PackedQueue extends VQueue {
     const id = this.freeIds.pop()!;
     const put = (addr: number, len: number, flags: number, head: boolean) => {
       const d = this.ring.desc + this.nextAvail * V.DESC_SIZE;
-      dv.setBigUint64(d + V.PDESC_ADDR, BigInt(addr), true);
+      setU64(dv, d + V.PDESC_ADDR, addr);
       dv.setUint32(d + V.PDESC_LEN, len, true);
       dv.setUint16(d + V.PDESC_ID, id, true);
       const f = flags | this.availBits();
@@ -219,7 +224,7 @@ class PackedQueue extends VQueue {
     };
     const n = this.cost(sgs.length);
     if (n === 1 && sgs.length > 1) put(this.writeIndirect(id, sgs, true), sgs.length * V.DESC_SIZE, V.DESCF_INDIRECT, true);
-    else sgs.forEach((s, k) => put(s.addr, s.len, (s.write ? V.DESCF_WRITE : 0) | (k + 1 < sgs.length ? V.DESCF_NEXT : 0), k === 0));
+    else for (let k = 0; k < sgs.length; k++) put(sgs[k]!.addr, sgs[k]!.len, (sgs[k]!.write ? V.DESCF_WRITE : 0) | (k + 1 < sgs.length ? V.DESCF_NEXT : 0), k === 0);
     this.numFree -= n;
     this.chainLen[id] = n;
     this.tags[id] = tag;
@@ -447,7 +452,8 @@ export class VirtioBlkDriver implements BlockDriver {
     this.fillSlot(vq, id, type, sector, dwz);
     const sgs: Sg[] = [{ addr: slot, len: V.BLK_HDR_SIZE, write: false }];
     if (dwz) sgs.push({ addr: slot + SLOT_PAYLOAD, len: V.DWZ_SEG_SIZE, write: false });
-    sgs.push(...data, { addr: slot + SLOT_STATUS, len: 1, write: true });
+    for (const d of data) sgs.push(d);
+    sgs.push({ addr: slot + SLOT_STATUS, len: 1, write: true });
     vq.add(sgs, tag);
     return true;
   }
@@ -456,9 +462,9 @@ export class VirtioBlkDriver implements BlockDriver {
     const dv = this.guest.dv, s = vq.slot(id);
     dv.setUint32(s + V.BLK_HDR_TYPE, type, true);
     dv.setUint32(s + 4, 0, true);
-    dv.setBigUint64(s + V.BLK_HDR_SECTOR, BigInt(sector), true);
+    setU64(dv, s + V.BLK_HDR_SECTOR, sector);
     if (dwz) {
-      dv.setBigUint64(s + SLOT_PAYLOAD + V.DWZ_SECTOR, BigInt(dwz.sector), true);
+      setU64(dv, s + SLOT_PAYLOAD + V.DWZ_SECTOR, dwz.sector);
       dv.setUint32(s + SLOT_PAYLOAD + V.DWZ_NUM, dwz.num, true);
       dv.setUint32(s + SLOT_PAYLOAD + V.DWZ_FLAGS, 0, true);
     }
