@@ -26,7 +26,12 @@ export {
   type Scenario, type VmSpec, type DiskSpec, type JobSpec, type DeviceKind, type Overrides,
 } from "./scenario.js";
 export {
-  Testbed, runScenario, registerDevice,
+  Testbed, runScenario, registerDevice, setFileOpener, type FileOpener,
   type DeviceFactory, type DeviceModel, type AttachContext, type TestbedOptions, type RunOptions, type RunResult, type VmResult, type Progress,
 } from "./testbed.js";
 export { toJson, summary, runOk } from "./cli/report.js";
+
+// In Node, file disks open through the file backend.
+import { setFileOpener } from "./testbed.js";
+import { FileBackend } from "./backends/file.js";
+setFileOpener((path, bytes, blockSize) => new FileBackend({ path, bytes, blockSize }));

@@ -65,8 +65,8 @@ export interface TestbedOptions {
   devices?: Partial<Record<DeviceKind, DeviceModel>>;
   /** Overrides the scenario's cost model. */
   cost?: CostModel;
-  /** Opens a file disk (default: host/backends/file.ts, Node only). */
-  openFile?: (path: string, bytes: number, blockSize: number) => BlockBackend | Promise<BlockBackend>;
+  /** Opens a file disk (default: the one set with setFileOpener; host/index.ts sets the Node one). */
+  openFile?: FileOpener;
   /** A compiled firmware module (default: loadFirmware()). */
   module?: WebAssembly.Module;
 }
@@ -109,6 +109,14 @@ export interface RunResult {
 
 const DEFAULT_STALL_ROUNDS = 100_000;
 const DEFAULT_PROGRESS_EVERY = 128; // rounds: a few thousand IOs, so a bar moves smoothly
+
+export type FileOpener = (path: string, bytes: number, blockSize: number) => BlockBackend | Promise<BlockBackend>;
+// The testbed itself stays free of node:fs so that browsers can bundle it.
+let fileOpener: FileOpener | undefined;
+/** Set how file disks are opened when TestbedOptions.openFile is not given. */
+export function setFileOpener(open: FileOpener): void {
+  fileOpener = open;
+}
 
 let builtinDevices: Partial<Record<DeviceKind, DeviceModel>> = { "virtio-blk": VIRTIO_BLK, nvme: NVME };
 /** Replace the device model used when TestbedOptions.devices leaves a kind out. */
@@ -219,10 +227,8 @@ export class Testbed {
 async function diskConfig(vm: VmSpec, opts: TestbedOptions, opened: BlockBackend[]): Promise<DiskConfig> {
   const d = vm.disk;
   if (d.backend === "memory") return { kind: "memory", bytes: d.size, blockSize: d.block_size };
-  const open = opts.openFile ?? (async (path: string, bytes: number, blockSize: number) => {
-    const { FileBackend } = await import("./backends/file.js");
-    return new FileBackend({ path, bytes, blockSize });
-  });
+  const open = opts.openFile ?? fileOpener;
+  if (!open) throw new Error(`testbed: VM ${vm.name} wants a file disk, and no file opener is set here (Node: import the library from host/index.ts)`);
   const b = await open(d.path!, d.size, d.block_size);
   opened.push(b);
   return { kind: "host", backend: b };

@@ -2,7 +2,7 @@
 // cli(argv, io) returns the exit status (0 ok, 1 IO or verify errors, 2 usage or scenario).
 import { parseArgs } from "node:util";
 import { ScenarioError, loadScenario, DEFAULT_SCENARIO, BUILTIN_SCENARIOS, type Overrides } from "../scenario.js";
-import { Testbed, type Progress } from "../testbed.js";
+import { Testbed, type Progress } from "../index.js";
 import { parseDuration } from "../workload/units.js";
 import { toJson, summary, runOk } from "./report.js";
 import { version } from "./version.js";
