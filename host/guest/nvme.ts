@@ -248,7 +248,7 @@ export class NvmeDriver implements BlockDriver {
     this.publish(q);
     let cqe: Cqe | undefined;
     this.waitFor(() => {
-      this.walk(q, (c) => { if (c.cid === cid) cqe = c; });
+      this.walk(q, (c, _s, e) => { if (c === cid) cqe = this.cqeAt(e); });
       return cqe !== undefined;
     }, "an admin completion");
     return cqe!;
@@ -272,7 +272,7 @@ export class NvmeDriver implements BlockDriver {
   /** Walk completions of one queue, reporting whole CQEs (tests). */
   reapRaw(qid: number, done: (tag: number, cqe: Cqe) => void): number {
     const q = qid === 0 ? this.admin : this.io[qid - 1]!;
-    return this.walk(q, (c) => done(q.tags[c.cid]!, c));
+    return this.walk(q, (cid, _s, e) => done(q.tags[cid]!, this.cqeAt(e)));
   }
 
   private place(q: QueuePair, s: Sqe | Uint8Array, tag: number): number {
@@ -376,12 +376,18 @@ export class NvmeDriver implements BlockDriver {
 
   reap(done: (tag: number, status: number) => void): number {
     let n = 0;
-    for (const q of this.io) n += this.walk(q, (c) => done(q.tags[c.cid]!, c.status));
+    for (const q of this.io) n += this.walk(q, (cid, status) => done(q.tags[cid]!, status));
     return n;
   }
 
+  /** The CQE at guest word index e. */
+  private cqeAt(e: number): Cqe {
+    const g = this.g32, dw2 = g[e + 2]!, dw3 = g[e + 3]!;
+    return { dw0: g[e]!, sqhd: dw2 & 0xffff, sqid: dw2 >>> 16, cid: dw3 & 0xffff, status: dw3 >>> 17 };
+  }
+
   /** Phase-tag walk of q's CQ; frees CIDs and writes the CQ head doorbell once. */
-  private walk(q: QueuePair, each: (c: Cqe) => void): number {
+  private walk(q: QueuePair, each: (cid: number, status: number, e: number) => void): number {
     const g = this.g32;
     let n = 0;
     const old = q.head;
@@ -397,7 +403,7 @@ export class NvmeDriver implements BlockDriver {
       if (list !== undefined && list >= 0) { this.freePages.push(list); q.lists[cid] = -1; }
       if (cid < q.size) q.freeCids.push(cid);
       n++;
-      each({ dw0: g[e]!, sqhd: dw2 & 0xffff, sqid: dw2 >>> 16, cid, status: dw3 >>> 17 });
+      each(cid, dw3 >>> 17, e);
     }
     if (n !== 0) this.ring(2 * q.qid + 1, q.head, old);
     return n;
