@@ -284,7 +284,8 @@ export const DEFAULT_SCENARIO = "local";
 export async function loadScenario(nameOrPath: string = DEFAULT_SCENARIO, overrides: Overrides = {}): Promise<Scenario> {
   const builtin = BUILTIN_SCENARIOS[nameOrPath];
   if (builtin !== undefined) return parseScenario(structuredClone(builtin), overrides);
-  const { readFile } = await import("node:fs/promises");
+  const fsModule = "node:fs/promises"; // a variable, so browser bundlers leave it alone
+  const { readFile } = (await import(/* @vite-ignore */ fsModule)) as typeof import("node:fs/promises");
   let text: string;
   try {
     text = await readFile(nameOrPath, "utf8");
