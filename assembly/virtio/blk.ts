@@ -5,7 +5,7 @@
 import { Counter } from "../counters";
 import { count, countN } from "../stats";
 import { translate, INVALID } from "../dma";
-import { FUNC_PRIVATE_OFF, MAX_QUEUES } from "../memmap";
+import { FUNC_PRIVATE_OFF, FUNC_ENABLED_OFF, FUNC_FEATURES_LO_OFF, FUNC_FEATURES_HI_OFF, MAX_QUEUES } from "../memmap";
 import { funcAddr, funcGuest, funcDisk, queueAddr, shadowAddr, scratchAddr, doorbellSet } from "../pcie/func";
 import { diskBlockShift } from "../blk/disk";
 import { blkSubmit } from "../blk/disk";
@@ -230,6 +230,8 @@ function parseChain(f: u32, q: u32, qa: u32, g: u32, cr: u32, descs: u32, sc: u3
 export function virtioServiceQueue(f: u32, q: u32, budget: u32): u32 {
   const qa = queueAddr(f, q);
   if (q >= MAX_QUEUES || load<u32>(qa + Q_STATE) != QS_READY) return 0;
+  // §3.1.1: no buffers are consumed before DRIVER_OK; keep the doorbell for then.
+  if (load<u32>(funcAddr(f) + FUNC_ENABLED_OFF) == 0) { doorbellSet(f, q); return 0; }
   const g = funcGuest(f);
   const sh = shadowAddr(f, q);
   const sc = scratchAddr(f);
@@ -279,8 +281,12 @@ export function virtioBlkComplete(r: u32): void {
   reqFree(r);
 }
 
-/** After funcReset cleared the queue table: new generation, no pending reset request. */
+/** After funcReset cleared the queue table: new generation, no features, not DRIVER_OK. */
 export function virtioFuncReset(f: u32): void {
+  const a = funcAddr(f);
+  store<u32>(a + FUNC_ENABLED_OFF, 0);
+  store<u32>(a + FUNC_FEATURES_LO_OFF, 0);
+  store<u32>(a + FUNC_FEATURES_HI_OFF, 0);
   const p = fpAddr(f);
   store<u32>(p + FP_GEN, (load<u32>(p + FP_GEN) + 1) & 0xffff);
   store<u32>(p + FP_NEEDS_RESET, 0);

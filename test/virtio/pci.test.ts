@@ -80,6 +80,20 @@ describe("virtio-pci device model", () => {
     expect(r.dev.notifies).toBe(1);
   });
 
+  it("the firmware takes no buffers before DRIVER_OK, and keeps the doorbell for then", async () => {
+    const r = await rig();
+    r.card.fw.virtioSetDriverOk(r.dev.func, 0);
+    const buf = r.guest.alloc(512);
+    r.drv.submit(BlkOp.READ, 0, 1, buf, 1);
+    r.drv.kick();
+    r.card.poll();
+    r.card.poll();
+    expect(r.card.counters().virtio_requests).toBe(0);
+    r.card.fw.virtioSetDriverOk(r.dev.func, 1);
+    r.card.poll();
+    expect(r.card.counters().virtio_requests).toBe(1);
+  });
+
   it("reset (device_status = 0) disables the queues; host IO finishing afterwards is dropped", async () => {
     const r = await rig({ hostDisk: true });
     const buf = r.guest.alloc(512);
