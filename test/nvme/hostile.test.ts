@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import { Card } from "../../host/card.js";
 import { NvmePci } from "../../host/pcie/nvme-pci.js";
-import { NvmeDriver, Opc, Status, encodeSqe, type Sqe, type Cqe } from "../../host/guest/nvme.js";
+import { Opc, Status, encodeSqe, type Sqe, type Cqe } from "../../host/guest/nvme.js";
 import { BlkOp } from "../../host/guest/driver.js";
 import * as R from "../../assembly/nvme/regs.js";
 import { rig, io, runUntil, snapshot, expectOnlyChanged, cqeRange, diskBytes, sameBytes, pattern, GUEST_BYTES, CANARY, type Rig } from "./setup.js";
@@ -147,17 +147,21 @@ describe("NVMe hostile guests: queue management", () => {
   it("Delete of a queue with commands in flight: Invalid Queue Deletion", async () => {
     const r = await rig(512, { hostDisk: true });
     const buf = r.drv.guest.alloc(PAGE);
-    r.drv.guest.u8.set(pattern(PAGE, 3), buf);
-    r.drv.submit(BlkOp.WRITE, 0, 8, buf, 1);
+    diskBytes(r).set(pattern(PAGE, 3), 0);
+    r.drv.submit(BlkOp.READ, 0, 8, buf, 1);
     r.drv.kick();
-    r.card.fw.poll(256, r.card.now); // the write is now with the host backend, not yet back
+    r.card.fw.poll(256, r.card.now); // the read is now with the host backend, not yet back
     expect(r.card.inFlight()).toBe(1);
+    const a = r.drv.admin;
+    const before = snapshot(r);
     expect(r.drv.adminRaw({ opc: Opc.DELETE_SQ, cdw10: 1 }).status).toBe(Status.INVALID_QUEUE_DELETION);
     expect(r.drv.adminRaw({ opc: Opc.DELETE_CQ, cdw10: 1 }).status).toBe(Status.INVALID_QUEUE_DELETION); // SQ 1 still bound
     expect(r.card.errors()).toEqual({ err_nvme_queue_busy: 2 });
     let st = -1;
     runUntil(r, 1, (_t, s) => { st = s; });
     expect(st).toBe(0);
+    // Only the admin queues, the read's buffer and I/O CQ 1 changed.
+    expectOnlyChanged(r, before, [cqeRange(r, 0), [a.sqGpa, a.sqGpa + a.size * 64], [buf, buf + PAGE], cqeRange(r, 1)]);
     expect(sameBytes(diskBytes(r).subarray(0, PAGE), r.drv.guest.u8.subarray(buf, buf + PAGE))).toBe(true);
     // Idle now: deletion works.
     expect(r.drv.adminRaw({ opc: Opc.DELETE_SQ, cdw10: 1 }).status).toBe(0);
