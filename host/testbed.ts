@@ -148,7 +148,9 @@ export class Testbed {
         const func = model.addsFunction ? i : card.addFunction(FUNC_TYPES[vm.device], i, i, vm.device === "nvme" ? vm.queues + 1 : vm.queues);
         drivers.push(await model.attach({ card, func, guestIndex: i, disk: i, guest: card.guests[i]!, vm }));
       }
-      const jobs = scenario.vms.map((vm, i) => new Job(drivers[i]!, card.guests[i]!, { name: vm.name, ...vm.job }));
+      // Memory disks and newly created files read as zeros; an existing image may not.
+      const zeroed = card.disks.map((d) => !("created" in d) || d.created === true);
+      const jobs = scenario.vms.map((vm, i) => new Job(drivers[i]!, card.guests[i]!, { name: vm.name, ...vm.job, zeroed: zeroed[i] }));
       return new Testbed(scenario, card, drivers, jobs, new VirtualClock(card.memory, opts.cost ?? scenario.timing ?? DEFAULT_COST), backends);
     } catch (e) {
       for (const b of backends) b.close();

@@ -31,6 +31,8 @@ export class FileBackend implements BlockBackend {
   readonly blockSize: number;
   readonly path: string;
   private fd: number;
+  /** True when this backend created the file: it reads as zeros until written. */
+  readonly created: boolean;
   /** A regular file (not a device node): it can be truncated to punch the tail. */
   private regular = true;
 
@@ -44,7 +46,7 @@ export class FileBackend implements BlockBackend {
     if (opts.bytes !== undefined && (!Number.isSafeInteger(opts.bytes) || opts.bytes <= 0 || opts.bytes % blockSize !== 0)) {
       throw new RangeError(`file backend ${path}: size ${opts.bytes} is not a positive multiple of the ${blockSize}-byte block size`);
     }
-    this.fd = openImage(path, opts.create === false);
+    [this.fd, this.created] = openImage(path, opts.create === false);
     try {
       this.blocks = this.size(opts.bytes, opts.create === false) / blockSize;
     } catch (e) {
@@ -125,9 +127,18 @@ export class FileBackend implements BlockBackend {
   }
 }
 
-function openImage(path: string, mustExist: boolean): number {
+/** Open (or create) the image; returns the fd and whether it was created now. */
+function openImage(path: string, mustExist: boolean): [number, boolean] {
+  const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
   try {
-    return fs.openSync(path, mustExist ? "r+" : fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    if (!mustExist) {
+      try {
+        return [fs.openSync(path, O_RDWR | O_CREAT | O_EXCL, 0o644), true];
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+    }
+    return [fs.openSync(path, O_RDWR), false];
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new Error(`file backend ${path}: cannot open (${err.code ?? err.message})`);

@@ -30,6 +30,11 @@ export interface JobOptions {
   verify: boolean;
   /** Bytes of the device the job uses, from offset 0 (default: all of it). */
   size?: number;
+  /**
+   * The device reads zeros where the job has not written (a fresh disk): verify then
+   * checks those reads too. Default true; false for a disk image with old contents.
+   */
+  zeroed?: boolean;
 }
 
 export const JOB_DEFAULTS = { rw: "randrw", rwmixread: 50, bs: 4096, iodepth: 32, seed: 1, verify: false } as const;
@@ -272,6 +277,7 @@ export class Job {
     const g = this.gen[u]!;
     if (status !== 0 || g === GEN_UNKNOWN) return;
     const words = this.bufWords[s]!;
+    if (g === GEN_ZERO && this.options.zeroed === false) return;
     const bad = g === GEN_ZERO ? firstNonZero(words) : firstMismatch(words, this.key(u, g));
     if (bad < 0) return;
     this.verifyErrors++;

@@ -77,6 +77,7 @@ describe("file backend", () => {
   it("is sparse after creation and keeps data across reopen", () => {
     const p = path.join(dir, "sparse.img");
     const d = new FileBackend({ path: p, bytes: 64 * MiB, blockSize: 4096 });
+    expect(d.created).toBe(true);
     const st = fs.statSync(p);
     expect(st.size).toBe(64 * MiB);
     expect(st.blocks * 512).toBeLessThan(MiB); // stat.blocks counts 512-byte units
@@ -85,6 +86,7 @@ describe("file backend", () => {
     d.close();
     const again = new FileBackend({ path: p, blockSize: 4096, create: false });
     expect(again.blocks).toBe(16384);
+    expect(again.created).toBe(false); // old contents: not known to be zeros
     const out = new Uint8Array(4096);
     again.read(3, out);
     expect(out).toEqual(pattern(4096, 9));

@@ -160,6 +160,10 @@ describe("wasm-dpu run", () => {
     expect(j.jobs[0].verify_errors).toBe(0);
     expect(j.firmware.counters.hostio_completed).toBe(2000);
     expect(fs.statSync(img).size).toBe(4 << 20);
+    // Again on the now-written image: blocks this run has not written hold old data, not zeros.
+    const again = cli("run", "--scenario", file, "--json", "--no-wall");
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.out).jobs[0].verify_errors).toBe(0);
   });
 
   it("exits 1 when IOs fail, and says which", () => {

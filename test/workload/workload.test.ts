@@ -124,6 +124,18 @@ describe("job", () => {
     expect(job.result().verifyErrors).toBe(10);
   });
 
+  it("checks never-written blocks for zeros only on a zeroed device", () => {
+    const reads = (zeroed: boolean) => {
+      const { disk, ram, drv } = rig(256 * 1024);
+      disk.bytes.fill(0x11); // an old image
+      const job = new Job(drv, ram, opts({ rw: "randread", number_ios: 20, zeroed }));
+      runJob(job);
+      return job.result().verifyErrors;
+    };
+    expect(reads(true)).toBe(20);
+    expect(reads(false)).toBe(0);
+  });
+
   it("counts failed IOs as errors, apart from verify errors", () => {
     const { ram, drv } = rig(64 * 1024);
     drv.failLba = 3;
