@@ -7,7 +7,7 @@ import { FUNC_FEATURES_LO_OFF, FUNC_FEATURES_HI_OFF, FUNC_ENABLED_OFF, FUNC_PRIV
   MAX_QUEUES, QUEUE_ENTRY_SIZE } from "../memmap";
 import { funcAddr, funcGuest, funcQueues, queueAddr, shadowAddr } from "../pcie/func";
 import { syncSplit, syncPacked, writeAvailEvent } from "./ring";
-import { FP_NEEDS_RESET } from "./blk";
+import { FP_NEEDS_RESET, FP_CONFIG_VECTOR } from "./blk";
 import {
   F_RING_INDIRECT_DESC, F_RING_EVENT_IDX, F_RING_PACKED, DESC_SIZE, AVAIL_RING, USED_RING,
   USED_ELEM_SIZE, MAX_QSIZE, NO_VECTOR, QS_READY, Q_STATE, Q_SIZE, Q_DESC, Q_DRIVER, Q_DEVICE,
@@ -85,6 +85,12 @@ export function virtioQueueSetup(f: u32, q: u32, size: u32, vector: u32, descLo:
 export function virtioQueueVector(f: u32, q: u32, vector: u32): void {
   if (f >= MAX_FUNCS || q >= MAX_QUEUES) return;
   store<u32>(queueAddr(f, q) + Q_VECTOR, vector > NO_VECTOR ? NO_VECTOR : vector);
+}
+
+/** config_msix_vector (virtio 1.2 §4.1.5.1.2): the vector for configuration changes, or NO_VECTOR. */
+export function virtioConfigVector(f: u32, vector: u32): void {
+  if (f >= MAX_FUNCS) return;
+  store<u32>(funcAddr(f) + FUNC_PRIVATE_OFF + FP_CONFIG_VECTOR, vector > NO_VECTOR ? NO_VECTOR : vector);
 }
 
 /** 1 once a queue of f broke the ring protocol (device status DEVICE_NEEDS_RESET). */

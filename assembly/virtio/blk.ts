@@ -12,18 +12,20 @@ import { blkSubmit } from "../blk/disk";
 import { reqAlloc, reqAddr, reqFree, REQ_NONE, BlkOp, BlkStatus, R_FUNC, R_QUEUE, R_ID, R_OP, R_LBA,
   R_NBLOCKS, R_STATUS, R_BYTES, R_AUX0, R_AUX1, R_DISK, R_NSEGS, R_SEGS, SEG_SIZE } from "../blk/req";
 import { syncSplit, syncPacked, usedPush, queueFlush } from "./ring";
+import { irqSignal } from "../pcie/irq";
 import {
   DESCF_WRITE, BLK_HDR_SIZE, BLK_HDR_TYPE, BLK_HDR_SECTOR, BLK_T_IN, BLK_T_OUT, BLK_T_FLUSH,
   BLK_T_GET_ID, BLK_T_DISCARD, BLK_T_WRITE_ZEROES, BLK_S_OK, BLK_S_IOERR, BLK_S_UNSUPP, BLK_ID_BYTES,
   SECTOR_SHIFT, DWZ_SEG_SIZE, DWZ_SECTOR, DWZ_NUM, DWZ_FLAGS, DWZ_F_UNMAP, MAX_XFER,
   MAX_DISCARD_SECTORS, QS_READY, QS_BROKEN, Q_STATE, Q_MODE, Q_IN_SERVICE, QM_PACKED, SH_CHAINS,
   SH_CHAIN_SIZE, SHC_ID, SHC_ERR, SHC_FIRST, SHC_NDESC, SHC_RING_N, SHC_NO_ID, SH_DESCS,
-  SH_DESC_SIZE, SYNC_BATCH,
+  SH_DESC_SIZE, SYNC_BATCH, NO_VECTOR,
 } from "./layout";
 
 // Function-private words (FUNC_PRIVATE_OFF, 32 bytes).
 export const FP_GEN: u32 = 0; // bumped on every reset: completions of older requests are dropped
 export const FP_NEEDS_RESET: u32 = 4; // a queue broke: the device model shows DEVICE_NEEDS_RESET
+export const FP_CONFIG_VECTOR: u32 = 8; // config_msix_vector: where a configuration change is signalled
 
 // Scratch layout (scratchAddr(f), 8 KiB): the copied header, a 16-byte payload, the segment list.
 const SC_HDR: u32 = 0;
@@ -247,14 +249,20 @@ export function virtioServiceQueue(f: u32, q: u32, budget: u32): u32 {
     for (let i: u32 = 0; i < n; i++, cr += SH_CHAIN_SIZE) parseChain(f, q, qa, g, cr, sh + SH_DESCS, sc);
     taken += n;
   }
-  if (load<u32>(qa + Q_STATE) == QS_BROKEN) {
-    count(Counter.err_virtio_bad_avail_idx);
-    store<u32>(fpAddr(f) + FP_NEEDS_RESET, 1);
-  }
+  if (load<u32>(qa + Q_STATE) == QS_BROKEN) needsReset(f);
   if (taken >= budget) doorbellSet(f, q); // stopped on the budget: come back next poll
   store<u32>(qa + Q_IN_SERVICE, 0);
   queueFlush(f, q, qa);
   return taken;
+}
+
+/** §2.1.2: a broken ring sets DEVICE_NEEDS_RESET and sends a configuration change notification. */
+function needsReset(f: u32): void {
+  count(Counter.err_virtio_bad_avail_idx);
+  const p = fpAddr(f);
+  store<u32>(p + FP_NEEDS_RESET, 1);
+  const v = load<u32>(p + FP_CONFIG_VECTOR);
+  if (v != NO_VECTOR) irqSignal(f, v, 1);
 }
 
 /** Map the block layer's outcome to the virtio-blk status byte (§5.2.6). */
@@ -290,4 +298,5 @@ export function virtioFuncReset(f: u32): void {
   const p = fpAddr(f);
   store<u32>(p + FP_GEN, (load<u32>(p + FP_GEN) + 1) & 0xffff);
   store<u32>(p + FP_NEEDS_RESET, 0);
+  store<u32>(p + FP_CONFIG_VECTOR, NO_VECTOR);
 }

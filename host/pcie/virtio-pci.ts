@@ -215,7 +215,10 @@ export class VirtioBlkPci implements PciFunctionBus {
         if (frozen || this.drfSelect > 1) break; // §3.1.1: features are fixed once FEATURES_OK is set
         this.driverFeatures = (this.driverFeatures & ~(0xffffffffn << BigInt(32 * this.drfSelect))) | (BigInt(v) << BigInt(32 * this.drfSelect));
         break;
-      case CC_CONFIG_MSIX_VECTOR: this.configVector = v & 0xffff; break;
+      case CC_CONFIG_MSIX_VECTOR:
+        this.configVector = (v & 0xffff) < this.msix.vectors ? v & 0xffff : V.NO_VECTOR; // reads back NO_VECTOR when refused
+        this.card.fw.virtioConfigVector(this.func, this.configVector);
+        break;
       case CC_DEVICE_STATUS: this.setStatus(v & 0xff); break;
       case CC_QUEUE_SELECT: this.queueSel = v & 0xffff; break;
       case CC_QUEUE_SIZE: if (q && !q.enabled) q.size = Math.min(v & 0xffff, this.maxQueueSize); break;

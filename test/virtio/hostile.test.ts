@@ -145,6 +145,7 @@ describe("hostile split rings", () => {
     expect(r.card.counters().virtio_requests).toBe(0);
     expect(r.card.errors()).toEqual({ err_virtio_bad_avail_idx: 1 });
     expect(r.drv.deviceStatus() & STATUS_DEVICE_NEEDS_RESET).toBe(STATUS_DEVICE_NEEDS_RESET);
+    expect(r.drv.irqs[0]).toBe(1); // configuration change notification (§2.1.2)
     // a broken queue is not looked at again
     r.card.doorbell(r.dev.func, 0);
     r.card.poll();
