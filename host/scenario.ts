@@ -17,6 +17,7 @@
 import { z } from "zod";
 import { MAX_GUESTS, MAX_QUEUES } from "../assembly/memmap.js";
 import { NVME_MQES } from "../assembly/nvme/regs.js";
+import { layoutCard } from "./layout.js";
 import { parseDuration, parseSize } from "./workload/units.js";
 import { RW_MODES } from "./workload/job.js";
 import { DEFAULT_COST, type CostModel } from "./timing.js";
@@ -168,16 +169,23 @@ function strip<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Guest RAM a VM's driver needs for its rings (estimate, page aligned per ring). */
-export function ringBytes(vm: Pick<VmSpec, "device" | "queues" | "queue_size" | "packed">): number {
+/** Per virtqueue entry, the guest driver keeps a request header/status slot and an indirect table. */
+const VIRTIO_DRIVER_BYTES_PER_ENTRY = 64 + 4 * 16;
+/** NVMe PRP entries per page (NVMe 2.0 §4.1.1): a transfer over two pages needs a PRP list page. */
+const NVME_PRP_PAGES_INLINE = 2;
+
+/** Guest RAM a VM's driver needs for its rings and per-request structures (estimate, page aligned). */
+export function ringBytes(vm: Pick<VmSpec, "device" | "queues" | "queue_size" | "packed">, job?: Pick<JobSpec, "bs" | "iodepth">): number {
   const up = (n: number) => Math.ceil(n / PAGE_4K) * PAGE_4K;
   const q = vm.queue_size;
   let perQueue: number;
   if (vm.device === "nvme") perQueue = up(64 * q) + up(16 * q); // SQE 64 B, CQE 16 B (NVMe 2.0 §4.1)
   else if (vm.packed) perQueue = up(16 * q) + PAGE_4K; // packed descriptors + event structures (virtio 1.2 §2.8)
   else perQueue = up(16 * q) + up(6 + 2 * q) + up(6 + 8 * q); // desc, avail, used (virtio 1.2 §2.7)
+  if (vm.device === "virtio-blk") perQueue += up(VIRTIO_DRIVER_BYTES_PER_ENTRY * q);
   const admin = vm.device === "nvme" ? 2 * PAGE_4K : 0;
-  return vm.queues * perQueue + admin;
+  const prpLists = vm.device === "nvme" && job && job.bs > NVME_PRP_PAGES_INLINE * PAGE_4K ? job.iodepth * PAGE_4K : 0;
+  return vm.queues * perQueue + admin + prpLists;
 }
 
 /**
@@ -190,6 +198,11 @@ export function queueDepth(vm: Pick<VmSpec, "device" | "queue_size">): number {
 }
 
 function checkCombinations(s: Scenario): void {
+  try {
+    layoutCard(s.vms.map((vm) => (vm.disk.backend === "memory" ? vm.disk.size : null)), s.vms.map((vm) => vm.ram));
+  } catch (e) {
+    throw new ScenarioError(`scenario.vms: ${(e as Error).message.replace(/^card memory: /, "")}`);
+  }
   const names = new Set<string>();
   s.vms.forEach((vm, i) => {
     const at = `scenario.vms[${i}]`;
@@ -215,7 +228,7 @@ function checkCombinations(s: Scenario): void {
     if (Math.floor(area / j.bs) < j.iodepth) fail(".job.iodepth", `${j.iodepth} IOs of ${j.bs} bytes do not fit apart in ${area} bytes of disk`);
     const depth = queueDepth(vm) * vm.queues;
     if (j.iodepth > depth) fail(".job.iodepth", `${j.iodepth} is more than the ${vm.queues} queue(s) of ${vm.queue_size} entries can hold (${depth})`);
-    const need = ringBytes(vm) + j.iodepth * Math.ceil(j.bs / PAGE_4K) * PAGE_4K + DRIVER_RAM_SLACK;
+    const need = ringBytes(vm, j) + j.iodepth * Math.ceil(j.bs / PAGE_4K) * PAGE_4K + DRIVER_RAM_SLACK;
     if (vm.ram < need) fail(".ram", `${vm.ram} bytes is too small: rings and ${j.iodepth} × ${j.bs}-byte buffers need about ${need}`);
   });
 }

@@ -67,6 +67,11 @@ describe("scenario", () => {
     expect(problem({ vms: [v] })).toContain(msg);
   });
 
+  it("rejects VMs and memory disks that do not fit one card's 4 GiB memory", () => {
+    const big = (name: string) => vm({ name, ram: "1G", disk: { backend: "memory", size: "1G" } });
+    expect(problem({ vms: [big("a"), big("b")] })).toMatch(/^scenario\.vms: RAM disks and guest RAM need \d+ bytes, more than the 4 GiB/);
+  });
+
   it("accepts a packed virtqueue of any size", () => {
     expect(parseScenario({ vms: [vm({ packed: true, queue_size: 100 })] }).vms[0]!.queue_size).toBe(100);
   });
