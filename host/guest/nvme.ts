@@ -40,6 +40,8 @@ const CDW0_CID_SHIFT = 16;
 const CQ_IEN = 1 << 1;
 const CDW11_PC = 1;
 const DSM_AD = 1 << 2;
+const NLB_MAX = 0x10000; // Read/Write/Write Zeroes: NLB is 16 bits, 0's based
+const DSM_RANGE_NLB_MAX = 0xffffffff;
 const PAGE = R.NVME_PAGE;
 const MSI_ADDRESS = 0xfee00000; // x86 LAPIC message address (any fixed value works here)
 const DEFAULT_MAX_PUMPS = 1000;
@@ -99,6 +101,7 @@ export interface QueuePair {
   freeCids: number[];
   tags: number[];
   lists: number[]; // PRP list / DSM range page of a cid, or -1
+  part: Uint8Array; // 1 when the cid carries one part of a split request
 }
 
 export class NvmeDriver implements BlockDriver {
@@ -106,7 +109,7 @@ export class NvmeDriver implements BlockDriver {
   blockSize = 0;
   capacityBlocks = 0;
   maxInflight = 0;
-  /** Max data bytes per command (MDTS). */
+  /** Max data bytes per command (MDTS); larger requests are split. */
   maxTransfer = 0;
   ctrl!: IdentifyController;
   ns!: IdentifyNamespace;
@@ -121,6 +124,8 @@ export class NvmeDriver implements BlockDriver {
   private shadow = -1; // gpa of the shadow doorbell page, EventIdx page at +PAGE
   private freePages: number[] = [];
   private rr = 0;
+  private nextSplit = 0;
+  private readonly splits = new Map<number, { tag: number; left: number; status: number }>();
 
   private constructor(readonly dev: NvmePci, readonly guest: GuestRam, opts: NvmeDriverOptions) {
     this.g32 = new Uint32Array(guest.u8.buffer, guest.u8.byteOffset, guest.size >>> 2);
@@ -226,7 +231,7 @@ export class NvmeDriver implements BlockDriver {
     const freeCids: number[] = [];
     for (let c = size - 2; c >= 0; c--) freeCids.push(c); // one slot stays empty (§3.3.1.5)
     return { qid, size, sqGpa, cqGpa, tail: 0, published: 0, head: 0, phase: 1, sqhd: 0, freeCids,
-      tags: new Array<number>(size).fill(0), lists: new Array<number>(size).fill(-1) };
+      tags: new Array<number>(size).fill(0), lists: new Array<number>(size).fill(-1), part: new Uint8Array(size) };
   }
 
   // ---- waiting and admin commands ----
@@ -283,31 +288,65 @@ export class NvmeDriver implements BlockDriver {
     this.guest.u8.set(bytes.subarray(0, SQE_BYTES), at);
     this.guest.dv.setUint16(at + 2, cid, true);
     q.tags[cid] = tag;
+    q.part[cid] = 0;
     q.tail = q.tail + 1 === q.size ? 0 : q.tail + 1;
     return cid;
   }
 
   // ---- BlockDriver ----
 
+  /**
+   * Queue one request. A request larger than one command may carry (MDTS for reads and
+   * writes, 65536 blocks for Write Zeroes) is split into commands on one queue, and
+   * reported once, when its last part completes (as Linux's block layer splits by
+   * max_hw_sectors).
+   */
   submit(op: BlkOp, lba: number, nblocks: number, bufGpa: number, tag: number): boolean {
-    const nq = this.io.length;
-    let q: QueuePair | undefined;
-    for (let i = 0; i < nq; i++) {
-      const c = this.io[(this.rr + i) % nq]!;
-      if (c.freeCids.length !== 0) { q = c; this.rr = (this.rr + i + 1) % nq; break; }
+    const per = this.maxBlocks(op);
+    const parts = nblocks <= per ? 1 : Math.ceil(nblocks / per);
+    const q = this.pickQueue(parts);
+    if (!q) {
+      if (parts > this.io[0]!.size - 1) throw new RangeError(`nvme: ${nblocks} blocks need ${parts} commands, more than a queue holds`);
+      return false;
     }
-    if (!q) return false;
+    if (parts === 1) { this.command(q, op, lba, nblocks, bufGpa, tag, false); return true; }
+    const id = this.nextSplit++;
+    this.splits.set(id, { tag, left: parts, status: 0 });
+    const step = op === BlkOp.READ || op === BlkOp.WRITE ? per * this.blockSize : 0;
+    for (let i = 0; i < parts; i++) this.command(q, op, lba + i * per, Math.min(per, nblocks - i * per), bufGpa + i * step, id, true);
+    return true;
+  }
+
+  /** Blocks one command of `op` can carry. */
+  private maxBlocks(op: BlkOp): number {
+    if (op === BlkOp.READ || op === BlkOp.WRITE) return this.maxTransfer / this.blockSize;
+    if (op === BlkOp.WRITE_ZEROES) return NLB_MAX; // 16-bit 0's based NLB (NVM cmd set §3.2.8)
+    if (op === BlkOp.DISCARD) return DSM_RANGE_NLB_MAX; // 32-bit range length
+    return Infinity;
+  }
+
+  /** Next queue (round robin) with `n` free command ids. */
+  private pickQueue(n: number): QueuePair | undefined {
+    const nq = this.io.length;
+    for (let i = 0; i < nq; i++) {
+      const q = this.io[(this.rr + i) % nq]!;
+      if (q.freeCids.length >= n) { this.rr = (this.rr + i + 1) % nq; return q; }
+    }
+    return undefined;
+  }
+
+  /** Write one SQE at q's tail. */
+  private command(q: QueuePair, op: BlkOp, lba: number, nblocks: number, bufGpa: number, tag: number, part: boolean): void {
     const cid = q.freeCids.pop()!;
     q.tags[cid] = tag;
+    q.part[cid] = part ? 1 : 0;
     const w = (q.sqGpa + q.tail * SQE_BYTES) >>> 2;
     const g = this.g32;
     g.fill(0, w, w + 16);
     g[w + 1] = 1; // NSID
     if (op === BlkOp.READ || op === BlkOp.WRITE) {
-      const bytes = nblocks * this.blockSize;
-      if (bytes > this.maxTransfer) throw new RangeError(`nvme: ${bytes}-byte transfer exceeds MDTS (${this.maxTransfer})`);
       g[w] = (op === BlkOp.READ ? Opc.READ : Opc.WRITE) | (cid << CDW0_CID_SHIFT);
-      this.prps(q, cid, w, bufGpa, bytes);
+      this.prps(q, cid, w, bufGpa, nblocks * this.blockSize);
       this.lbas(w, lba, nblocks);
     } else if (op === BlkOp.WRITE_ZEROES) {
       g[w] = Opc.WRITE_ZEROES | (cid << CDW0_CID_SHIFT);
@@ -325,6 +364,15 @@ export class NvmeDriver implements BlockDriver {
       g[w] = Opc.FLUSH | (cid << CDW0_CID_SHIFT);
     }
     q.tail = q.tail + 1 === q.size ? 0 : q.tail + 1;
+  }
+
+  /** One part of a split request finished; the request reports once, with its first error. */
+  private partDone(id: number, status: number, done: (tag: number, status: number) => void): boolean {
+    const s = this.splits.get(id)!;
+    if (s.status === 0) s.status = status;
+    if (--s.left !== 0) return false;
+    this.splits.delete(id);
+    done(s.tag, s.status);
     return true;
   }
 
@@ -376,7 +424,12 @@ export class NvmeDriver implements BlockDriver {
 
   reap(done: (tag: number, status: number) => void): number {
     let n = 0;
-    for (const q of this.io) n += this.walk(q, (cid, status) => done(q.tags[cid]!, status));
+    for (const q of this.io) {
+      n += this.walk(q, (cid, status) => {
+        if (q.part[cid] === 0) done(q.tags[cid]!, status);
+        else if (!this.partDone(q.tags[cid]!, status, done)) n--; // counts once, at its last part
+      });
+    }
     return n;
   }
 

@@ -274,7 +274,6 @@ describe("NVMe hostile guests: commands", () => {
     expect(hostileIo(r, { opc: Opc.READ, prp1: buf, cdw12: blocks })).toBe(Status.INVALID_FIELD); // blocks + 1
     expect(hostileIo(r, { opc: Opc.WRITE, prp1: buf, cdw12: 0xffff })).toBe(Status.INVALID_FIELD);
     expect(r.card.errors()).toEqual({ err_nvme_transfer_too_large: 2 });
-    expect(() => r.drv.submit(BlkOp.READ, 0, blocks + 1, buf, 0)).toThrow(/MDTS/);
   });
 
   it("LBA out of range: LBA Out of Range, for reads, write zeroes and DSM", async () => {

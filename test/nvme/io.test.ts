@@ -104,6 +104,23 @@ describe.each([512, 4096])("NVMe data path, %i-byte LBA format", (bs) => {
     expect(sameBytes(g.u8.subarray(back, back + pages * PAGE), src)).toBe(true);
   });
 
+  it("splits a request larger than MDTS into several commands and reports it once", async () => {
+    const r = await rig(bs, { queueSize: 8 });
+    const bytes = 3 * R.NVME_MAX_XFER - 2 * bs; // three commands, the last one shorter
+    const buf = r.drv.guest.alloc(bytes + PAGE) + 512;
+    const before = r.card.counters().nvme_io_commands;
+    roundTrip(r, 7, bytes / bs, buf, 11);
+    expect(r.card.counters().nvme_io_commands - before).toBe(6); // 3 writes + 3 reads
+    expect(r.drv.io[0]!.freeCids.length).toBe(7); // every part's command id came back
+    // reap() counts and reports the request once.
+    expect(r.drv.submit(BlkOp.READ, 7, bytes / bs, buf, 42)).toBe(true);
+    r.drv.kick();
+    const seen: number[] = [];
+    let counted = 0;
+    for (let i = 0; i < 10; i++) { r.card.poll(); counted += r.drv.reap((t, st) => { expect(st).toBe(0); seen.push(t); }); }
+    expect([counted, seen]).toEqual([1, [42]]);
+  });
+
   it("flushes, writes zeroes and deallocates only the addressed blocks", async () => {
     const r = await rig(bs);
     const g = r.drv.guest;
