@@ -424,13 +424,14 @@ export class NvmeDriver implements BlockDriver {
 
   reap(done: (tag: number, status: number) => void): number {
     let n = 0;
+    let parts = 0; // split parts that did not finish their request
     for (const q of this.io) {
       n += this.walk(q, (cid, status) => {
         if (q.part[cid] === 0) done(q.tags[cid]!, status);
-        else if (!this.partDone(q.tags[cid]!, status, done)) n--; // counts once, at its last part
+        else if (!this.partDone(q.tags[cid]!, status, done)) parts++;
       });
     }
-    return n;
+    return n - parts;
   }
 
   /** The CQE at guest word index e. */
