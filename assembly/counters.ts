@@ -41,6 +41,7 @@ export enum Counter {
   err_virtio_packed_bad_id,
   err_virtio_misaligned,
   err_virtio_bad_discard,
+  virtio_used,
 
   // ---- nvme ----
   nvme_admin_commands,

@@ -218,6 +218,7 @@ export function syncPacked(qa: u32, sh: u32, g: u32, max: u32): u32 {
     store<u32>(qa + Q_USED_IDX, (ui + 1) & U16);
   }
   store<u32>(qa + Q_PENDING, load<u32>(qa + Q_PENDING) + 1);
+  count(Counter.virtio_used);
 }
 
 /** vring_need_event (virtio 1.2 §2.7.10): did [old, new) pass `event`? All u16. */
