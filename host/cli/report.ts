@@ -69,6 +69,7 @@ export function toJson(r: RunResult, opts: ReportOptions): object {
   };
   if (opts.wall) {
     out.host = {
+      timestamp: Math.floor(Date.now() / 1000), // like fio's, seconds since the epoch
       wall_ns: r.wallNs,
       jobs: r.jobs.map((j) => ({ jobname: j.vm, read: throughput(j.read, r.wallNs), write: throughput(j.write, r.wallNs) })),
       total_iops: round3(r.jobs.reduce((a, j) => a + j.read.ios + j.write.ios, 0) / (r.wallNs / NS_PER_S)),
