@@ -12,7 +12,7 @@ import {
   F_RING_INDIRECT_DESC, F_RING_EVENT_IDX, F_RING_PACKED, DESC_SIZE, AVAIL_RING, USED_RING,
   USED_ELEM_SIZE, MAX_QSIZE, NO_VECTOR, QS_READY, Q_STATE, Q_SIZE, Q_DESC, Q_DRIVER, Q_DEVICE,
   Q_VECTOR, Q_MODE, Q_AVAIL_WRAP, Q_USED_WRAP, Q_USED_PUB, Q_LAST_AVAIL, Q_GUEST, QM_PACKED,
-  QM_EVENT_IDX, QM_INDIRECT, SYNC_BATCH, PEVENT_WRAP_BIT,
+  QM_EVENT_IDX, QM_INDIRECT, SYNC_BATCH, PEVENT_WRAP_BIT, IDX_MASK,
 } from "./layout";
 
 const EVENT_FIELD: u32 = 2; // used_event / avail_event after a split ring, u16 (virtio 1.2 §2.7.6)
@@ -126,5 +126,5 @@ export function virtioSyncBench(f: u32, q: u32, max: u32): u32 {
 /** Benchmark: take the split queue back to avail index `lastAvail` so the same chains sync again. */
 export function virtioSyncRewind(f: u32, q: u32, lastAvail: u32): void {
   if (f >= MAX_FUNCS || q >= MAX_QUEUES) return;
-  store<u32>(queueAddr(f, q) + Q_LAST_AVAIL, lastAvail & 0xffff);
+  store<u32>(queueAddr(f, q) + Q_LAST_AVAIL, lastAvail & IDX_MASK);
 }

@@ -34,6 +34,8 @@ const SC_ID: u32 = 32;
 const SC_SEGS: u32 = 64; // MAX_CHAIN x {card offset u32, len u32}
 
 const AUX1_GEN_SHIFT: u32 = 16; // R_AUX1 = ring slots | generation << 16
+const AUX1_RING_N_MASK: u32 = 0xffff;
+const GEN_MASK: u32 = 0xffff;
 
 @inline function fpAddr(f: u32): u32 { return funcAddr(f) + FUNC_PRIVATE_OFF; }
 
@@ -279,13 +281,13 @@ export function virtioBlkComplete(r: u32): void {
   const qa = queueAddr(f, q);
   const aux1 = load<u32>(a + R_AUX1);
   // A reset since this request was parsed: its queue and status byte are no longer the driver's.
-  if ((aux1 >>> AUX1_GEN_SHIFT) != (load<u32>(fpAddr(f) + FP_GEN) & 0xffff) || load<u32>(qa + Q_STATE) != QS_READY) {
+  if ((aux1 >>> AUX1_GEN_SHIFT) != (load<u32>(fpAddr(f) + FP_GEN) & GEN_MASK) || load<u32>(qa + Q_STATE) != QS_READY) {
     reqFree(r);
     return;
   }
   const status = blkStatus(load<u32>(a + R_STATUS));
   const data = status == BLK_S_OK && load<u32>(a + R_OP) == BlkOp.READ ? load<u32>(a + R_BYTES) : 0;
-  finish(f, q, qa, load<u32>(a + R_ID), aux1 & 0xffff, load<u32>(a + R_AUX0), status, data + 1);
+  finish(f, q, qa, load<u32>(a + R_ID), aux1 & AUX1_RING_N_MASK, load<u32>(a + R_AUX0), status, data + 1);
   reqFree(r);
 }
 
@@ -296,7 +298,7 @@ export function virtioFuncReset(f: u32): void {
   store<u32>(a + FUNC_FEATURES_LO_OFF, 0);
   store<u32>(a + FUNC_FEATURES_HI_OFF, 0);
   const p = fpAddr(f);
-  store<u32>(p + FP_GEN, (load<u32>(p + FP_GEN) + 1) & 0xffff);
+  store<u32>(p + FP_GEN, (load<u32>(p + FP_GEN) + 1) & GEN_MASK);
   store<u32>(p + FP_NEEDS_RESET, 0);
   store<u32>(p + FP_CONFIG_VECTOR, NO_VECTOR);
 }

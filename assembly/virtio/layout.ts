@@ -1,6 +1,7 @@
 // virtio wire constants and the virtio front end's card-memory layouts (per-queue
 // state, shadow ring). Constants only: compiled by asc (firmware) and by tsc (host
 // device model, guest driver, the plain-TS sync reference), so both sides agree.
+import { SHADOW_QUEUE_SIZE } from "../memmap";
 
 // ---- virtio 1.2 §6: feature bits ----
 export const F_BLK_SIZE_MAX: u32 = 1; // virtio 1.2 §5.2.3 (not offered)
@@ -17,6 +18,7 @@ export const F_RING_PACKED: u32 = 34;
 
 // ---- virtio 1.2 §2.7.5: split-ring descriptor (16 bytes) ----
 export const DESC_SIZE: u32 = 16;
+export const DESC_SHIFT: u32 = 4; // log2(DESC_SIZE): index → byte offset (split and packed alike)
 export const DESC_ADDR: u32 = 0; // u64
 export const DESC_LEN: u32 = 8; // u32
 export const DESC_FLAGS: u32 = 12; // u16
@@ -50,6 +52,10 @@ export const PEVENT_ENABLE: u32 = 0;
 export const PEVENT_DISABLE: u32 = 1;
 export const PEVENT_DESC: u32 = 2;
 export const PEVENT_WRAP_BIT: u32 = 15;
+export const PEVENT_OFF_MASK: u32 = 0x7fff; // off_wrap bits [14:0]: descriptor ring position
+export const IDX_MASK: u32 = 0xffff; // split-ring indexes are free-running u16 (§2.7)
+// While polling, avail_event is put half the u16 index space away: vring_need_event never trips.
+export const POLL_EVENT_DISTANCE: u32 = 0x8000;
 
 // ---- virtio 1.2 §5.2.6: virtio-blk request ----
 export const BLK_HDR_SIZE: u32 = 16; // {type u32, reserved u32, sector u64}
@@ -121,5 +127,5 @@ export const SHC_NO_ID: u32 = 0xffffffff;
 export const SH_BATCH_MAX: u32 = 64;
 export const SH_DESCS: u32 = 2048;
 export const SH_DESC_SIZE: u32 = 16;
-export const SH_DESC_CAP: u32 = (0x8000 - SH_DESCS) / SH_DESC_SIZE; // 1920
+export const SH_DESC_CAP: u32 = (SHADOW_QUEUE_SIZE - SH_DESCS) / SH_DESC_SIZE; // 1920
 export const SYNC_BATCH: u32 = 32; // chains per sync call in service

@@ -12,7 +12,7 @@ import { translate, INVALID } from "../dma";
 import { POLLING_BASE } from "../memmap";
 import { irqSignal } from "../pcie/irq";
 import {
-  DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESCF_NEXT, DESCF_WRITE, DESCF_INDIRECT,
+  DESC_SIZE, DESC_SHIFT, IDX_MASK, PEVENT_OFF_MASK, POLL_EVENT_DISTANCE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESCF_NEXT, DESCF_WRITE, DESCF_INDIRECT,
   AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING,
   USED_ELEM_SIZE, USED_F_NO_NOTIFY, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESCF_AVAIL,
   PDESCF_USED, PEVENT_OFF_WRAP, PEVENT_FLAGS, PEVENT_ENABLE, PEVENT_DISABLE, PEVENT_DESC,
@@ -23,7 +23,7 @@ import {
   SHC_NO_ID, SH_BATCH_MAX, SH_DESCS, SH_DESC_SIZE, SH_DESC_CAP,
 } from "./layout";
 
-const U16: u32 = 0xffff;
+const U16: u32 = IDX_MASK;
 const ERR_SHIFT: u32 = 16; // walk results: Counter << 16 | descriptors stored
 
 @inline function fail(c: Counter, nd: u32): u32 { return (<u32>c << ERR_SHIFT) | nd; }
@@ -45,7 +45,7 @@ const ERR_SHIFT: u32 = 16; // walk results: Counter << 16 | descriptors stored
 /** A split chain hit MAX_CHAIN at `idx`: a loop if it doesn't end within its table, else too long. */
 function longChain(tbl: u32, tsize: u32, idx: u32, seen: u32): Counter {
   while (seen < tsize) {
-    const da = tbl + (idx << 4);
+    const da = tbl + (idx << DESC_SHIFT);
     if ((<u32>load<u16>(da + DESC_FLAGS) & DESCF_NEXT) == 0) return Counter.err_virtio_chain_too_long;
     idx = <u32>load<u16>(da + DESC_NEXT);
     if (idx >= tsize) return Counter.err_virtio_bad_desc_index;
@@ -62,16 +62,16 @@ function walkSplit(desc: u32, size: u32, head: u32, g: u32, mode: u32, dp: u32):
   let tbl = desc, tsize = size, idx = head, seen: u32 = 0, nd: u32 = 0;
   let indirect = false;
   while (true) {
-    const da = tbl + (idx << 4);
+    const da = tbl + (idx << DESC_SHIFT);
     const fl = <u32>load<u16>(da + DESC_FLAGS);
     const len = load<u32>(da + DESC_LEN);
     if (fl & DESCF_INDIRECT) {
       // §2.7.5.3.1: no nesting, no NEXT beside INDIRECT, a whole number of descriptors.
       if ((mode & QM_INDIRECT) == 0 || indirect || (fl & DESCF_NEXT) != 0 || len == 0 ||
-          (len & 15) != 0 || (len >> 4) > size) return fail(Counter.err_virtio_indirect_bad, nd);
+          (len & (DESC_SIZE - 1)) != 0 || (len >> DESC_SHIFT) > size) return fail(Counter.err_virtio_indirect_bad, nd);
       const t = translate(g, load<u64>(da + DESC_ADDR), len);
       if (t == INVALID) return fail(Counter.err_virtio_indirect_bad, nd);
-      tbl = t; tsize = len >> 4; idx = 0; seen = 0; indirect = true;
+      tbl = t; tsize = len >> DESC_SHIFT; idx = 0; seen = 0; indirect = true;
       continue;
     }
     if (len == 0) return fail(Counter.err_virtio_desc_zero_len, nd);
@@ -132,13 +132,13 @@ export function syncSplit(qa: u32, sh: u32, g: u32, max: u32): u32 {
 function packedIndirect(t: u32, n: u32, dp: u32): u32 {
   if (n > MAX_CHAIN) return fail(Counter.err_virtio_chain_too_long, 0);
   for (let i: u32 = 0; i < n; i++) {
-    const da = t + (i << 4);
+    const da = t + (i << DESC_SHIFT);
     const fl = <u32>load<u16>(da + PDESC_FLAGS);
     const len = load<u32>(da + PDESC_LEN);
     if (fl & DESCF_INDIRECT) return fail(Counter.err_virtio_indirect_bad, i);
     if (len == 0) return fail(Counter.err_virtio_desc_zero_len, i);
     if (len > MAX_DESC_LEN) return fail(Counter.err_virtio_desc_oversized, i);
-    putDesc(dp + (i << 4), load<u64>(da + PDESC_ADDR), len, fl);
+    putDesc(dp + (i << DESC_SHIFT), load<u64>(da + PDESC_ADDR), len, fl);
   }
   return n;
 }
@@ -157,12 +157,12 @@ export function syncPacked(qa: u32, sh: u32, g: u32, max: u32): u32 {
   let nd: u32 = 0, cr = sh + SH_CHAINS, i: u32 = 0;
   for (; i < n; i++) {
     if (nd + MAX_CHAIN > SH_DESC_CAP) break;
-    const hf = <u32>load<u16>(ring + (pos << 4) + PDESC_FLAGS);
+    const hf = <u32>load<u16>(ring + (pos << DESC_SHIFT) + PDESC_FLAGS);
     if (((hf & PDESCF_AVAIL) != 0) != (wrap != 0) || ((hf & PDESCF_USED) != 0) == (wrap != 0)) break;
     let ringN: u32 = 0, k: u32 = 0, err: u32 = 0, id: u32 = 0;
     const dp = sh + SH_DESCS + nd * SH_DESC_SIZE;
     while (true) {
-      const da = ring + (pos << 4);
+      const da = ring + (pos << DESC_SHIFT);
       const fl = <u32>load<u16>(da + PDESC_FLAGS);
       const len = load<u32>(da + PDESC_LEN);
       id = <u32>load<u16>(da + PDESC_ID);
@@ -172,12 +172,12 @@ export function syncPacked(qa: u32, sh: u32, g: u32, max: u32): u32 {
         if (fl & DESCF_INDIRECT) {
           const t = translate(g, load<u64>(da + PDESC_ADDR), len);
           if ((mode & QM_INDIRECT) == 0 || ringN != 1 || (fl & DESCF_NEXT) != 0 || len == 0 ||
-              (len & 15) != 0 || (len >> 4) > size || t == INVALID) err = Counter.err_virtio_indirect_bad;
-          else { const r = packedIndirect(t, len >> 4, dp); k = r & U16; err = r >>> ERR_SHIFT; }
+              (len & (DESC_SIZE - 1)) != 0 || (len >> DESC_SHIFT) > size || t == INVALID) err = Counter.err_virtio_indirect_bad;
+          else { const r = packedIndirect(t, len >> DESC_SHIFT, dp); k = r & U16; err = r >>> ERR_SHIFT; }
         } else if (len == 0) err = Counter.err_virtio_desc_zero_len;
         else if (len > MAX_DESC_LEN) err = Counter.err_virtio_desc_oversized;
         else if (k == MAX_CHAIN) err = Counter.err_virtio_chain_too_long;
-        else { putDesc(dp + (k << 4), load<u64>(da + PDESC_ADDR), len, fl); k++; }
+        else { putDesc(dp + (k << DESC_SHIFT), load<u64>(da + PDESC_ADDR), len, fl); k++; }
       }
       if ((fl & DESCF_NEXT) == 0) break;
       if (ringN >= size) { if (err == 0) err = Counter.err_virtio_chain_too_long; break; }
@@ -202,7 +202,7 @@ export function syncPacked(qa: u32, sh: u32, g: u32, max: u32): u32 {
   if (load<u32>(qa + Q_MODE) & QM_PACKED) {
     let pos = load<u32>(qa + Q_USED_IDX);
     const w = load<u32>(qa + Q_USED_WRAP);
-    const da = load<u32>(qa + Q_DESC) + (pos << 4);
+    const da = load<u32>(qa + Q_DESC) + (pos << DESC_SHIFT);
     store<u16>(da + PDESC_ID, <u16>id);
     store<u32>(da + PDESC_LEN, len);
     // §2.8.9: AVAIL and USED both equal to the device's wrap counter; flags last.
@@ -240,8 +240,7 @@ export function writeAvailEvent(f: u32, q: u32, qa: u32, mode: u32): void {
     }
     store<u16>(dev + PEVENT_FLAGS, <u16>flags);
   } else if (mode & QM_EVENT_IDX) {
-    // avail_event half a ring of indexes away never trips while we poll
-    const ev = polling ? last + 0x8000 : last;
+    const ev = polling ? last + POLL_EVENT_DISTANCE : last;
     store<u16>(dev + USED_RING + load<u32>(qa + Q_SIZE) * USED_ELEM_SIZE, <u16>ev);
   } else {
     store<u16>(dev + USED_FLAGS, <u16>(polling ? USED_F_NO_NOTIFY : 0));
@@ -259,10 +258,10 @@ function wantIrq(qa: u32, mode: u32): bool {
     if (flags != PEVENT_DESC || (mode & QM_EVENT_IDX) == 0) return true;
     // Linearise: positions of the previous lap count as `pos - size` (u16).
     const nw = load<u32>(qa + Q_USED_IDX), w = load<u32>(qa + Q_USED_WRAP);
-    const oldPos = old & 0x7fff, oldWrap = old >>> PEVENT_WRAP_BIT;
+    const oldPos = old & PEVENT_OFF_MASK, oldWrap = old >>> PEVENT_WRAP_BIT;
     const step = oldWrap == w ? nw - oldPos : nw + size - oldPos;
     const ow = <u32>load<u16>(drv + PEVENT_OFF_WRAP);
-    let ev = ow & 0x7fff;
+    let ev = ow & PEVENT_OFF_MASK;
     if ((ow >>> PEVENT_WRAP_BIT) != w) ev = (ev - size) & U16;
     return needEvent(ev, nw, (nw - step) & U16);
   }
