@@ -113,6 +113,12 @@ export class Job {
   private readonly random: boolean;
   private readonly mixed: boolean;
   private readonly readOnly: boolean;
+  // options read per IO, as plain fields
+  private readonly depth: number;
+  private readonly bs: number;
+  private readonly verify: boolean;
+  private readonly runtime: number;
+  private readonly readPct: number;
 
   constructor(readonly driver: BlockDriver, ram: GuestRam, options: JobOptions) {
     this.options = options;
@@ -134,6 +140,11 @@ export class Job {
     this.random = rw === "randread" || rw === "randwrite" || rw === "randrw";
     this.mixed = rw === "rw" || rw === "randrw";
     this.readOnly = rw === "read" || rw === "randread";
+    this.depth = iodepth;
+    this.bs = bs;
+    this.verify = options.verify;
+    this.runtime = options.runtime ?? Infinity;
+    this.readPct = options.rwmixread;
     this.prng = new Prng(options.seed);
     this.salt = this.prng.next();
 
@@ -160,15 +171,13 @@ export class Job {
     return this.inflight === 0 && this.pending < 0 && !this.mayIssue();
   }
 
-  get inflight(): number { return this.options.iodepth - this.nfree - (this.pending >= 0 ? 1 : 0); }
+  get inflight(): number { return this.depth - this.nfree - (this.pending >= 0 ? 1 : 0); }
 
   /** IOs completed so far, and the number the job will do (Infinity for a runtime job). */
   progress(): { completed: number; target: number } { return { completed: this.completed, target: this.target }; }
 
   private mayIssue(): boolean {
-    if (this.issued >= this.target) return false;
-    const rt = this.options.runtime;
-    return rt === undefined || this.startNs < 0 || this.now - this.startNs < rt;
+    return this.issued < this.target && (this.startNs < 0 || this.now - this.startNs < this.runtime);
   }
 
   /** Queue IOs up to iodepth at virtual time `now`, then kick once. Returns how many were queued. */
@@ -218,8 +227,7 @@ export class Job {
 
   /** Choose direction and offset for slot s; with verify, fill or poison its buffer. */
   private prepare(s: number): void {
-    const o = this.options;
-    const isRead = this.mixed ? this.prng.below(100) < o.rwmixread : this.readOnly;
+    const isRead = this.mixed ? this.prng.below(100) < this.readPct : this.readOnly;
     let u: number;
     if (this.random) u = this.prng.below(this.units);
     else {
@@ -228,7 +236,7 @@ export class Job {
     }
     this.issued++;
     this.slotOp[s] = isRead ? BlkOp.READ : BlkOp.WRITE;
-    if (o.verify) {
+    if (this.verify) {
       while (this.busy[u] !== 0) u = u + 1 === this.units ? 0 : u + 1; // keep IOs to one unit apart
       this.busy[u] = 1;
       if (isRead) this.bufWords[s]!.fill(POISON);
@@ -243,7 +251,7 @@ export class Job {
   }
 
   private readonly onDone = (tag: number, status: number): void => {
-    if (!(tag >= 0 && tag < this.options.iodepth) || this.slotOp[tag] === FREE) {
+    if (!(tag >= 0 && tag < this.depth) || this.slotOp[tag] === FREE) {
       this.strays++;
       return;
     }
@@ -259,9 +267,9 @@ export class Job {
       if (this.firstError === 0) this.firstError = status;
     } else {
       dir.ios++;
-      dir.bytes += this.options.bs;
+      dir.bytes += this.bs;
     }
-    if (this.options.verify) this.settle(s, op, status);
+    if (this.verify) this.settle(s, op, status);
     this.slotOp[s] = FREE;
     this.freeSlots[this.nfree++] = s;
   };

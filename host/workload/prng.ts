@@ -1,6 +1,6 @@
 // Seeded PRNG for workloads (DESIGN rule 5): xoshiro128** (Blackman & Vigna, 2018),
 // seeded through splitmix32 so that any 32-bit seed, 0 included, gives a good state.
-// Plain number fields and Math.imul: no allocation per draw.
+// Int32Array state and Math.imul: no allocation per draw.
 
 const GOLDEN = 0x9e3779b9; // 2^32 / phi, splitmix's increment
 const TWO_32 = 4294967296;
@@ -15,30 +15,32 @@ export function splitmix32(state: number): [value: number, next: number] {
 }
 
 export class Prng {
-  private s0 = 0;
-  private s1 = 0;
-  private s2 = 0;
-  private s3 = 0;
+  // State in a typed array: int32 fields of an object would be boxed doubles in V8.
+  private readonly s = new Int32Array(4);
 
   constructor(seed: number) {
     let st = seed >>> 0;
-    [this.s0, st] = splitmix32(st);
-    [this.s1, st] = splitmix32(st);
-    [this.s2, st] = splitmix32(st);
-    [this.s3] = splitmix32(st);
+    for (let i = 0; i < 4; i++) [this.s[i], st] = splitmix32(st);
+  }
+
+  /** A generator with the given raw state (not all zero), for reference vectors. */
+  static fromState(s0: number, s1: number, s2: number, s3: number): Prng {
+    const p = new Prng(0);
+    p.s.set([s0, s1, s2, s3]);
+    return p;
   }
 
   /** Next uniform u32. */
   next(): number {
-    const s1 = this.s1;
+    const s = this.s;
+    const s0 = s[0]!, s1 = s[1]!;
     const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
-    const t = s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= s1;
-    this.s1 = s1 ^ this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
+    const s2 = s[2]! ^ s0;
+    const s3 = s[3]! ^ s1;
+    s[1] = s1 ^ s2;
+    s[0] = s0 ^ s3;
+    s[2] = s2 ^ (s1 << 9);
+    s[3] = rotl(s3, 11);
     return r;
   }
 

@@ -18,6 +18,11 @@ describe("prng", () => {
     expect(sa.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32)).toBe(true);
   });
 
+  it("is xoshiro128**: the reference outputs from state {1, 2, 3, 4}", () => {
+    const p = Prng.fromState(1, 2, 3, 4);
+    expect([p.next(), p.next(), p.next()]).toEqual([11520, 0, 5927040]);
+  });
+
   it("draws below(n) uniformly within [0, n)", () => {
     const p = new Prng(0);
     const bins = new Array(10).fill(0);
