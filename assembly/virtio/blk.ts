@@ -19,7 +19,7 @@ import {
   SECTOR_SHIFT, DWZ_SEG_SIZE, DWZ_SECTOR, DWZ_NUM, DWZ_FLAGS, DWZ_F_UNMAP, MAX_XFER,
   MAX_DISCARD_SECTORS, QS_READY, QS_BROKEN, Q_STATE, Q_MODE, Q_IN_SERVICE, QM_PACKED, SH_CHAINS,
   SH_CHAIN_SIZE, SHC_ID, SHC_ERR, SHC_FIRST, SHC_NDESC, SHC_RING_N, SHC_NO_ID, SH_DESCS,
-  SH_DESC_SIZE, SYNC_BATCH, NO_VECTOR,
+  SH_DESC_SIZE, SYNC_BATCH, NO_VECTOR, SHD_ADDR, SHD_LEN, SHD_FLAGS, SEG_OFF, SEG_LEN,
 } from "./layout";
 
 // Function-private words (FUNC_PRIVATE_OFF, 32 bytes).
@@ -63,26 +63,26 @@ let gErr: u32 = 0;
 function gather(g: u32, d0: u32, nd: u32, h: u32, st: u32, write: bool, sl: u32): u32 {
   let n: u32 = 0;
   gBytes = 0; gErr = 0;
-  const len0 = load<u32>(d0 + 8);
+  const len0 = load<u32>(d0 + SHD_LEN);
   if (len0 > BLK_HDR_SIZE) { // data after the header in the same (readable) descriptor
     if (write) { gErr = Counter.err_virtio_bad_data_dir; return 0; }
-    store<u32>(sl, h + BLK_HDR_SIZE); store<u32>(sl, len0 - BLK_HDR_SIZE, 4);
+    store<u32>(sl + SEG_OFF, h + BLK_HDR_SIZE); store<u32>(sl + SEG_LEN, len0 - BLK_HDR_SIZE);
     gBytes += len0 - BLK_HDR_SIZE; n++;
   }
   let d = d0 + SH_DESC_SIZE;
   const dl = d0 + (nd - 1) * SH_DESC_SIZE;
   for (; d < dl; d += SH_DESC_SIZE) {
-    const len = load<u32>(d + 8);
-    if (((load<u32>(d + 12) & DESCF_WRITE) != 0) != write) { gErr = Counter.err_virtio_bad_data_dir; return 0; }
-    const off = translate(g, load<u64>(d), len);
+    const len = load<u32>(d + SHD_LEN);
+    if (((load<u32>(d + SHD_FLAGS) & DESCF_WRITE) != 0) != write) { gErr = Counter.err_virtio_bad_data_dir; return 0; }
+    const off = translate(g, load<u64>(d + SHD_ADDR), len);
     if (off == INVALID) { gErr = Counter.err_virtio_desc_out_of_window; return 0; }
-    store<u32>(sl + n * SEG_SIZE, off); store<u32>(sl + n * SEG_SIZE, len, 4);
+    store<u32>(sl + n * SEG_SIZE + SEG_OFF, off); store<u32>(sl + n * SEG_SIZE + SEG_LEN, len);
     gBytes += len; n++;
   }
-  const ll = load<u32>(dl + 8);
+  const ll = load<u32>(dl + SHD_LEN);
   if (ll > 1) { // data before the status byte in the same (writable) descriptor
     if (!write) { gErr = Counter.err_virtio_bad_data_dir; return 0; }
-    store<u32>(sl + n * SEG_SIZE, st + 1 - ll); store<u32>(sl + n * SEG_SIZE, ll - 1, 4);
+    store<u32>(sl + n * SEG_SIZE + SEG_OFF, st + 1 - ll); store<u32>(sl + n * SEG_SIZE + SEG_LEN, ll - 1);
     gBytes += ll - 1; n++;
   }
   if (gBytes > MAX_XFER) gErr = Counter.err_virtio_desc_oversized;
@@ -140,8 +140,8 @@ function discardZeroes(f: u32, q: u32, qa: u32, id: u32, ringN: u32, st: u32, ty
   const p = scratchAddr(f) + SC_PAYLOAD;
   let at: u32 = 0;
   for (let i: u32 = 0; i < n; i++) { // the 16 bytes may span descriptors
-    const len = load<u32>(sl + i * SEG_SIZE, 4);
-    memory.copy(p + at, load<u32>(sl + i * SEG_SIZE), len);
+    const len = load<u32>(sl + i * SEG_SIZE + SEG_LEN);
+    memory.copy(p + at, load<u32>(sl + i * SEG_SIZE + SEG_OFF), len);
     at += len;
   }
   const flags = load<u32>(p + DWZ_FLAGS);
@@ -164,8 +164,8 @@ function getId(f: u32, q: u32, qa: u32, id: u32, ringN: u32, st: u32, g: u32, d0
   writeSerial(s, f);
   let left = BLK_ID_BYTES, at: u32 = 0;
   for (let i: u32 = 0; i < n && left != 0; i++) {
-    const len = min(load<u32>(sl + i * SEG_SIZE, 4), left);
-    memory.copy(load<u32>(sl + i * SEG_SIZE), s + at, len);
+    const len = min(load<u32>(sl + i * SEG_SIZE + SEG_LEN), left);
+    memory.copy(load<u32>(sl + i * SEG_SIZE + SEG_OFF), s + at, len);
     at += len; left -= len;
   }
   finish(f, q, qa, id, ringN, st, BLK_S_OK, at + 1);
@@ -196,22 +196,22 @@ function parseChain(f: u32, q: u32, qa: u32, g: u32, cr: u32, descs: u32, sc: u3
   const d0 = descs + <u32>load<u16>(cr + SHC_FIRST) * SH_DESC_SIZE;
   // Status: the last byte of the last descriptor, which the device must be allowed to write.
   const dl = d0 + (nd - 1) * SH_DESC_SIZE;
-  if (nd < 2 || (load<u32>(dl + 12) & DESCF_WRITE) == 0) {
+  if (nd < 2 || (load<u32>(dl + SHD_FLAGS) & DESCF_WRITE) == 0) {
     count(Counter.err_virtio_bad_status_desc);
     finish(f, q, qa, id, ringN, INVALID, 0, 0);
     return;
   }
-  const ll = load<u32>(dl + 8);
-  const sd = translate(g, load<u64>(dl), ll);
+  const ll = load<u32>(dl + SHD_LEN);
+  const sd = translate(g, load<u64>(dl + SHD_ADDR), ll);
   if (sd == INVALID) { count(Counter.err_virtio_desc_out_of_window); finish(f, q, qa, id, ringN, INVALID, 0, 0); return; }
   const st = sd + ll - 1;
   // Header: device-readable, copied into card memory before it is looked at.
-  const len0 = load<u32>(d0 + 8);
-  if ((load<u32>(d0 + 12) & DESCF_WRITE) != 0 || len0 < BLK_HDR_SIZE) {
+  const len0 = load<u32>(d0 + SHD_LEN);
+  if ((load<u32>(d0 + SHD_FLAGS) & DESCF_WRITE) != 0 || len0 < BLK_HDR_SIZE) {
     failWith(f, q, qa, id, ringN, st, Counter.err_virtio_bad_header, BLK_S_IOERR);
     return;
   }
-  const h = translate(g, load<u64>(d0), len0);
+  const h = translate(g, load<u64>(d0 + SHD_ADDR), len0);
   if (h == INVALID) { failWith(f, q, qa, id, ringN, st, Counter.err_virtio_desc_out_of_window, BLK_S_IOERR); return; }
   memory.copy(sc + SC_HDR, h, BLK_HDR_SIZE);
   const type = load<u32>(sc + SC_HDR + BLK_HDR_TYPE);

@@ -12,7 +12,7 @@ import { translate, INVALID } from "../dma";
 import { POLLING_BASE } from "../memmap";
 import { irqSignal } from "../pcie/irq";
 import {
-  DESC_SIZE, DESC_SHIFT, IDX_MASK, PEVENT_OFF_MASK, POLL_EVENT_DISTANCE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESCF_NEXT, DESCF_WRITE, DESCF_INDIRECT,
+  DESC_SIZE, DESC_SHIFT, IDX_MASK, SHD_ADDR, SHD_LEN, SHD_FLAGS, USED_ELEM_ID, USED_ELEM_LEN, PEVENT_OFF_MASK, POLL_EVENT_DISTANCE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESCF_NEXT, DESCF_WRITE, DESCF_INDIRECT,
   AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING,
   USED_ELEM_SIZE, USED_F_NO_NOTIFY, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESCF_AVAIL,
   PDESCF_USED, PEVENT_OFF_WRAP, PEVENT_FLAGS, PEVENT_ENABLE, PEVENT_DISABLE, PEVENT_DESC,
@@ -29,9 +29,9 @@ const ERR_SHIFT: u32 = 16; // walk results: Counter << 16 | descriptors stored
 @inline function fail(c: Counter, nd: u32): u32 { return (<u32>c << ERR_SHIFT) | nd; }
 
 @inline function putDesc(dp: u32, addr: u64, len: u32, flags: u32): void {
-  store<u64>(dp, addr);
-  store<u32>(dp, len, 8);
-  store<u32>(dp, flags & DESCF_WRITE, 12);
+  store<u64>(dp + SHD_ADDR, addr);
+  store<u32>(dp + SHD_LEN, len);
+  store<u32>(dp + SHD_FLAGS, flags & DESCF_WRITE);
 }
 
 @inline function putChain(cr: u32, id: u32, err: u32, first: u32, nd: u32, ringN: u32): void {
@@ -213,8 +213,8 @@ export function syncPacked(qa: u32, sh: u32, g: u32, max: u32): u32 {
   } else {
     const ui = load<u32>(qa + Q_USED_IDX);
     const e = load<u32>(qa + Q_DEVICE) + USED_RING + (ui & (size - 1)) * USED_ELEM_SIZE;
-    store<u32>(e, id);
-    store<u32>(e, len, 4);
+    store<u32>(e + USED_ELEM_ID, id);
+    store<u32>(e + USED_ELEM_LEN, len);
     store<u32>(qa + Q_USED_IDX, (ui + 1) & U16);
   }
   store<u32>(qa + Q_PENDING, load<u32>(qa + Q_PENDING) + 1);
