@@ -86,6 +86,19 @@ describe("virtio-blk queues and limits", () => {
     expect(r.card.errors()).toEqual({ err_virtio_misaligned: 1 });
   });
 
+  it("stops on the poll budget and comes back by itself on the next poll", async () => {
+    const r = await rig();
+    const buf = r.guest.alloc(40 * 512);
+    for (let i = 0; i < 40; i++) r.drv.submit(BlkOp.READ, i, 1, buf + i * 512, i);
+    r.drv.kick();
+    expect(r.dev.notifies).toBe(1);
+    expect(r.card.poll(16)).toBe(16);
+    expect(r.card.poll(16)).toBe(16);
+    expect(r.card.poll(16)).toBe(8);
+    expect(r.dev.notifies).toBe(1);
+    expect(r.drv.reap(() => {})).toBe(40);
+  });
+
   it("reports capacity in 512-byte sectors and the offered limits in device config", async () => {
     const r = await rig({ blockSize: 4096 });
     const rd = (off: number, n: 1 | 2 | 4) => r.dev.mmioRead(0x2000 + off, n);
