@@ -283,7 +283,7 @@ const LOCAL = {
   name: "local",
   seed: 1,
   poll_budget: 256,
-  job: { rw: "randrw", rwmixread: 50, bs: "4k", iodepth: 32, verify: true, number_ios: 150_000 },
+  job: { rw: "randrw", rwmixread: 50, bs: "4k", iodepth: 32, verify: true, number_ios: 250_000 },
   vms: [
     { name: "vm0-virtio", ram: "32M", device: "virtio-blk", queues: 1, queue_size: 128, disk: { backend: "memory", size: "64M", block_size: 4096 } },
     { name: "vm1-nvme", ram: "32M", device: "nvme", queues: 1, queue_size: 128, disk: { backend: "memory", size: "64M", block_size: 4096 } },

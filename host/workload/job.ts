@@ -46,6 +46,10 @@ const GEN_UNKNOWN = 0xffffffff;
 /** Words a read buffer is poisoned with, so a device that returns no data is caught. */
 const POISON = 0xdeadbeef;
 const GOLDEN = 0x9e3779b9;
+/** Stamp header at the start of every device block of a written buffer (words). */
+const HDR_UNIT = 1, HDR_GEN = 2, HDR_BLOCK = 3;
+/** Node's native memcmp when present; browsers fall back to a word loop. */
+const nativeCompare = (globalThis as { Buffer?: { compare(a: Uint8Array, b: Uint8Array): number } }).Buffer?.compare;
 const FREE = 0xff;
 
 export interface DirStats {
@@ -79,6 +83,11 @@ export class Job {
   private readonly blocksPerUnit: number;
   private readonly bufGpa: Float64Array;
   private readonly bufWords: Uint32Array[];
+  private readonly bufBytes: Uint8Array[];
+  /** What a read must return: built per check (verify only). */
+  private readonly expected: Uint32Array;
+  private readonly expectedBytes: Uint8Array;
+  private readonly blockWords: number;
   // per slot (= tag)
   private readonly slotOp: Uint8Array;
   private readonly slotUnit: Float64Array;
@@ -150,11 +159,16 @@ export class Job {
 
     this.bufGpa = new Float64Array(iodepth);
     this.bufWords = [];
+    this.bufBytes = [];
     for (let s = 0; s < iodepth; s++) {
       const gpa = ram.alloc(bs, 4096);
       this.bufGpa[s] = gpa;
       this.bufWords.push(new Uint32Array(ram.u8.buffer, ram.u8.byteOffset + gpa, bs / 4));
+      this.bufBytes.push(ram.u8.subarray(gpa, gpa + bs));
     }
+    this.expected = new Uint32Array(options.verify ? bs / 4 : 0);
+    this.expectedBytes = new Uint8Array(this.expected.buffer);
+    this.blockWords = bsz / 4;
     this.slotOp = new Uint8Array(iodepth).fill(FREE);
     this.slotUnit = new Float64Array(iodepth);
     this.slotT = new Float64Array(iodepth);
@@ -244,7 +258,7 @@ export class Job {
         const g = this.nextGen++;
         if (this.nextGen === GEN_UNKNOWN) this.nextGen = 1;
         this.slotGen[s] = g;
-        stamp(this.bufWords[s]!, this.key(u, g));
+        this.stamp(this.bufWords[s]!, u, g);
       }
     }
     this.slotUnit[s] = u;
@@ -284,12 +298,28 @@ export class Job {
     }
     const g = this.gen[u]!;
     if (status !== 0 || g === GEN_UNKNOWN) return;
-    const words = this.bufWords[s]!;
     if (g === GEN_ZERO && this.options.zeroed === false) return;
-    const bad = g === GEN_ZERO ? firstNonZero(words) : firstMismatch(words, this.key(u, g));
+    const want = this.expected;
+    if (g === GEN_ZERO) want.fill(0);
+    else this.stamp(want, u, g);
+    const bad = firstDifference(this.bufWords[s]!, this.bufBytes[s]!, want, this.expectedBytes);
     if (bad < 0) return;
     this.verifyErrors++;
     this.verifyDetail ??= `lba ${u * this.blocksPerUnit}: byte ${bad * 4} of the ${this.options.bs}-byte block differs from ${g === GEN_ZERO ? "zeros (never written)" : `write #${g}`}`;
+  }
+
+  /**
+   * Fill a buffer for unit u at generation g: every word is the key of (u, g), and each
+   * device block starts with a header {key, u, g, block index} so that misplaced blocks
+   * show too. fill() runs at memset speed; the headers are a few stores.
+   */
+  private stamp(w: Uint32Array, u: number, g: number): void {
+    w.fill(this.key(u, g));
+    for (let b = 0, at = 0; at < w.length; b++, at += this.blockWords) {
+      w[at + HDR_UNIT] = u;
+      w[at + HDR_GEN] = g;
+      w[at + HDR_BLOCK] = b;
+    }
   }
 
   /** The stamp key of unit u at generation g: distinct per unit, generation and job. */
@@ -309,17 +339,9 @@ export class Job {
   }
 }
 
-/** Fill a buffer with the pattern of key k: word i = k + i·φ (every word differs). */
-function stamp(w: Uint32Array, k: number): void {
-  for (let i = 0; i < w.length; i++) w[i] = (k + Math.imul(i, GOLDEN)) >>> 0;
-}
-
-function firstMismatch(w: Uint32Array, k: number): number {
-  for (let i = 0; i < w.length; i++) if (w[i] !== ((k + Math.imul(i, GOLDEN)) >>> 0)) return i;
-  return -1;
-}
-
-function firstNonZero(w: Uint32Array): number {
-  for (let i = 0; i < w.length; i++) if (w[i] !== 0) return i;
+/** Index of the first word where got differs from want, or -1 (memcmp first where available). */
+function firstDifference(got: Uint32Array, gotBytes: Uint8Array, want: Uint32Array, wantBytes: Uint8Array): number {
+  if (nativeCompare && nativeCompare(gotBytes, wantBytes) === 0) return -1;
+  for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) return i;
   return -1;
 }

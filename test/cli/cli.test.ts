@@ -90,7 +90,7 @@ describe("wasm-dpu run", () => {
     const r = cli("run", "--quiet");
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^scenario local, seed 1: 300000 IOs/);
+    expect(r.out).toMatch(/^scenario local, seed 1: 500000 IOs/);
     expect(r.out).toMatch(/vm0-virtio \(virtio-blk\): errors 0, verify errors 0/);
     expect(r.out).toMatch(/vm1-nvme \(nvme\): errors 0, verify errors 0/);
     expect(r.out).toMatch(/firmware errors: none\nresult: ok\n$/);

@@ -116,6 +116,27 @@ describe("job", () => {
     expect(r.verifyDetail).toMatch(/byte 100 of the 4096-byte block/);
   });
 
+  it("catches data from the wrong place: another block, or blocks swapped inside an IO", () => {
+    const misdirect = (swap: (lba: number, n: number, buf: Uint8Array, disk: MemoryBackend) => void) => {
+      const disk = new MemoryBackend(new Uint8Array(256 * 1024), 512);
+      const ram = new GuestRam(0, new ArrayBuffer(MiB), 0, MiB);
+      const drv = new FakeDriver(disk, ram);
+      const job = new Job(drv, ram, opts({ number_ios: 2000, iodepth: 4 }));
+      const read = disk.read.bind(disk);
+      disk.read = (lba, dst) => { read(lba, dst); swap(lba, dst.length / 512, dst, disk); };
+      runJob(job);
+      return job.result().verifyErrors;
+    };
+    expect(misdirect(() => {})).toBe(0);
+    // reads return the neighbouring 4 KiB (8 blocks of 512 bytes) whenever it holds written data
+    expect(misdirect((lba, n, buf, disk) => {
+      const next = disk.bytes.subarray((lba + n) * 512, (lba + 2 * n) * 512);
+      if (next.length === buf.length && next.some((x) => x !== 0)) buf.set(next);
+    })).toBeGreaterThan(0);
+    // the first two 512-byte blocks of each read come back swapped
+    expect(misdirect((_lba, _n, buf) => { const a = buf.slice(0, 512); buf.copyWithin(0, 512, 1024); buf.set(a, 512); })).toBeGreaterThan(0);
+  });
+
   it("catches a device that completes reads without returning data", () => {
     const { ram, drv } = rig(256 * 1024);
     const job = new Job(drv, ram, opts({ rw: "randread", number_ios: 10 }));
