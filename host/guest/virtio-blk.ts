@@ -41,6 +41,8 @@ const needEvent = (event: number, nw: number, old: number) => ((nw - event - 1) 
 /** One scatter-gather element of a request: guest address, length, device-writable. */
 export interface Sg { addr: number; len: number; write: boolean }
 
+function setSg(s: Sg, addr: number, len: number, write: boolean): void { s.addr = addr; s.len = len; s.write = write; }
+
 export interface VirtioBlkDriverOptions {
   /** Negotiate RING_PACKED (virtio 1.2 §2.8); default split. */
   packed?: boolean;
@@ -426,15 +428,15 @@ export class VirtioBlkDriver implements BlockDriver {
   /** Queue a block request on queue q; false when that queue is full. */
   submitOn(q: number, op: BlkOp, lba: number, nblocks: number, bufGpa: number, tag: number): boolean {
     const vq = this.queues[q]!;
-    const sectors = (n: number) => n * (this.blockSize / 512);
+    const spb = this.blockSize / 512; // sectors are 512 bytes whatever the block size (§5.2.6)
     const bytes = nblocks * this.blockSize;
     switch (op) {
-      case BlkOp.READ: return this.request(vq, V.BLK_T_IN, sectors(lba), [{ addr: bufGpa, len: bytes, write: true }], tag);
-      case BlkOp.WRITE: return this.request(vq, V.BLK_T_OUT, sectors(lba), [{ addr: bufGpa, len: bytes, write: false }], tag);
-      case BlkOp.FLUSH: return this.request(vq, V.BLK_T_FLUSH, 0, [], tag);
+      case BlkOp.READ: return this.request(vq, V.BLK_T_IN, lba * spb, bufGpa, bytes, true, tag);
+      case BlkOp.WRITE: return this.request(vq, V.BLK_T_OUT, lba * spb, bufGpa, bytes, false, tag);
+      case BlkOp.FLUSH: return this.request(vq, V.BLK_T_FLUSH, 0, 0, 0, false, tag);
       case BlkOp.DISCARD: case BlkOp.WRITE_ZEROES: {
         const type = op === BlkOp.DISCARD ? V.BLK_T_DISCARD : V.BLK_T_WRITE_ZEROES;
-        return this.request(vq, type, 0, [], tag, { sector: sectors(lba), num: sectors(nblocks) });
+        return this.request(vq, type, 0, 0, 0, false, tag, { sector: lba * spb, num: nblocks * spb });
       }
       default: return false;
     }
@@ -442,18 +444,24 @@ export class VirtioBlkDriver implements BlockDriver {
 
   /** GET_ID into a guest buffer of `len` bytes (the serial is up to 20 bytes). */
   getId(bufGpa: number, len: number, tag: number, q = 0): boolean {
-    return this.request(this.queues[q]!, V.BLK_T_GET_ID, 0, [{ addr: bufGpa, len, write: true }], tag);
+    return this.request(this.queues[q]!, V.BLK_T_GET_ID, 0, bufGpa, len, true, tag);
   }
 
-  private request(vq: VQueue, type: number, sector: number, data: Sg[], tag: number, dwz?: { sector: number; num: number }): boolean {
-    const n = data.length + (dwz ? 1 : 0) + 2;
-    if (!vq.canTake(n)) return false;
+  // Reused descriptor lists (add() copies them into the ring): no allocation per request.
+  private readonly sg2: Sg[] = [0, 1].map(() => ({ addr: 0, len: 0, write: false }));
+  private readonly sg3: Sg[] = [0, 1, 2].map(() => ({ addr: 0, len: 0, write: false }));
+
+  /** header [+ discard/write-zeroes segment | + data of dataLen bytes] + status. */
+  private request(vq: VQueue, type: number, sector: number, dataAddr: number, dataLen: number, dataWrite: boolean,
+                  tag: number, dwz?: { sector: number; num: number }): boolean {
+    const sgs = dwz || dataLen > 0 ? this.sg3 : this.sg2;
+    if (!vq.canTake(sgs.length)) return false;
     const id = vq.peekId(), slot = vq.slot(id);
     this.fillSlot(vq, id, type, sector, dwz);
-    const sgs: Sg[] = [{ addr: slot, len: V.BLK_HDR_SIZE, write: false }];
-    if (dwz) sgs.push({ addr: slot + SLOT_PAYLOAD, len: V.DWZ_SEG_SIZE, write: false });
-    for (const d of data) sgs.push(d);
-    sgs.push({ addr: slot + SLOT_STATUS, len: 1, write: true });
+    setSg(sgs[0]!, slot, V.BLK_HDR_SIZE, false);
+    if (dwz) setSg(sgs[1]!, slot + SLOT_PAYLOAD, V.DWZ_SEG_SIZE, false);
+    else if (dataLen > 0) setSg(sgs[1]!, dataAddr, dataLen, dataWrite);
+    setSg(sgs[sgs.length - 1]!, slot + SLOT_STATUS, 1, true);
     vq.add(sgs, tag);
     return true;
   }
