@@ -40,14 +40,14 @@ const NVME_MAX_QUEUE_SIZE = 65536;
 const DRIVER_RAM_SLACK = 256 * 1024;
 const PAGE_4K = 4096;
 
-const size = (what: string) =>
+const size = () =>
   z.union([z.string(), z.number()], { error: `must be a size such as 4096, "4k" or "64M"` }).transform((v, ctx) => {
     try {
       const n = parseSize(v);
       if (n <= 0) throw new RangeError(`must be more than 0 bytes`);
       return n;
     } catch (e) {
-      ctx.addIssue({ code: "custom", message: `${what} ${(e as Error).message}` });
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
       return z.NEVER;
     }
   });
@@ -69,12 +69,12 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min
 const JobFields = z.strictObject({
   rw: z.enum(RW_MODES).optional(),
   rwmixread: int(0, 100).optional(),
-  bs: size("bs").optional(),
+  bs: size().optional(),
   iodepth: int(1, 65536).optional(),
   number_ios: int(1).optional(),
   runtime: duration.optional(),
   verify: z.boolean().optional(),
-  size: size("size").optional(),
+  size: size().optional(),
   seed: int(0, 0xffffffff).optional(),
 });
 type JobFieldsOut = z.output<typeof JobFields>;
@@ -82,13 +82,13 @@ type JobFieldsOut = z.output<typeof JobFields>;
 const Disk = z.strictObject({
   backend: z.enum(["memory", "file"]),
   path: z.string().min(1).optional(),
-  size: size("size"),
+  size: size(),
   block_size: z.union([z.literal(512), z.literal(4096)], { error: "must be 512 or 4096" }).default(4096),
 });
 
 const Vm = z.strictObject({
   name: z.string().min(1).regex(/^[\w.-]+$/, "must be letters, digits, '_', '.' or '-'"),
-  ram: size("ram").prefault("64M"),
+  ram: size().prefault("64M"),
   device: z.enum(DEVICES),
   queues: int(1, MAX_QUEUES - 1).default(1),
   queue_size: int(2, NVME_MAX_QUEUE_SIZE).default(128),
@@ -225,6 +225,7 @@ function checkCombinations(s: Scenario): void {
     if (j.bs % d.block_size !== 0) fail(".job.bs", `${j.bs} is not a multiple of the disk's ${d.block_size}-byte block size`);
     const area = j.size ?? d.size;
     if (area > d.size) fail(".job.size", `${area} bytes is more than the ${d.size}-byte disk`);
+    if (j.bs > area) fail(".job.bs", `${j.bs} bytes is more than the ${area}-byte disk area`);
     if (Math.floor(area / j.bs) < j.iodepth) fail(".job.iodepth", `${j.iodepth} IOs of ${j.bs} bytes do not fit apart in ${area} bytes of disk`);
     const depth = queueDepth(vm) * vm.queues;
     if (j.iodepth > depth) fail(".job.iodepth", `${j.iodepth} is more than the ${vm.queues} queue(s) of ${vm.queue_size} entries can hold (${depth})`);

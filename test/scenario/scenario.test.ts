@@ -41,7 +41,7 @@ describe("scenario", () => {
     [{ vms: [vm(), vm({ name: "b", disk: { backend: "memory", size: "16M", block_size: 1000 } })] }, "scenario.vms[1].disk.block_size: must be 512 or 4096"],
     [{ vms: [vm({ device: "scsi" })] }, 'scenario.vms[0].device: must be one of "virtio-blk", "nvme"'],
     [{ vms: [vm({ colour: "red" })] }, 'scenario.vms[0]: unknown field "colour"'],
-    [{ vms: [vm({ ram: "lots" })] }, 'scenario.vms[0].ram: ram "lots" is not a size'],
+    [{ vms: [vm({ ram: "lots" })] }, 'scenario.vms[0].ram: "lots" is not a size'],
     [{ vms: [vm({ queues: 1.5 })] }, "scenario.vms[0].queues: must be a whole number"],
     [{ vms: [vm({ queue_size: "128" })] }, "scenario.vms[0].queue_size: must be a number, not a string"],
     [{ vms: [{ device: "nvme", disk: { backend: "memory", size: "1M" } }] }, "scenario.vms[0].name: required"],
