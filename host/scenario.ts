@@ -40,8 +40,7 @@ const NVME_MAX_QUEUE_SIZE = 65536;
 const DRIVER_RAM_SLACK = 256 * 1024;
 const PAGE_4K = 4096;
 
-const size = () =>
-  z.union([z.string(), z.number()], { error: `must be a size such as 4096, "4k" or "64M"` }).transform((v, ctx) => {
+const size = z.union([z.string(), z.number()], { error: `must be a size such as 4096, "4k" or "64M"` }).transform((v, ctx) => {
     try {
       const n = parseSize(v);
       if (n <= 0) throw new RangeError(`must be more than 0 bytes`);
@@ -69,12 +68,12 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min
 const JobFields = z.strictObject({
   rw: z.enum(RW_MODES).optional(),
   rwmixread: int(0, 100).optional(),
-  bs: size().optional(),
+  bs: size.optional(),
   iodepth: int(1, 65536).optional(),
   number_ios: int(1).optional(),
   runtime: duration.optional(),
   verify: z.boolean().optional(),
-  size: size().optional(),
+  size: size.optional(),
   seed: int(0, 0xffffffff).optional(),
 });
 type JobFieldsOut = z.output<typeof JobFields>;
@@ -82,13 +81,13 @@ type JobFieldsOut = z.output<typeof JobFields>;
 const Disk = z.strictObject({
   backend: z.enum(["memory", "file"]),
   path: z.string().min(1).optional(),
-  size: size(),
+  size: size,
   block_size: z.union([z.literal(512), z.literal(4096)], { error: "must be 512 or 4096" }).default(4096),
 });
 
 const Vm = z.strictObject({
   name: z.string().min(1).regex(/^[\w.-]+$/, "must be letters, digits, '_', '.' or '-'"),
-  ram: size().prefault("64M"),
+  ram: size.prefault("64M"),
   device: z.enum(DEVICES),
   queues: int(1, MAX_QUEUES - 1).default(1),
   queue_size: int(2, NVME_MAX_QUEUE_SIZE).default(128),
