@@ -11,7 +11,7 @@ import { FP_NEEDS_RESET, FP_CONFIG_VECTOR } from "./blk";
 import {
   F_RING_INDIRECT_DESC, F_RING_EVENT_IDX, F_RING_PACKED, DESC_SIZE, AVAIL_RING, USED_RING,
   USED_ELEM_SIZE, MAX_QSIZE, NO_VECTOR, QS_READY, Q_STATE, Q_SIZE, Q_DESC, Q_DRIVER, Q_DEVICE,
-  Q_VECTOR, Q_MODE, Q_AVAIL_WRAP, Q_USED_WRAP, Q_USED_PUB, Q_LAST_AVAIL, Q_GUEST, QM_PACKED,
+  Q_VECTOR, Q_MODE, Q_AVAIL_WRAP, Q_USED_WRAP, Q_USED_PUB, Q_LAST_AVAIL, QM_PACKED,
   QM_EVENT_IDX, QM_INDIRECT, SYNC_BATCH, PEVENT_WRAP_BIT, IDX_MASK,
 } from "./layout";
 
@@ -71,7 +71,6 @@ export function virtioQueueSetup(f: u32, q: u32, size: u32, vector: u32, descLo:
   store<u32>(qa + Q_DEVICE, u);
   store<u32>(qa + Q_VECTOR, vector > NO_VECTOR ? NO_VECTOR : vector);
   store<u32>(qa + Q_MODE, mode);
-  store<u32>(qa + Q_GUEST, g);
   // §2.8.1: both wrap counters start at 1.
   store<u32>(qa + Q_AVAIL_WRAP, 1);
   store<u32>(qa + Q_USED_WRAP, 1);

@@ -106,7 +106,6 @@ export const Q_USED_WRAP: u32 = 40; // packed device wrap counter
 export const Q_USED_PUB: u32 = 44; // used index / position at the last interrupt decision
 export const Q_PENDING: u32 = 48; // used elements written since then
 export const Q_IN_SERVICE: u32 = 52; // 1 while virtioServiceQueue runs
-export const Q_GUEST: u32 = 56; // guest window of the function
 export const QM_PACKED: u32 = 1;
 export const QM_EVENT_IDX: u32 = 2;
 export const QM_INDIRECT: u32 = 4;
