@@ -1,10 +1,15 @@
 // `npm run bench [-- --json] [--only NAME] [--quick]`: every figure beside its reference.
 import { parseArgs } from "node:util";
 import { benchCopy } from "./copy.js";
+import { benchVirtioSync } from "./virtio-sync-ref.js";
+import { benchEndToEnd } from "./e2e.js";
 import { formatValue, type BenchOptions, type Figure } from "./harness.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
+  { id: "sync", run: benchVirtioSync },
   { id: "copy", run: benchCopy },
+  { id: "e2e-virtio", run: benchEndToEnd("virtio-blk") },
+  { id: "e2e-nvme", run: benchEndToEnd("nvme") },
 ];
 
 async function main(): Promise<number> {
