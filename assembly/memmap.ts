@@ -6,7 +6,7 @@
 //   0x0000_0000  FW_LOW      asc static data and the stub runtime's heap
 //   0x0010_0000  FW_STATE    counters, guest/disk/function/queue tables, doorbells, IRQ out
 //   0x0020_0000  BAR         one register file per PCIe function (BAR0 contents)
-//   0x0040_0000  CARD_MEM    shadow rings, request pool, host-IO ring
+//   0x0040_0000  CARD_MEM    shadow rings, request pool, host-IO rings, scratch, frame rings
 //   CARD_FIXED_END ...       RAM disks and guest RAM windows, placed by host/layout.ts
 
 export const PAGE: u32 = 0x10000; // wasm page, also the alignment of dynamic regions
@@ -114,5 +114,19 @@ export const HOSTIO_DONE_RING: u32 = HOSTIO_DONE_CTRL + 64;
 // Scratch for the front ends (bounce buffers, copied headers): one page per function.
 export const SCRATCH_BASE: u32 = HOSTIO_DONE_RING + HOSTIO_ENTRIES * 4;
 export const SCRATCH_FUNC_SIZE: u32 = 0x2000;
-export const CARD_FIXED_END: u32 = SCRATCH_BASE + MAX_FUNCS * SCRATCH_FUNC_SIZE;
+// Ethernet frame rings between the card and the fabric (host/fabric/), moved in bulk once
+// per poll. TX: firmware produces at [CTRL+0], host consumes at [CTRL+4]; RX: the reverse.
+// Indexes are free-running u32; slot = idx % NET_RING_ENTRIES. A slot is
+// { len u32, port u32, reserved u64 } then the frame (Ethernet header first, no FCS).
+export const NET_RING_ENTRIES: u32 = 1024;
+export const NET_SLOT_SIZE: u32 = 0x1200;
+export const NET_SLOT_HDR: u32 = 16;
+export const NET_SLOT_LEN_OFF: u32 = 0;
+export const NET_SLOT_PORT_OFF: u32 = 4;
+export const NET_FRAME_MAX: u32 = NET_SLOT_SIZE - NET_SLOT_HDR; // 4592: 4096-byte MTU payload + headers
+export const NET_TX_CTRL: u32 = SCRATCH_BASE + MAX_FUNCS * SCRATCH_FUNC_SIZE;
+export const NET_TX_SLOTS: u32 = NET_TX_CTRL + 64;
+export const NET_RX_CTRL: u32 = NET_TX_SLOTS + NET_RING_ENTRIES * NET_SLOT_SIZE;
+export const NET_RX_SLOTS: u32 = NET_RX_CTRL + 64;
+export const CARD_FIXED_END: u32 = NET_RX_SLOTS + NET_RING_ENTRIES * NET_SLOT_SIZE;
 // RAM disks and guest windows start at the first page boundary at or after CARD_FIXED_END.
