@@ -21,11 +21,6 @@ import { VirtioBlkDriver } from "./guest/virtio-blk.js";
 /** What a device model gets to bring one VM's device up. */
 export interface AttachContext {
   card: Card;
-  /**
-   * The PCIe function number of this VM's device. DeviceModel.addsFunction tells whether
-   * the testbed added it before attach() or the model adds it itself (it must get this number).
-   */
-  func: number;
   /** Index of the VM's guest RAM and of its disk on the card. */
   guestIndex: number;
   disk: number;
@@ -33,32 +28,27 @@ export interface AttachContext {
   vm: VmSpec;
 }
 
-/** Brings a device up on function ctx.func and returns its guest driver, ready for IO. */
+/** Adds the VM's PCIe function to the card, brings the device up and returns its guest driver, ready for IO. */
 export type DeviceFactory = (ctx: AttachContext) => BlockDriver | Promise<BlockDriver>;
 
 export interface DeviceModel {
   attach: DeviceFactory;
-  /** True when attach() adds the PCIe function itself (default: the testbed adds it). */
-  addsFunction?: boolean;
 }
 
-/** virtio-blk: the device model adds its function; the driver negotiates packed/MQ from the VM. */
+/** virtio-blk: the driver negotiates packed/MQ as the VM asks. */
 const VIRTIO_BLK: DeviceModel = {
-  addsFunction: true,
   attach(ctx) {
     const { vm, card } = ctx;
     const dev = new VirtioBlkPci(card, { guest: ctx.guestIndex, disk: ctx.disk, queues: vm.queues, queueSize: vm.queue_size });
-    if (dev.func !== ctx.func) throw new Error(`testbed: virtio-blk got function ${dev.func}, expected ${ctx.func}`);
     const drv = new VirtioBlkDriver(dev, ctx.guest, { packed: vm.packed, queues: vm.queues, queueSize: vm.queue_size });
-    if (vm.polling) for (let q = 0; q < vm.queues; q++) card.setPolling(ctx.func, q, true);
+    if (vm.polling) for (let q = 0; q < vm.queues; q++) card.setPolling(dev.func, q, true);
     return drv;
   },
 };
 
-/** NVMe: admin queue + vm.queues I/O queue pairs on a function the testbed adds. */
+/** NVMe: admin queue + vm.queues I/O queue pairs. */
 const NVME: DeviceModel = { attach: attachNvme };
 
-export const FUNC_TYPES: Record<DeviceKind, FuncType> = { "virtio-blk": FuncType.VIRTIO_BLK, nvme: FuncType.NVME };
 
 export interface TestbedOptions {
   /** Device models by kind; defaults to the built-in virtio-blk and NVMe models. */
@@ -145,8 +135,7 @@ export class Testbed {
         const model = opts.devices?.[vm.device] ?? builtinDevices[vm.device];
         if (!model) throw new Error(`testbed: no device model for "${vm.device}"`);
         // Functions are numbered in the order they are added: VM i is function i.
-        const func = model.addsFunction ? i : card.addFunction(FUNC_TYPES[vm.device], i, i, vm.device === "nvme" ? vm.queues + 1 : vm.queues);
-        drivers.push(await model.attach({ card, func, guestIndex: i, disk: i, guest: card.guests[i]!, vm }));
+        drivers.push(await model.attach({ card, guestIndex: i, disk: i, guest: card.guests[i]!, vm }));
       }
       // Memory disks and newly created files read as zeros; an existing image may not.
       const zeroed = card.disks.map((d) => !("created" in d) || d.created === true);

@@ -468,10 +468,10 @@ export class NvmeDriver implements BlockDriver {
 
 function get64(dv: DataView, off: number): number { return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * 2 ** 32; }
 
-/** Device factory for the testbed: NVMe model on ctx.func, driver brought up with vm.queues pairs. */
+/** Device factory for the testbed: adds the NVMe function, driver brought up with vm.queues pairs. */
 export function attachNvme(ctx: AttachContext): NvmeDriver {
-  const dev = new NvmePci(ctx.card, ctx.func, ctx.guest);
+  const dev = new NvmePci(ctx.card, { guest: ctx.guestIndex, disk: ctx.disk, ioQueues: ctx.vm.queues });
   const drv = NvmeDriver.open(dev, { ioQueues: ctx.vm.queues, queueSize: ctx.vm.queue_size, shadowDoorbells: ctx.vm.polling });
-  if (ctx.vm.polling) for (const q of drv.io) ctx.card.setPolling(ctx.func, q.qid, true);
+  if (ctx.vm.polling) for (const q of drv.io) ctx.card.setPolling(dev.func, q.qid, true);
   return drv;
 }

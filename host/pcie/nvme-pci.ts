@@ -37,6 +37,11 @@ const MSIX_VECTORS = M.MAX_VECTORS;
 export enum CtrlState { DISABLED, READY, FATAL, SHUT_DOWN }
 
 export interface NvmePciOptions {
+  /** Index of the guest (VM) whose RAM the controller reaches, and of the card's disk it serves. */
+  guest: number;
+  disk: number;
+  /** I/O queue pairs the function provides (plus the admin pair). */
+  ioQueues: number;
   /** Subsystem id in config space (default 0). */
   subsys?: number;
 }
@@ -50,26 +55,26 @@ export class NvmePci {
   doorbellWrites = 0;
   private readonly dv: DataView;
 
-  /** The model of function f (already added to the card as an NVMe function) for guest `guest`. */
-  constructor(readonly card: Card, readonly f: number, readonly guest: GuestRam, opts: NvmePciOptions = {}) {
+  readonly func: number;
+  readonly guest: GuestRam;
+
+  /** Adds an NVMe function to the card for guest o.guest on disk o.disk, and models it. */
+  constructor(readonly card: Card, o: NvmePciOptions) {
+    this.func = card.addFunction(FuncType.NVME, o.guest, o.disk, o.ioQueues + 1);
+    this.guest = card.guests[o.guest]!;
     this.dv = card.dv;
-    this.bar = card.barBase(f);
+    this.bar = card.barBase(this.func);
     this.config = new PciConfig({ vendor: R.NVME_VENDOR_ID, device: R.NVME_DEVICE_ID, classCode: R.NVME_CLASS_CODE,
-      revision: 0, subsysVendor: R.NVME_VENDOR_ID, subsys: opts.subsys ?? 0 }, M.BAR_SIZE);
+      revision: 0, subsysVendor: R.NVME_VENDOR_ID, subsys: o.subsys ?? 0 }, M.BAR_SIZE);
     this.config.addCapability(PCI_CAP_ID_PCIE, pcieCapBody());
     card.u8.fill(0, this.bar, this.bar + M.BAR_SIZE);
-    this.msix = new Msix(this.config, card.u8, card.dv, this.bar, MSIX_VECTORS, R.NVME_MSIX_TABLE_OFF, R.NVME_MSIX_PBA_OFF, guest);
-    card.onIrq(f, (bits) => this.msix.deliver(bits));
+    this.msix = new Msix(this.config, card.u8, card.dv, this.bar, MSIX_VECTORS, R.NVME_MSIX_TABLE_OFF, R.NVME_MSIX_PBA_OFF, this.guest);
+    card.onIrq(this.func, (bits) => this.msix.deliver(bits));
     this.writeCap();
     this.dv.setUint32(this.bar + R.NVME_REG_VS, R.NVME_VS_2_0, true);
   }
 
   /** Add an NVMe function with `ioQueues` I/O queue pairs for guest g on disk d, and its model. */
-  static attach(card: Card, guest: number, disk: number, ioQueues: number, opts?: NvmePciOptions): NvmePci {
-    const f = card.addFunction(FuncType.NVME, guest, disk, ioQueues + 1);
-    return new NvmePci(card, f, card.guests[guest]!, opts);
-  }
-
   private writeCap(): void {
     const lo = R.NVME_MQES | R.NVME_CAP_CQR | (R.NVME_CAP_TO << R.NVME_CAP_TO_SHIFT); // AMS 0: round robin only
     const hi = R.NVME_DSTRD | R.NVME_CAP_HI_CSS_NVM | (0 << R.NVME_CAP_HI_MPSMIN_SHIFT) | (0 << R.NVME_CAP_HI_MPSMAX_SHIFT);
@@ -109,7 +114,7 @@ export class NvmePci {
   private doorbell(off: number, value: number): void {
     this.setReg(off, value & R.NVME_DB_VALUE_MASK);
     this.doorbellWrites++;
-    this.card.doorbell(this.f, ((off - R.NVME_DB_BASE) / R.NVME_DB_STRIDE) >> 1);
+    this.card.doorbell(this.func, ((off - R.NVME_DB_BASE) / R.NVME_DB_STRIDE) >> 1);
   }
 
   /** INTMS/INTMC (§3.1.4.3/4): pin-based and MSI masking; kept for reads, MSI-X ignores it. */
@@ -131,12 +136,12 @@ export class NvmePci {
 
   /** CC.EN 0→1: the firmware takes the admin queue; CSTS.RDY, or CSTS.CFS when it cannot. */
   private enable(): void {
-    this.transition(this.card.fw.nvmeEnable(this.f) === 0 ? CtrlState.READY : CtrlState.FATAL);
+    this.transition(this.card.fw.nvmeEnable(this.func) === 0 ? CtrlState.READY : CtrlState.FATAL);
   }
 
   /** CC.EN 1→0: controller reset (§3.7.2): queues deleted, doorbells cleared, CSTS.RDY = 0. */
   private reset(): void {
-    this.card.fw.funcReset(this.f);
+    this.card.fw.funcReset(this.func);
     this.card.u8.fill(0, this.bar + R.NVME_DB_BASE, this.bar + DOORBELLS_END);
     this.transition(CtrlState.DISABLED);
   }

@@ -113,7 +113,7 @@ export interface PciFunctionBus {
 
 export class VirtioBlkPci implements PciFunctionBus {
   readonly func: number;
-  readonly cfg: PciConfig;
+  readonly config: PciConfig;
   readonly msix: Msix;
   readonly nqueues: number;
   readonly maxQueueSize: number;
@@ -136,14 +136,14 @@ export class VirtioBlkPci implements PciFunctionBus {
     this.func = card.addFunction(1 /* FuncType.VIRTIO_BLK */, o.guest, o.disk, this.nqueues);
     this.bar = card.barBase(this.func);
     card.u8.fill(0, this.bar, this.bar + BAR0_SIZE);
-    this.cfg = new PciConfig({ vendor: VIRTIO_PCI_VENDOR, device: VIRTIO_PCI_DEVICE_BLK, classCode: VIRTIO_PCI_CLASS_STORAGE_SCSI,
+    this.config = new PciConfig({ vendor: VIRTIO_PCI_VENDOR, device: VIRTIO_PCI_DEVICE_BLK, classCode: VIRTIO_PCI_CLASS_STORAGE_SCSI,
       revision: VIRTIO_PCI_REVISION, subsysVendor: VIRTIO_PCI_VENDOR, subsys: VIRTIO_PCI_SUBSYS_BLK }, BAR0_SIZE);
     this.addVirtioCap(VIRTIO_PCI_CAP_COMMON_CFG, BAR_COMMON, BAR_COMMON_LEN);
     this.addVirtioCap(VIRTIO_PCI_CAP_NOTIFY_CFG, BAR_NOTIFY, this.nqueues * NOTIFY_OFF_MULTIPLIER, NOTIFY_OFF_MULTIPLIER);
     this.addVirtioCap(VIRTIO_PCI_CAP_ISR_CFG, BAR_ISR, BAR_ISR_LEN);
     this.addVirtioCap(VIRTIO_PCI_CAP_DEVICE_CFG, BAR_DEVICE, BAR_DEVICE_LEN);
     // One vector for config changes and one per queue, as Linux asks for.
-    this.msix = new Msix(this.cfg, card.u8, card.dv, this.bar, this.nqueues + 1, BAR_MSIX_TABLE, BAR_MSIX_PBA, card.guests[o.guest]!);
+    this.msix = new Msix(this.config, card.u8, card.dv, this.bar, this.nqueues + 1, BAR_MSIX_TABLE, BAR_MSIX_PBA, card.guests[o.guest]!);
     card.onIrq(this.func, (bits) => this.msix.deliver(bits));
     this.writeDeviceConfig(o.disk);
     this.reset();
@@ -158,7 +158,7 @@ export class VirtioBlkPci implements PciFunctionBus {
     dv.setUint32(CAP_OFFSET - 2, offset, true);
     dv.setUint32(CAP_LENGTH - 2, length, true);
     if (mult !== undefined) dv.setUint32(CAP_NOTIFY_MULT - 2, mult, true);
-    this.cfg.addCapability(PCI_CAP_ID_VNDR, body);
+    this.config.addCapability(PCI_CAP_ID_VNDR, body);
   }
 
   private writeDeviceConfig(disk: number): void {
@@ -180,8 +180,8 @@ export class VirtioBlkPci implements PciFunctionBus {
   }
 
   // ---- config space ----
-  configRead(off: number, size: 1 | 2 | 4): number { return this.cfg.read(off, size); }
-  configWrite(off: number, size: 1 | 2 | 4, value: number): void { this.cfg.write(off, size, value); }
+  configRead(off: number, size: 1 | 2 | 4): number { return this.config.read(off, size); }
+  configWrite(off: number, size: 1 | 2 | 4, value: number): void { this.config.write(off, size, value); }
 
   // ---- BAR0 ----
   mmioRead(off: number, size: 1 | 2 | 4): number {

@@ -10,7 +10,7 @@ import { rig, runUntil } from "./setup.js";
 
 async function bare(): Promise<{ card: Card; dev: NvmePci }> {
   const card = await Card.create({ guests: [{ ramBytes: 1 << 20 }], disks: [{ kind: "memory", bytes: 1 << 20, blockSize: 512 }] });
-  return { card, dev: NvmePci.attach(card, 0, 0, 4) };
+  return { card, dev: new NvmePci(card, { guest: 0, disk: 0, ioQueues: 4 }) };
 }
 
 describe("NVMe device model", () => {

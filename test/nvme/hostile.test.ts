@@ -57,7 +57,7 @@ describe("NVMe hostile guests: queue management", () => {
 
   it("admin queue outside the window at enable: CSTS.CFS, not ready", async () => {
     const card = await Card.create({ guests: [{ ramBytes: 1 << 20 }], disks: [{ kind: "memory", bytes: 1 << 20, blockSize: 512 }] });
-    const dev = NvmePci.attach(card, 0, 0, 1);
+    const dev = new NvmePci(card, { guest: 0, disk: 0, ioQueues: 1 });
     dev.write(R.NVME_REG_AQA, 31 | (31 << 16));
     dev.write(R.NVME_REG_ASQ, (1 << 20) - PAGE, 8); // 32 x 64 B = 2 KiB fits; ACQ does not
     dev.write(R.NVME_REG_ACQ, 1 << 20, 8);

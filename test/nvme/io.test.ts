@@ -224,7 +224,7 @@ describe("NVMe queues and interrupts", () => {
 
   it("polling mode with shadow doorbells: I/O flows without doorbell writes", async () => {
     const r = await rig(4096, { shadowDoorbells: true });
-    r.card.setPolling(r.dev.f, 1, true);
+    r.card.setPolling(r.dev.func, 1, true);
     const g = r.drv.guest, buf = g.alloc(PAGE);
     g.u8.set(pattern(PAGE, 7), buf);
     expect(io(r, BlkOp.WRITE, 1, 1, buf)).toBe(0); // first kick may ring: EventIdx not yet set
@@ -236,7 +236,7 @@ describe("NVMe queues and interrupts", () => {
 
   it("polling mode reads the SQ tail without a doorbell bit", async () => {
     const r = await rig(4096);
-    r.card.setPolling(r.dev.f, 1, true);
+    r.card.setPolling(r.dev.func, 1, true);
     const g = r.drv.guest, buf = g.alloc(PAGE);
     g.u8.set(pattern(PAGE, 8), buf);
     r.drv.submit(BlkOp.WRITE, 4, 1, buf, 0);

@@ -30,7 +30,7 @@ export async function rig(blockSize = 4096, opts: RigOptions = {}): Promise<Rig>
     : { kind: "memory" as const, bytes: DISK_BYTES, blockSize };
   const card = await Card.create({ guests: [{ ramBytes: GUEST_BYTES }, { ramBytes: 1 << 16 }], disks: [disk] });
   card.guests[1]!.u8.fill(CANARY);
-  const dev = NvmePci.attach(card, 0, 0, opts.funcQueues ?? opts.ioQueues ?? 1);
+  const dev = new NvmePci(card, { guest: 0, disk: 0, ioQueues: opts.funcQueues ?? opts.ioQueues ?? 1 });
   const drv = NvmeDriver.open(dev, opts);
   return { card, dev, drv };
 }
