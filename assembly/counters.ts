@@ -71,5 +71,8 @@ export enum Counter {
   err_nvme_stale_completion,
   err_nvme_lba_out_of_range,
 
+  // ---- trace (assembly/trace.ts) ----
+  trace_lost,
+
   COUNT,
 }

@@ -130,3 +130,25 @@ export const NET_RX_CTRL: u32 = NET_TX_SLOTS + NET_RING_ENTRIES * NET_SLOT_SIZE;
 export const NET_RX_SLOTS: u32 = NET_RX_CTRL + 64;
 export const CARD_FIXED_END: u32 = NET_RX_SLOTS + NET_RING_ENTRIES * NET_SLOT_SIZE;
 // RAM disks and guest windows start at the first page boundary at or after CARD_FIXED_END.
+
+// ---- firmware event trace (assembly/trace.ts; host/trace/ drains it), inside FW_STATE ----
+// Off unless the host sets TRACE_FLAGS: then every guest range the firmware maps through
+// dma.ts is recorded (one flag load per translation when off). Producer = firmware,
+// consumer = host, free-running u32 indexes; slot = idx % TRACE_ENTRIES. A full ring drops
+// the newest entry and counts it (Counter.trace_lost).
+export const TRACE_CTRL: u32 = FW_STATE_END;
+export const TRACE_FLAGS_OFF: u32 = 0; // bit TRACE_F_DMA: record DMA mappings
+export const TRACE_PROD_OFF: u32 = 4;
+export const TRACE_CONS_OFF: u32 = 8;
+export const TRACE_F_DMA: u32 = 1;
+export const TRACE_RING: u32 = TRACE_CTRL + 64;
+export const TRACE_ENTRIES: u32 = 4096;
+// Entry: { kind u16, dir u16, guest u32, gpa u64, len u32, card offset u32 (0xffffffff when denied) }
+export const TRACE_ENTRY_SIZE: u32 = 24;
+export const TRACE_E_KIND: u32 = 0;
+export const TRACE_E_DIR: u32 = 2;
+export const TRACE_E_GUEST: u32 = 4;
+export const TRACE_E_GPA: u32 = 8;
+export const TRACE_E_LEN: u32 = 16;
+export const TRACE_E_CARD: u32 = 20;
+export const TRACE_END: u32 = TRACE_RING + TRACE_ENTRIES * TRACE_ENTRY_SIZE; // must stay <= FW_STATE_BASE + FW_STATE_SIZE
