@@ -20,6 +20,9 @@ export * from "./virtio/api";
 export * from "./nvme/api";
 export * from "./bench";
 
+/** 1 for the debug build (assertions on), 0 for release. */
+export function firmwareDebug(): u32 { return ASC_NO_ASSERT ? 0 : 1; }
+
 /** Checks the memory map against this build; returns 0 on success. */
 export function init(): u32 {
   if (__heap_base > FW_LOW_SIZE) return 1;

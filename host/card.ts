@@ -111,6 +111,9 @@ export class Card {
     return n;
   }
 
+  /** Which firmware build runs this card: "debug" has assertions on. */
+  get firmwareVariant(): "debug" | "release" { return this.fw.firmwareDebug() ? "debug" : "release"; }
+
   /** Requests still owned by the firmware (parsed and not yet completed). */
   inFlight(): number { return this.fw.reqsInUse(); }
 

@@ -6,10 +6,11 @@ import { instantiate } from "../build/release.js";
 
 export type Firmware = Awaited<ReturnType<typeof instantiate>>;
 
-const DEFAULT_URL = new URL("../build/release.wasm", import.meta.url);
-let cached: Promise<WebAssembly.Module> | undefined;
-
 const isNode = typeof process !== "undefined" && !!process.versions?.node;
+/** WASM_DPU_FIRMWARE=debug (Node) loads build/debug.wasm: assertions on, names and a source map for profilers. */
+export const FIRMWARE_VARIANT = isNode && process.env.WASM_DPU_FIRMWARE === "debug" ? "debug" : "release";
+const DEFAULT_URL = new URL(`../build/${FIRMWARE_VARIANT}.wasm`, import.meta.url);
+let cached: Promise<WebAssembly.Module> | undefined;
 
 async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
   if (url.protocol === "file:" && isNode) {

@@ -85,7 +85,7 @@ export interface RunResult {
   scenario: string;
   seed: number;
   jobs: VmResult[];
-  firmware: { counters: Record<string, number>; errors: Record<string, number> };
+  firmware: { variant: "debug" | "release"; counters: Record<string, number>; errors: Record<string, number> };
   /** Virtual time the run took (ns) and the polls it made. */
   virtualNs: number;
   polls: number;
@@ -187,7 +187,7 @@ export class Testbed {
         if (stalled) r.errors += j.inflight;
         return { ...r, vm: vm.name, device: vm.device };
       }),
-      firmware: { counters: card.counters(), errors: card.errors() },
+      firmware: { variant: card.firmwareVariant, counters: card.counters(), errors: card.errors() },
       virtualNs: card.now - t0,
       polls,
       cost: { ...clock.model },

@@ -1,6 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { Card, FuncType } from "../../host/card.js";
 import { loadFirmware } from "../../host/loader.js";
 import * as M from "../../assembly/memmap.js";
@@ -83,5 +84,19 @@ describe("host-IO ring", () => {
     let x = 5; x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
     expect(c.u8[dst]).toBe((x % 64) + 1);
     expect(c.u8[dst + 4095]).toBe((x % 64) + 1);
+  });
+});
+
+describe("debug firmware", () => {
+  it("WASM_DPU_FIRMWARE=debug runs the same scenario on build/debug.wasm with assertions on", () => {
+    const cli = new URL("../../dist/cli.js", import.meta.url).pathname;
+    const run = (env: Record<string, string>) => execFileSync(process.execPath, [cli, "run", "--ios", "3000", "--json", "--no-wall"], { env: { ...process.env, ...env }, encoding: "utf8" });
+    const debug = JSON.parse(run({ WASM_DPU_FIRMWARE: "debug" }));
+    const release = JSON.parse(run({}));
+    expect(debug.ok).toBe(true);
+    expect([debug.firmware.variant, release.firmware.variant]).toEqual(["debug", "release"]);
+    // Same results otherwise: the variants differ in checks, not in behaviour.
+    delete debug.firmware.variant; delete release.firmware.variant;
+    expect(debug).toEqual(release);
   });
 });
