@@ -120,7 +120,8 @@ export class Testbed {
     readonly card: Card,
     readonly drivers: BlockDriver[],
     readonly jobs: Job[],
-    private readonly clock: VirtualClock,
+    /** The virtual clock's cost model and DMA/host-IO accounting. */
+    readonly clock: VirtualClock,
     private readonly backends: BlockBackend[],
   ) {}
 

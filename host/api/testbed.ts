@@ -1,0 +1,934 @@
+// The testbed API: firmware tests in a few lines of TypeScript inside the test runner.
+//
+//   const tb = await createTestbed("local");
+//   const vm = tb.vm("vm1-nvme");
+//   await vm.write(0, new Uint8Array(4096).fill(7));
+//   expect((await vm.read(0, 1))[0]).toBe(7);
+//   expect(tb.counter("nvme_io_commands")).toBe(2);
+//
+// It wraps the run loop of host/testbed.ts (one firmware poll per round, the virtual
+// clock advanced by the cost model) with: handles per VM for IO with async/await, hooks
+// on events, fault injection, a trace, counters by name and snapshot/restore.
+// Everything runs on the virtual clock: `await vm.read()` runs the clock until that IO
+// completes, so a test is deterministic and never waits on wall time.
+import * as M from "../../assembly/memmap.js";
+import { Counter } from "../../assembly/counters.js";
+import { NVME_REG_CC } from "../../assembly/nvme/regs.js";
+import { Testbed, type FileOpener, type RunResult, type VmResult, type Progress } from "../testbed.js";
+import type { Card } from "../card.js";
+import { loadScenario, parseScenario, BUILTIN_SCENARIOS, type Scenario, type VmSpec, type Overrides } from "../scenario.js";
+import { BlkOp, type BlockDriver } from "../guest/driver.js";
+import type { GuestRam } from "../guest/ram.js";
+import { MemoryBackend } from "../backends/memory.js";
+import type { BlockBackend } from "../backends/types.js";
+import { parseDuration } from "../workload/units.js";
+import { Tracer, matches, type TraceFilter, type TracerOptions } from "../trace/trace.js";
+import { LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, type EventKind, type EventOf, type TestbedEvent } from "../trace/events.js";
+import { saveState, applyState, type WalkOptions } from "../snapshot/state.js";
+import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from "../snapshot/snapshot.js";
+import { DevState, CC_DEVICE_STATUS, BAR_COMMON } from "../pcie/virtio-pci.js";
+import { CtrlState } from "../pcie/nvme-pci.js";
+
+/** Misuse of the API (unknown VM, bad address, clock run backwards, …): the message names what was wrong. */
+export class TestbedError extends Error {
+  override name = "TestbedError";
+}
+
+/** An IO that completed with a non-zero status. */
+export class IoError extends Error {
+  override name = "IoError";
+  constructor(readonly vm: string, readonly op: string, readonly lba: number, readonly status: number) {
+    super(`${vm}: ${op} at LBA ${lba} failed with status ${status}`);
+  }
+}
+
+/** Virtual time: ns as a number, or a duration string ("500us", "5ms", "2s"). */
+export type Duration = number | string;
+
+export interface CreateOptions extends Overrides {
+  /** Run the scenario's fio-like jobs while the clock runs (default false: only the IO the test issues). */
+  workload?: boolean;
+  /**
+   * Serve memory disks from the host (through the host-IO ring) instead of inline in the
+   * firmware, so backend faults can be injected (default false).
+   */
+  hostBackends?: boolean;
+  /** Record a trace from the start (true, or which kinds; default off — `tb.trace.start()`). */
+  trace?: boolean | TracerOptions;
+  /** A compiled firmware module (default: the one compiled once per process). */
+  module?: WebAssembly.Module;
+  /** Opens file disks (default: the Node file backend). */
+  openFile?: FileOpener;
+}
+
+/** The result of an IO issued through a VmHandle. */
+export interface IoResult {
+  status: number;
+  /** Read data (reads only). */
+  data?: Uint8Array;
+  /** Virtual submit and completion times (ns). */
+  submitted: number;
+  completed: number;
+}
+
+/** An IO in flight: `done` resolves when the clock has run far enough for it to complete. */
+export interface IoHandle {
+  readonly tag: number;
+  readonly vm: string;
+  readonly op: string;
+  readonly lba: number;
+  readonly blocks: number;
+  /** Set when the IO has completed. */
+  readonly result: IoResult | undefined;
+  readonly done: Promise<IoResult>;
+}
+
+/** When a fault fires: at a virtual time, and/or on the first event matching `on`. Neither: now. */
+export interface Trigger {
+  at?: Duration;
+  on?: EventKind | ((e: TestbedEvent) => boolean);
+}
+
+/** Faults that exist today. Frame/link/controller/DIF faults are reserved: they arrive with the fabric and NIC. */
+export type Fault =
+  /** Write or XOR bytes of a VM's RAM (guest memory corruption). */
+  | { kind: "corrupt-guest-memory"; vm: string | number; gpa: number; bytes?: ArrayLike<number>; xor?: number; length?: number }
+  /** Host backend IO fails (needs hostBackends or a file disk): matching IOs complete with an IO error. */
+  | { kind: "backend-error"; vm: string | number; op?: "read" | "write" | "flush" | "discard" | "write-zeroes"; lba?: number; count?: number }
+  /** Doorbells of a VM (optionally one queue) never reach the card. */
+  | { kind: "drop-doorbell"; vm: string | number; queue?: number; count?: number }
+  /** Doorbells reach the card `delay` later. */
+  | { kind: "delay-doorbell"; vm: string | number; queue?: number; delay: Duration; count?: number }
+  /** Reset the VM's device as its driver would (virtio: status 0; NVMe: CC.EN 1 → 0). */
+  | { kind: "reset-device"; vm: string | number }
+  /** Reserved: arrive with the fabric (links, frames), the controllers and DIF. */
+  | { kind: "drop-frame" | "corrupt-frame" | "delay-frame" | "link-down" | "link-up" | "crash-controller" | "corrupt-dif"; [k: string]: unknown };
+
+export const RESERVED_FAULTS = ["drop-frame", "corrupt-frame", "delay-frame", "link-down", "link-up", "crash-controller", "corrupt-dif"] as const;
+
+export interface FaultHandle {
+  readonly kind: Fault["kind"];
+  /** Times it fired (an armed fault counts each IO/doorbell it hit). */
+  readonly fired: number;
+  /** Disarm it. */
+  cancel(): void;
+}
+
+const OP_NAMES: Record<number, string> = { [BlkOp.READ]: "read", [BlkOp.WRITE]: "write", [BlkOp.FLUSH]: "flush", [BlkOp.DISCARD]: "discard", [BlkOp.WRITE_ZEROES]: "write-zeroes" };
+const API_TAG_BASE = 0x40000000; // tags of API IOs; job tags are slot numbers below iodepth
+const ARENA_BYTES = 1 << 20; // guest RAM per VM for API IO buffers, taken on first use
+const DEFAULT_TIMEOUT_NS = 1e9; // runUntil / await IO give up after 1 s of virtual time
+const HEX = (n: number) => `0x${n.toString(16)}`;
+
+function duration(d: Duration, what: string): number {
+  if (typeof d === "number") {
+    if (!Number.isFinite(d)) throw new TestbedError(`${what}: ${d} is not a finite number of ns`);
+    return d;
+  }
+  try {
+    return parseDuration(d);
+  } catch (e) {
+    throw new TestbedError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+interface ApiIo {
+  tag: number; vm: VmHandle; op: BlkOp; lba: number; blocks: number; gpa: number; bytes: number;
+  submitted: number; result?: IoResult; resolve?: (r: IoResult) => void; reject?: (e: Error) => void;
+}
+
+/** A host backend that fails IOs matching the armed backend-error faults. */
+class FaultyBackend implements BlockBackend {
+  readonly kind: string;
+  readonly blockSize: number;
+  readonly blocks: number;
+  rules: { op?: string; lba?: number; left: number; handle: FaultState }[] = [];
+  constructor(readonly inner: BlockBackend, private readonly onFire: (op: string, lba: number, f: FaultState) => void) {
+    this.kind = inner.kind;
+    this.blockSize = inner.blockSize;
+    this.blocks = inner.blocks;
+  }
+  private check(op: string, lba: number, n: number): void {
+    for (const r of this.rules) {
+      if (r.left <= 0 || r.handle.cancelled) continue;
+      if (r.op !== undefined && r.op !== op) continue;
+      if (r.lba !== undefined && (r.lba < lba || r.lba >= lba + Math.max(n, 1))) continue;
+      r.left--;
+      r.handle.fired++;
+      this.onFire(op, lba, r.handle);
+      throw new Error(`injected backend error (${op} at LBA ${lba})`);
+    }
+  }
+  read(lba: number, dst: Uint8Array): void { this.check("read", lba, dst.length / this.blockSize); this.inner.read(lba, dst); }
+  write(lba: number, src: Uint8Array): void { this.check("write", lba, src.length / this.blockSize); this.inner.write(lba, src); }
+  flush(): void { this.check("flush", 0, this.blocks); this.inner.flush(); }
+  discard(lba: number, n: number): void { this.check("discard", lba, n); this.inner.discard(lba, n); }
+  writeZeroes(lba: number, n: number): void { this.check("write-zeroes", lba, n); this.inner.writeZeroes(lba, n); }
+  close(): void { this.inner.close(); }
+  get created(): boolean { return !("created" in this.inner) || (this.inner as { created?: boolean }).created === true; }
+}
+
+interface FaultState { kind: Fault["kind"]; fired: number; cancelled: boolean }
+
+interface DoorbellRule { vm: number; queue?: number; left: number; delay?: number; state: FaultState }
+interface Scheduled { at: number; seq: number; run: () => void }
+interface Watch { on: EventKind | ((e: TestbedEvent) => boolean); run: () => void; state: FaultState }
+
+/** One VM of the testbed: its IO, its RAM, its driver and device. */
+export class VmHandle {
+  /** API IO buffers: [arena, arena + ARENA_BYTES) of guest RAM, bump-allocated, reset when idle. */
+  private arena = -1;
+  private arenaNext = 0;
+  /** API IOs of this VM in flight. */
+  inflight = 0;
+
+  /** @internal */
+  constructor(private readonly tb: DpuTestbed, readonly index: number, readonly spec: VmSpec, readonly driver: BlockDriver) {}
+
+  get name(): string { return this.spec.name; }
+  get device(): VmSpec["device"] { return this.spec.device; }
+  /** The PCIe function of this VM's device on the card (VM i is function i). */
+  get func(): number { return this.index; }
+  get ram(): GuestRam { return this.tb.card.guests[this.index]!; }
+  get blockSize(): number { return this.driver.blockSize; }
+  get capacityBlocks(): number { return this.driver.capacityBlocks; }
+  /** The device model on the card side (VirtioBlkPci or NvmePci). */
+  get model(): unknown {
+    const d = this.driver as unknown as { bus?: unknown; dev?: unknown };
+    return d.bus ?? d.dev;
+  }
+
+  /** Bytes of guest RAM at guest physical address gpa. */
+  peek(gpa: number, len: number): Uint8Array {
+    this.checkRange(gpa, len, "peek");
+    return this.ram.u8.slice(gpa, gpa + len);
+  }
+
+  /** Write bytes into guest RAM (as the guest's CPU would). */
+  poke(gpa: number, bytes: ArrayLike<number>): void {
+    this.checkRange(gpa, bytes.length, "poke");
+    this.ram.u8.set(bytes, gpa);
+  }
+
+  /** Allocate guest RAM for a test's own rings or buffers; returns the guest physical address. */
+  alloc(bytes: number, align = 4096): number {
+    try {
+      return this.ram.alloc(bytes, align);
+    } catch (e) {
+      throw new TestbedError(`VM ${this.name}: ${(e as Error).message}`);
+    }
+  }
+
+  private checkRange(gpa: number, len: number, what: string): void {
+    const size = this.ram.size;
+    if (!Number.isInteger(gpa) || !Number.isInteger(len) || gpa < 0 || len < 0 || gpa + len > size) {
+      throw new TestbedError(`VM ${this.name}: ${what} at ${typeof gpa === "number" && Number.isFinite(gpa) ? HEX(gpa) : String(gpa)} + ${len} bytes is outside its RAM (0..${HEX(size)})`);
+    }
+  }
+
+  /** Issue an IO without waiting: run the clock (runFor/runUntil/wait) to complete it. */
+  submit(op: BlkOp, lba: number, blocks: number, data?: Uint8Array): IoHandle {
+    return this.tb.issue(this, op, lba, blocks, data);
+  }
+
+  /** Read `blocks` blocks at `lba`; runs the clock until the read completes. Rejects with IoError on a bad status. */
+  async read(lba: number, blocks = 1): Promise<Uint8Array> {
+    const r = await this.tb.wait(this.submit(BlkOp.READ, lba, blocks));
+    return this.ok(r, "read", lba).data!;
+  }
+
+  /** Write `data` (whole blocks) at `lba`; runs the clock until the write completes. */
+  async write(lba: number, data: Uint8Array): Promise<void> {
+    if (data.length === 0 || data.length % this.blockSize !== 0) {
+      throw new TestbedError(`VM ${this.name}: write of ${data.length} bytes is not a whole number of ${this.blockSize}-byte blocks`);
+    }
+    this.ok(await this.tb.wait(this.submit(BlkOp.WRITE, lba, data.length / this.blockSize, data)), "write", lba);
+  }
+
+  async flush(): Promise<void> { this.ok(await this.tb.wait(this.submit(BlkOp.FLUSH, 0, 0)), "flush", 0); }
+  async discard(lba: number, blocks: number): Promise<void> { this.ok(await this.tb.wait(this.submit(BlkOp.DISCARD, lba, blocks)), "discard", lba); }
+  async writeZeroes(lba: number, blocks: number): Promise<void> { this.ok(await this.tb.wait(this.submit(BlkOp.WRITE_ZEROES, lba, blocks)), "write-zeroes", lba); }
+
+  private ok(r: IoResult, op: string, lba: number): IoResult {
+    if (r.status !== 0) throw new IoError(this.name, op, lba, r.status);
+    return r;
+  }
+
+  /** @internal guest buffer for an API IO. */
+  takeBuffer(bytes: number): number {
+    if (bytes === 0) return 0;
+    if (this.arena < 0) {
+      const size = Math.min(ARENA_BYTES, this.ram.size);
+      try {
+        this.arena = this.ram.alloc(size, 4096);
+      } catch {
+        throw new TestbedError(`VM ${this.name}: no guest RAM left for IO buffers (give the VM more "ram" in the scenario)`);
+      }
+    }
+    if (this.inflight === 0) this.arenaNext = 0;
+    const at = Math.ceil(this.arenaNext / 512) * 512;
+    if (at + bytes > ARENA_BYTES || this.arena + at + bytes > this.ram.size) {
+      throw new TestbedError(`VM ${this.name}: ${bytes} bytes of IO do not fit in the ${ARENA_BYTES >> 10} KiB of API IO buffers (${this.inflight} IOs in flight)`);
+    }
+    this.arenaNext = at + bytes;
+    return this.arena + at;
+  }
+}
+
+/** A testbed: one DPU card, its VMs, the virtual clock, hooks, faults, trace and snapshots. */
+export class DpuTestbed {
+  readonly vms: VmHandle[];
+  /** Records events while started (`trace.start()` or CreateOptions.trace). */
+  readonly trace: TraceControl;
+  private readonly listeners = new Map<EventKind, Set<(e: TestbedEvent) => void>>();
+  private readonly watches: Watch[] = [];
+  private scheduled: Scheduled[] = [];
+  private doorbellRules: DoorbellRule[] = [];
+  private readonly ios = new Map<number, ApiIo>();
+  private nextTag = API_TAG_BASE;
+  private seq = 0;
+  private schedSeq = 0;
+  private dmaTraceOn = false;
+  private stateSnapshot: Map<string, string> | undefined;
+  private readonly realDoorbell: (f: number, q: number) => void;
+  private readonly trDv: DataView;
+  private readonly reaped: ApiIo[] = [];
+  private closed = false;
+
+  /** @internal use createTestbed() */
+  constructor(readonly testbed: Testbed, readonly build: { workload: boolean; hostBackends: boolean }, private readonly faulty: (FaultyBackend | undefined)[]) {
+    const card = testbed.card;
+    this.trDv = card.dv;
+    this.vms = testbed.drivers.map((d, i) => new VmHandle(this, i, testbed.scenario.vms[i]!, d));
+    this.trace = new TraceControl(this);
+    // Doorbells pass through here: hooks see them, faults drop or delay them.
+    this.realDoorbell = card.doorbell.bind(card);
+    card.doorbell = (f: number, q: number) => this.onDoorbell(f, q);
+    // Interrupts: the card delivers them during poll(), while card.now is the poll's start.
+    const handlers = (card as unknown as { irqHandlers: (((v: number) => void) | undefined)[] }).irqHandlers;
+    handlers.forEach((h, f) => {
+      if (!h) return;
+      handlers[f] = (bits: number) => {
+        if (this.listening("irq")) this.emit({ kind: "irq", vm: this.vms[f]?.name ?? `func${f}`, func: f, vectors: bits });
+        h(bits);
+      };
+    });
+    // Completions: API tags to the API, the rest to the job.
+    for (const vm of this.vms) {
+      const drv = vm.driver;
+      const realReap = drv.reap.bind(drv);
+      drv.reap = (done) => realReap((tag, status) => {
+        if (tag >= API_TAG_BASE) this.apiDone(tag, status);
+        else {
+          if (this.listening("completion")) this.emit({ kind: "completion", vm: vm.name, tag, status, source: "job" });
+          done(tag, status);
+        }
+      });
+      if (this.build.workload) {
+        const realSubmit = drv.submit.bind(drv);
+        drv.submit = (op, lba, n, gpa, tag) => {
+          const ok = realSubmit(op, lba, n, gpa, tag);
+          if (ok && tag < API_TAG_BASE && this.listening("submit")) this.emit({ kind: "submit", vm: vm.name, tag, op: OP_NAMES[op] ?? String(op), lba, blocks: n, source: "job" });
+          return ok;
+        };
+      }
+    }
+  }
+
+  // ---- reaching the parts ----
+
+  get scenario(): Scenario { return this.testbed.scenario; }
+  /** The DPU card: memory, firmware instance, BAR register files. */
+  get card(): Card { return this.testbed.card; }
+  /** The DPU (today: its one card): counters, errors, in-flight requests. */
+  get dpu(): { card: Card; counters(): Record<string, number>; errors(): Record<string, number>; inFlight(): number } {
+    const card = this.card;
+    return { card, counters: () => card.counters(), errors: () => card.errors(), inFlight: () => card.inFlight() };
+  }
+  /** Storage backends by VM (the host-served ones; a memory disk served inline is a view of card memory). */
+  get backends(): BlockBackend[] { return this.card.disks; }
+  /** Reserved: fabric links arrive with the RoCEv2/NVMe-oF issue. */
+  get links(): never[] { return []; }
+  /** Reserved: the storage-side NIC arrives with the RoCEv2/NVMe-oF issue. */
+  get nic(): undefined { return undefined; }
+  /** Reserved: storage controllers arrive with the failover issue. */
+  get controllers(): never[] { return []; }
+
+  /** A VM by name or index; throws naming the VMs there are. */
+  vm(which: string | number): VmHandle {
+    const v = typeof which === "number" ? this.vms[which] : this.vms.find((x) => x.name === which);
+    if (!v) throw new TestbedError(`unknown VM ${typeof which === "number" ? which : `"${which}"`} (this testbed has ${this.vms.map((x, i) => `${i}: "${x.name}"`).join(", ")})`);
+    return v;
+  }
+
+  // ---- counters ----
+
+  /** A firmware counter by name (see Counter in assembly/counters.ts); throws on an unknown name. */
+  counter(name: string): number {
+    const c = (Counter as unknown as Record<string, number>)[name];
+    if (typeof c !== "number" || name === "COUNT") {
+      const near = Object.keys(this.card.counters()).filter((k) => k.includes(name) || name.includes(k)).slice(0, 5);
+      throw new TestbedError(`unknown counter "${name}"${near.length ? ` (did you mean ${near.join(", ")}?)` : " (tb.counters() lists them all)"}`);
+    }
+    return Number(this.card.dv.getBigUint64(M.COUNTERS_BASE + c * 8, true));
+  }
+  counters(): Record<string, number> { return this.card.counters(); }
+  /** Non-zero `err_*` counters by reason. */
+  errors(): Record<string, number> { return this.card.errors(); }
+
+  // ---- the virtual clock ----
+
+  /** Virtual time now (ns). */
+  get now(): number { return this.card.now; }
+
+  /** Run `rounds` rounds (one firmware poll each). */
+  step(rounds = 1): number {
+    if (!Number.isInteger(rounds) || rounds < 0) throw new TestbedError(`step: ${rounds} rounds (want a whole number ≥ 0)`);
+    this.checkOpen();
+    for (let i = 0; i < rounds; i++) this.round();
+    return this.now;
+  }
+
+  /** Run the clock for `d` (ns or "5ms"): rounds until it has advanced at least that far. */
+  runFor(d: Duration): number {
+    const ns = duration(d, "runFor");
+    if (ns < 0) throw new TestbedError(`runFor: ${ns} ns would run the clock backwards (now ${this.now} ns)`);
+    return this.runTo(this.now + ns, "runFor");
+  }
+
+  /** Run the clock to virtual time `t` (ns or duration string, absolute). */
+  runTo(t: Duration, what = "runTo"): number {
+    const end = duration(t, what);
+    if (end < this.now) throw new TestbedError(`${what}: ${end} ns is before now (${this.now} ns); the clock only runs forwards`);
+    this.checkOpen();
+    while (this.now < end) this.round();
+    return this.now;
+  }
+
+  /** Run rounds until `pred()` holds (checked before each round); throws after `timeout` of virtual time. */
+  runUntil(pred: () => boolean, opts: { timeout?: Duration; what?: string } = {}): number {
+    const timeout = duration(opts.timeout ?? DEFAULT_TIMEOUT_NS, "runUntil timeout");
+    if (timeout < 0) throw new TestbedError(`runUntil: timeout ${timeout} ns is negative`);
+    this.checkOpen();
+    const end = this.now + timeout;
+    while (!pred()) {
+      if (this.now >= end) throw new TestbedError(`runUntil: ${opts.what ?? "the condition"} did not hold within ${timeout} ns of virtual time (now ${this.now} ns)`);
+      this.round();
+    }
+    return this.now;
+  }
+
+  /** Run the clock until the IOs complete (each handle's `done` then resolves); returns their results. */
+  async wait(h: IoHandle, opts?: { timeout?: Duration }): Promise<IoResult>;
+  async wait(h: IoHandle[], opts?: { timeout?: Duration }): Promise<IoResult[]>;
+  async wait(h: IoHandle | IoHandle[], opts: { timeout?: Duration } = {}): Promise<IoResult | IoResult[]> {
+    const list = Array.isArray(h) ? h : [h];
+    this.runUntil(() => list.every((x) => x.result !== undefined), { timeout: opts.timeout,
+      what: `${list.length === 1 ? `${list[0]!.op} at LBA ${list[0]!.lba} on ${list[0]!.vm}` : `${list.length} IOs`} completing` });
+    const rs = list.map((x) => x.result!);
+    return Array.isArray(h) ? rs : rs[0]!;
+  }
+
+  /**
+   * Run the scenario's jobs to their end (the testbed must be created with workload: true)
+   * and report like runScenario; a restored testbed continues where its snapshot was taken.
+   */
+  runWorkload(opts: { stallRounds?: number; onProgress?: (p: Progress) => void; progressEvery?: number } = {}): RunResult {
+    if (!this.build.workload) throw new TestbedError("runWorkload: this testbed was created without workload: true");
+    this.checkOpen();
+    const jobs = this.testbed.jobs;
+    const stallRounds = opts.stallRounds ?? 100_000;
+    const every = opts.progressEvery ?? 128;
+    const wall0 = performance.now();
+    let idle = 0, stalled = false, rounds = 0;
+    const progress = (): Progress => {
+      let fraction = 1, completed = 0;
+      for (const j of jobs) {
+        const p = j.progress();
+        completed += p.completed;
+        const rt = j.options.runtime;
+        const f = p.target !== Infinity ? p.completed / p.target : rt ? this.now / rt : 1;
+        fraction = Math.min(fraction, j.done ? 1 : f);
+      }
+      return { fraction: Math.min(1, fraction), completed, virtualNs: this.now };
+    };
+    for (;;) {
+      if (jobs.every((j) => j.done)) break;
+      const reaped = this.round();
+      rounds++;
+      idle = reaped === 0 ? idle + 1 : 0;
+      if (idle >= stallRounds) { stalled = true; break; }
+      if (opts.onProgress && rounds % every === 0) opts.onProgress(progress());
+    }
+    opts.onProgress?.(progress());
+    const card = this.card;
+    return {
+      scenario: this.scenario.name,
+      seed: this.scenario.seed,
+      jobs: jobs.map((j, i): VmResult => {
+        const r = j.result();
+        const vm = this.scenario.vms[i]!;
+        if (stalled) r.errors += j.inflight;
+        return { ...r, vm: vm.name, device: vm.device };
+      }),
+      firmware: { variant: card.firmwareVariant, counters: card.counters(), errors: card.errors() },
+      // From virtual time 0 and the firmware's own poll count, so a restored run reports the same figures.
+      virtualNs: this.now,
+      polls: this.counter("polls"),
+      cost: { ...this.testbed.clock.model },
+      wallNs: Math.round((performance.now() - wall0) * 1e6),
+      stalled,
+    };
+  }
+
+  private checkOpen(): void { if (this.closed) throw new TestbedError("this testbed is closed"); }
+
+  /** One round: workload submits, due faults fire, one firmware poll, the clock advances, completions are reaped. */
+  private round(): number {
+    const { card, jobs } = this.testbed;
+    const clock = this.testbed.clock;
+    const workload = this.build.workload;
+    if (workload) for (const j of jobs) if (!j.done) j.submit(card.now);
+    this.fireDue();
+    const start = card.now;
+    const pollEv = this.listening("poll");
+    const taken = card.poll(this.scenario.poll_budget);
+    const cost = clock.charge(taken);
+    card.now = start + cost;
+    if (this.dmaTraceOn) this.drainDma(start);
+    if (pollEv) this.emit({ kind: "poll", taken, costNs: cost }, start);
+    const pollNs = clock.model.pollNs;
+    const step = taken > 0 ? (cost - pollNs) / taken : 0;
+    let reaped = 0;
+    for (const vm of this.vms) {
+      const j = jobs[vm.index]!;
+      if (workload && !j.done) reaped += j.reap(start + pollNs + reaped * step, step, card.now);
+      else if (vm.inflight > 0) vm.driver.reap(() => {});
+    }
+    if (this.stateSnapshot) this.diffStates();
+    this.settle();
+    return reaped + this.lastApiReaped;
+  }
+  private lastApiReaped = 0;
+
+  // ---- API IO ----
+
+  /** @internal */
+  issue(vm: VmHandle, op: BlkOp, lba: number, blocks: number, data?: Uint8Array): IoHandle {
+    this.checkOpen();
+    const name = OP_NAMES[op];
+    if (name === undefined) throw new TestbedError(`VM ${vm.name}: unknown operation ${op}`);
+    if (!Number.isInteger(lba) || !Number.isInteger(blocks) || lba < 0 || blocks < 0) {
+      throw new TestbedError(`VM ${vm.name}: ${name} at LBA ${lba} of ${blocks} blocks: want whole numbers ≥ 0`);
+    }
+    const bytes = op === BlkOp.READ || op === BlkOp.WRITE ? blocks * vm.blockSize : 0;
+    if (op === BlkOp.WRITE && (!data || data.length !== bytes)) {
+      throw new TestbedError(`VM ${vm.name}: write of ${blocks} blocks needs ${bytes} bytes of data, got ${data?.length ?? "none"}`);
+    }
+    const gpa = vm.takeBuffer(bytes);
+    if (op === BlkOp.WRITE) vm.ram.u8.set(data!, gpa);
+    const tag = this.nextTag++;
+    if (!vm.driver.submit(op, lba, blocks, gpa, tag)) {
+      throw new TestbedError(`VM ${vm.name}: the ${vm.driver.name} queues are full (${vm.inflight} API IOs in flight); run the clock first`);
+    }
+    const io: ApiIo = { tag, vm, op, lba, blocks, gpa, bytes, submitted: this.now };
+    const done = new Promise<IoResult>((resolve, reject) => { io.resolve = resolve; io.reject = reject; });
+    this.ios.set(tag, io);
+    vm.inflight++;
+    if (this.listening("submit")) this.emit({ kind: "submit", vm: vm.name, tag, op: name, lba, blocks, source: "api" });
+    vm.driver.kick();
+    return {
+      tag, vm: vm.name, op: name, lba, blocks, done,
+      get result() { return io.result; },
+    };
+  }
+
+  private apiDone(tag: number, status: number): void {
+    const io = this.ios.get(tag);
+    if (!io) return;
+    this.ios.delete(tag);
+    io.vm.inflight--;
+    const data = io.op === BlkOp.READ ? io.vm.ram.u8.slice(io.gpa, io.gpa + io.bytes) : undefined;
+    io.result = { status, data, submitted: io.submitted, completed: this.now };
+    if (this.listening("completion")) {
+      this.emit({ kind: "completion", vm: io.vm.name, tag, status, source: "api", op: OP_NAMES[io.op], lba: io.lba, blocks: io.blocks, submitted: io.submitted });
+    }
+    this.reaped.push(io);
+  }
+
+  private settle(): void {
+    this.lastApiReaped = this.reaped.length;
+    for (const io of this.reaped) io.resolve!(io.result!);
+    this.reaped.length = 0;
+  }
+
+  // ---- hooks ----
+
+  /**
+   * Subscribe to events of a kind; returns the unsubscribe function. Reserved kinds
+   * ("frame", "link", "wqe", "controller") are accepted and arrive with the fabric/NIC.
+   */
+  on<K extends EventKind>(kind: K, fn: (e: EventOf<K>) => void): () => void {
+    if (!(LIVE_EVENT_KINDS as readonly string[]).includes(kind) && !(RESERVED_EVENT_KINDS as readonly string[]).includes(kind)) {
+      throw new TestbedError(`on: unknown event kind "${kind}" (have ${[...LIVE_EVENT_KINDS, ...RESERVED_EVENT_KINDS].join(", ")})`);
+    }
+    let set = this.listeners.get(kind);
+    if (!set) this.listeners.set(kind, (set = new Set()));
+    const f = fn as (e: TestbedEvent) => void;
+    set.add(f);
+    this.refresh();
+    return () => { set!.delete(f); this.refresh(); };
+  }
+
+  /** Is anyone (a hook, the trace, a fault trigger) interested in this kind? */
+  private listening(kind: EventKind): boolean {
+    return (this.listeners.get(kind)?.size ?? 0) > 0 || this.trace.wants(kind) || this.watches.some((w) => w.on === kind || typeof w.on === "function");
+  }
+
+  /** Turn the firmware DMA trace and the state watcher on or off as listeners come and go. */
+  private refresh(): void {
+    const dma = this.listening("dma");
+    if (dma !== this.dmaTraceOn) {
+      this.dmaTraceOn = dma;
+      const flags = this.trDv.getUint32(M.TRACE_CTRL + M.TRACE_FLAGS_OFF, true);
+      this.trDv.setUint32(M.TRACE_CTRL + M.TRACE_FLAGS_OFF, dma ? flags | M.TRACE_F_DMA : flags & ~M.TRACE_F_DMA, true);
+      if (dma) this.trDv.setUint32(M.TRACE_CTRL + M.TRACE_CONS_OFF, this.trDv.getUint32(M.TRACE_CTRL + M.TRACE_PROD_OFF, true), true);
+    }
+    const st = this.listening("state");
+    if (st && !this.stateSnapshot) this.stateSnapshot = this.readStates();
+    else if (!st) this.stateSnapshot = undefined;
+  }
+
+  /** @internal */
+  refreshListeners(): void { this.refresh(); }
+
+  private emit(e: NewEvent, t = this.now): void {
+    const ev = { t, seq: this.seq++, ...e } as TestbedEvent;
+    this.trace.record(ev);
+    const set = this.listeners.get(ev.kind);
+    if (set) for (const fn of set) fn(ev);
+    if (this.watches.length) {
+      for (const w of [...this.watches]) {
+        if (w.state.cancelled) continue;
+        if (typeof w.on === "string" ? w.on === ev.kind : w.on(ev)) {
+          this.watches.splice(this.watches.indexOf(w), 1);
+          w.run();
+        }
+      }
+    }
+  }
+
+  private onDoorbell(f: number, q: number): void {
+    const vm = this.vms[f];
+    let dropped = false, delayedUntil: number | undefined;
+    for (const r of this.doorbellRules) {
+      if (r.left <= 0 || r.state.cancelled || r.vm !== f || (r.queue !== undefined && r.queue !== q)) continue;
+      r.left--;
+      r.state.fired++;
+      if (r.delay === undefined) dropped = true;
+      else { delayedUntil = this.now + r.delay; this.schedule(delayedUntil, () => this.realDoorbell(f, q)); }
+      break;
+    }
+    if (!dropped && delayedUntil === undefined) this.realDoorbell(f, q);
+    if (vm && this.listening("doorbell")) {
+      this.emit({ kind: "doorbell", vm: vm.name, func: f, queue: q, ...(dropped ? { dropped } : {}), ...(delayedUntil !== undefined ? { delayedUntil } : {}) });
+    }
+  }
+
+  private drainDma(t: number): void {
+    const dv = this.trDv;
+    const prod = dv.getUint32(M.TRACE_CTRL + M.TRACE_PROD_OFF, true);
+    let cons = dv.getUint32(M.TRACE_CTRL + M.TRACE_CONS_OFF, true);
+    for (; cons !== prod; cons = (cons + 1) >>> 0) {
+      const e = M.TRACE_RING + (cons % M.TRACE_ENTRIES) * M.TRACE_ENTRY_SIZE;
+      const kind = dv.getUint16(e + M.TRACE_E_KIND, true);
+      const dir = dv.getUint16(e + M.TRACE_E_DIR, true);
+      const guest = dv.getUint32(e + M.TRACE_E_GUEST, true);
+      const gpa = Number(dv.getBigUint64(e + M.TRACE_E_GPA, true));
+      const len = dv.getUint32(e + M.TRACE_E_LEN, true);
+      this.emit({ kind: "dma", vm: this.vms[guest]?.name ?? `guest${guest}`, guest, gpa, len, dir: dir === 1 ? "read" : dir === 2 ? "write" : "map", denied: kind === 2 }, t);
+    }
+    dv.setUint32(M.TRACE_CTRL + M.TRACE_CONS_OFF, cons, true);
+  }
+
+  private readStates(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const vm of this.vms) {
+      const model = vm.model as { state?: number } | undefined;
+      if (vm.device === "virtio-blk") m.set(`${vm.index}/device_status`, DevState[model?.state ?? 0] ?? String(model?.state));
+      else {
+        m.set(`${vm.index}/controller`, CtrlState[model?.state ?? 0] ?? String(model?.state));
+        for (let q = 0; q < M.MAX_QUEUES; q++) {
+          const s = this.card.dv.getUint32(M.QUEUE_TABLE_BASE + (vm.func * M.MAX_QUEUES + q) * M.QUEUE_ENTRY_SIZE, true);
+          m.set(`${vm.index}/sq/${q}`, SQ_STATES[s] ?? String(s));
+        }
+      }
+    }
+    return m;
+  }
+
+  private diffStates(): void {
+    const now = this.readStates();
+    const old = this.stateSnapshot!;
+    this.stateSnapshot = now;
+    for (const [k, to] of now) {
+      const from = old.get(k);
+      if (from === undefined || from === to) continue;
+      const [vi, machine, q] = k.split("/");
+      this.emit({ kind: "state", vm: this.vms[Number(vi)]!.name, machine: machine as "controller", ...(q !== undefined ? { queue: Number(q) } : {}), from, to });
+    }
+  }
+
+  // ---- faults ----
+
+  /**
+   * Inject a fault now, at a virtual time (`at`), or on the first event matching `on`.
+   * One-shot faults (corrupt-guest-memory, reset-device) act once; armed faults
+   * (drop/delay-doorbell, backend-error) then hit the next `count` (default 1) matches.
+   */
+  inject(fault: Fault, when: Trigger = {}): FaultHandle {
+    this.checkOpen();
+    if ((RESERVED_FAULTS as readonly string[]).includes(fault.kind)) {
+      throw new TestbedError(`inject: "${fault.kind}" arrives with the fabric/NIC (RoCEv2, NVMe-oF, failover); faults today: corrupt-guest-memory, backend-error, drop-doorbell, delay-doorbell, reset-device`);
+    }
+    const state: FaultState = { kind: fault.kind, fired: 0, cancelled: false };
+    const act = this.faultAction(fault as Exclude<Fault, { kind: (typeof RESERVED_FAULTS)[number] }>, state);
+    const handle: FaultHandle = { kind: fault.kind, get fired() { return state.fired; }, cancel: () => { state.cancelled = true; } };
+    if (when.at !== undefined) {
+      const at = duration(when.at, "inject at");
+      if (at < this.now) throw new TestbedError(`inject: at ${at} ns is in the past (now ${this.now} ns)`);
+      const run = when.on === undefined ? act : () => this.watch(when.on!, act, state);
+      this.schedule(at, () => { if (!state.cancelled) run(); });
+    } else if (when.on !== undefined) this.watch(when.on, act, state);
+    else act();
+    return handle;
+  }
+
+  private watch(on: EventKind | ((e: TestbedEvent) => boolean), run: () => void, state: FaultState): void {
+    if (typeof on === "string" && !(LIVE_EVENT_KINDS as readonly string[]).includes(on)) {
+      throw new TestbedError(`inject: trigger on "${on}": ${(RESERVED_EVENT_KINDS as readonly string[]).includes(on) ? "that event arrives with the fabric/NIC" : "unknown event kind"}`);
+    }
+    this.watches.push({ on, run, state });
+    this.refresh();
+  }
+
+  private faultAction(f: Exclude<Fault, { kind: (typeof RESERVED_FAULTS)[number] }>, state: FaultState): () => void {
+    const vm = this.vm(f.vm);
+    const fired = (detail: Record<string, unknown>) => {
+      this.emit({ kind: "fault", fault: f.kind, vm: vm.name, detail });
+    };
+    switch (f.kind) {
+      case "corrupt-guest-memory": {
+        const len = f.bytes?.length ?? f.length ?? 1;
+        if (f.bytes === undefined && f.xor === undefined) throw new TestbedError("inject corrupt-guest-memory: give bytes (to write) or xor (to flip)");
+        vm.peek(f.gpa, len); // range check now, with the VM named
+        return () => {
+          if (state.cancelled) return;
+          const u8 = vm.ram.u8;
+          if (f.bytes !== undefined) u8.set(f.bytes, f.gpa);
+          else for (let i = 0; i < len; i++) u8[f.gpa + i] ^= f.xor!;
+          state.fired++;
+          fired({ gpa: f.gpa, length: len });
+        };
+      }
+      case "reset-device":
+        return () => {
+          if (state.cancelled) return;
+          const model = vm.model as { mmioWrite?: (o: number, s: 1 | 2 | 4, v: number) => void; read?: (o: number) => number; write?: (o: number, v: number) => void };
+          if (vm.device === "virtio-blk") model.mmioWrite!(BAR_COMMON + CC_DEVICE_STATUS, 1, 0);
+          else model.write!(NVME_REG_CC, model.read!(NVME_REG_CC) & ~1);
+          state.fired++;
+          fired({});
+          if (this.stateSnapshot) this.diffStates();
+        };
+      case "drop-doorbell":
+      case "delay-doorbell": {
+        const delay = f.kind === "delay-doorbell" ? duration(f.delay, "inject delay-doorbell delay") : undefined;
+        if (delay !== undefined && delay < 0) throw new TestbedError(`inject delay-doorbell: delay ${delay} ns is negative`);
+        return () => { this.doorbellRules.push({ vm: vm.index, queue: f.queue, left: f.count ?? 1, delay, state }); };
+      }
+      case "backend-error": {
+        const b = this.faulty[vm.index];
+        if (!b) throw new TestbedError(`inject backend-error: VM ${vm.name}'s disk is served inline by the firmware; create the testbed with hostBackends: true`);
+        return () => { b.rules.push({ op: f.op, lba: f.lba, left: f.count ?? 1, handle: state }); };
+      }
+    }
+  }
+
+  private schedule(at: number, run: () => void): void {
+    this.scheduled.push({ at, seq: this.schedSeq++, run });
+    this.scheduled.sort((a, b) => a.at - b.at || a.seq - b.seq);
+  }
+
+  private fireDue(): void {
+    while (this.scheduled.length && this.scheduled[0]!.at <= this.now) this.scheduled.shift()!.run();
+  }
+
+  /** @internal backend fault fired */
+  backendFault(vmIndex: number, op: string, lba: number): void {
+    this.emit({ kind: "fault", fault: "backend-error", vm: this.vms[vmIndex]!.name, detail: { op, lba } });
+  }
+
+  // ---- snapshots ----
+
+  private walkOptions(): WalkOptions {
+    return { skipBuffers: new Set([this.card.memory.buffer]), skipObjects: new Set<object>([this.card.fw as object]) };
+  }
+
+  /**
+   * The whole testbed's state: card memory, host objects, clock, PRNGs. Hooks, armed faults
+   * and the trace are the test's, not the testbed's: they are not in it. Refuses while IOs
+   * issued through the API are in flight (their promises cannot be saved).
+   */
+  snapshot(): Snapshot {
+    this.checkOpen();
+    if (this.ios.size > 0) throw new TestbedError(`snapshot: ${this.ios.size} IOs issued through the API are in flight; run the clock until they complete first`);
+    for (const [i, d] of this.card.disks.entries()) {
+      const inner = d instanceof FaultyBackend ? d.inner : d;
+      if (!(inner instanceof MemoryBackend)) throw new TestbedError(`snapshot: VM ${this.vms[i]!.name}'s disk is a ${inner.kind} backend; only memory disks can be saved`);
+    }
+    const layout = this.card.layout;
+    return {
+      format: SNAPSHOT_FORMAT,
+      version: SNAPSHOT_VERSION,
+      scenario: structuredClone(this.scenario),
+      build: { ...this.build },
+      now: this.now,
+      memories: [new Uint8Array(this.card.memory.buffer.slice(0, layout.bytes))],
+      host: saveState({ testbed: this.testbed, vms: this.vms.map((v) => ({ arena: (v as unknown as { arena: number }).arena })), nextTag: this.nextTag }, this.walkOptions()),
+    };
+  }
+
+  /** Put this testbed back into a snapshot's state (it must be built from the same scenario and options). */
+  restore(s: Snapshot): void {
+    this.checkOpen();
+    if (s.format !== SNAPSHOT_FORMAT || s.version !== SNAPSHOT_VERSION) throw new TestbedError(`restore: not a version ${SNAPSHOT_VERSION} wasm-dpu snapshot`);
+    if (JSON.stringify(s.scenario) !== JSON.stringify(this.scenario)) throw new TestbedError(`restore: the snapshot is of scenario "${s.scenario.name}" with different settings; use restoreTestbed() to build its own testbed`);
+    if (s.build.workload !== this.build.workload || s.build.hostBackends !== this.build.hostBackends) {
+      throw new TestbedError(`restore: the snapshot was taken with workload=${s.build.workload}, hostBackends=${s.build.hostBackends}; this testbed has workload=${this.build.workload}, hostBackends=${this.build.hostBackends}`);
+    }
+    const mem = s.memories[0]!;
+    if (s.memories.length !== 1 || mem.byteLength !== this.card.layout.bytes) throw new TestbedError(`restore: memory image of ${mem.byteLength} bytes, this card has ${this.card.layout.bytes}`);
+    for (const io of this.ios.values()) io.reject!(new TestbedError(`${io.vm.name}: ${OP_NAMES[io.op]} at LBA ${io.lba} was in flight when the testbed was restored`));
+    this.ios.clear();
+    for (const v of this.vms) v.inflight = 0;
+    this.card.u8.set(mem);
+    const state = { testbed: this.testbed, vms: this.vms.map(() => ({ arena: -1 })), nextTag: 0 };
+    applyState(state, s.host, this.walkOptions());
+    this.vms.forEach((v, i) => { (v as unknown as { arena: number }).arena = state.vms[i]!.arena; });
+    this.nextTag = state.nextTag;
+    this.scheduled = this.scheduled.filter((x) => x.at >= this.now);
+    // The DMA trace flag is the test's, not the snapshot's.
+    this.dmaTraceOn = !this.dmaTraceOn;
+    this.refresh();
+    if (this.stateSnapshot) this.stateSnapshot = this.readStates();
+  }
+
+  /** Close file backends. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.testbed.close();
+  }
+}
+
+/** An event before the testbed stamps its time and sequence number. */
+type NewEvent = TestbedEvent extends infer E ? (E extends TestbedEvent ? Omit<E, "t" | "seq"> : never) : never;
+
+const SQ_STATES = ["NONE", "ACTIVE", "WAIT_CQ"]; // as SqState in assembly/nvme/queue.ts
+
+/** The trace of a testbed: start/stop recording, filter, export. */
+export class TraceControl {
+  private tracer: Tracer | undefined;
+  constructor(private readonly tb: DpuTestbed) {}
+  /** Start recording (again: a new, empty trace). */
+  start(o: TracerOptions = {}): void { this.tracer = new Tracer(o); this.tb.refreshListeners(); }
+  stop(): void { this.tracer = undefined; this.tb.refreshListeners(); }
+  get recording(): boolean { return this.tracer !== undefined; }
+  /** @internal */
+  wants(kind: EventKind): boolean { return this.tracer?.wants(kind) ?? false; }
+  /** @internal */
+  record(e: TestbedEvent): void { this.tracer?.record(e); }
+  /** Recorded events passing the filter. */
+  events(f: TraceFilter = {}): TestbedEvent[] { return this.tracer?.filter(f) ?? []; }
+  /** Events not recorded because the trace hit its limit. */
+  get dropped(): number { return this.tracer?.dropped ?? 0; }
+  clear(): void { this.tracer?.clear(); }
+  toJsonLines(f: TraceFilter = {}): string { return this.tracer?.toJsonLines(f) ?? ""; }
+  /** Chrome trace format: JSON.stringify it to a file and open it in chrome://tracing or ui.perfetto.dev. */
+  toChromeTrace(f: TraceFilter = {}): { traceEvents: object[]; displayTimeUnit: "ns" } {
+    const idx = new Map(this.tb.vms.map((v) => [v.name, v.index]));
+    return (this.tracer ?? new Tracer()).toChromeTrace(this.tracer ? f : { kinds: [] }, (vm) => idx.get(vm) ?? 0);
+  }
+}
+export { matches as traceMatches };
+
+/** A scenario: a built-in name, a JSON file path, a scenario object (validated) or an already parsed Scenario. */
+export type ScenarioInput = string | Scenario | Record<string, unknown>;
+
+async function resolveScenario(s: ScenarioInput, o: Overrides): Promise<Scenario> {
+  if (typeof s === "string") return loadScenario(s, o);
+  return parseScenario(structuredClone(s), o);
+}
+
+/** Build a testbed from a scenario (a built-in name such as "local", a file, or an object). */
+export async function createTestbed(scenario: ScenarioInput, opts: CreateOptions = {}): Promise<DpuTestbed> {
+  const overrides: Overrides = {};
+  if (opts.seed !== undefined) overrides.seed = opts.seed;
+  if (opts.number_ios !== undefined) overrides.number_ios = opts.number_ios;
+  if (opts.runtime !== undefined) overrides.runtime = opts.runtime;
+  const sc = await resolveScenario(scenario, overrides);
+  return build(sc, { workload: opts.workload ?? false, hostBackends: opts.hostBackends ?? false }, opts);
+}
+
+async function build(sc: Scenario, b: { workload: boolean; hostBackends: boolean }, opts: CreateOptions): Promise<DpuTestbed> {
+  // Host-served disks go through FaultyBackend so backend faults can be armed; with
+  // hostBackends, memory disks become host-served memory backends.
+  const faulty: (FaultyBackend | undefined)[] = [];
+  let tbRef: DpuTestbed | undefined;
+  const fire = (i: number) => (op: string, lba: number) => tbRef?.backendFault(i, op, lba);
+  const fileOpen: FileOpener | undefined = opts.openFile;
+  const run: Scenario = b.hostBackends
+    ? { ...sc, vms: sc.vms.map((vm) => (vm.disk.backend === "memory" ? { ...vm, disk: { ...vm.disk, backend: "file", path: `${MEMORY_PATH}${vm.name}` } } : vm)) }
+    : sc;
+  const opener: FileOpener = async (path, bytes, blockSize) => {
+    const i = run.vms.findIndex((v) => v.disk.path === path);
+    const inner = path.startsWith(MEMORY_PATH) ? new MemoryBackend(new Uint8Array(bytes), blockSize)
+      : await (fileOpen ?? defaultOpener())(path, bytes, blockSize);
+    const f = new FaultyBackend(inner, (op, lba) => fire(i)(op, lba));
+    faulty[i] = f;
+    return f;
+  };
+  let tb: Testbed;
+  try {
+    tb = await Testbed.create(run, { openFile: opener, module: opts.module });
+  } catch (e) {
+    throw new TestbedError(`createTestbed: ${(e as Error).message}`);
+  }
+  // The testbed keeps the scenario as given, so snapshots and restore compare like with like.
+  (tb as unknown as { scenario: Scenario }).scenario = sc;
+  const api = new DpuTestbed(tb, b, faulty);
+  tbRef = api;
+  if (opts.trace) api.trace.start(opts.trace === true ? {} : opts.trace);
+  return api;
+}
+
+const MEMORY_PATH = "memory:"; // a host-served memory disk (hostBackends)
+
+let nodeOpener: FileOpener | undefined;
+/** @internal host/index.ts sets the Node file opener here too. */
+export function setApiFileOpener(open: FileOpener): void { nodeOpener = open; }
+function defaultOpener(): FileOpener {
+  if (!nodeOpener) throw new TestbedError("createTestbed: a file disk needs the Node library entry (import from \"wasm-dpu\")");
+  return nodeOpener;
+}
+
+/** Build a new testbed in a snapshot's state (from a Snapshot or, in Node, see restoreTestbedFile). */
+export async function restoreTestbed(s: Snapshot, opts: Pick<CreateOptions, "module" | "trace" | "openFile"> = {}): Promise<DpuTestbed> {
+  if (s.format !== SNAPSHOT_FORMAT) throw new TestbedError("restoreTestbed: not a wasm-dpu snapshot");
+  const tb = await build(s.scenario, s.build, opts);
+  tb.restore(s);
+  return tb;
+}
+
+export { BlkOp, BUILTIN_SCENARIOS };
