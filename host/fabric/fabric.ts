@@ -1,0 +1,389 @@
+// The Ethernet fabric between cards: links (link.ts) between card ports, and the step
+// that moves frames, once per poll round, in bulk (DESIGN rule 2):
+//
+//   step(now):  1. every card's TX ring is drained in one pass; each frame is copied into
+//                  the fabric's frame pool and given its arrival time by its link direction
+//                  (serialization, latency, faults: link.ts);
+//               2. every frame whose arrival time is ≤ now, in (arrival, send order), goes
+//                  into its receiver's RX ring; each ring's producer index is published once.
+//
+// A full RX ring is never a silent loss. rxFull "pause" (default) makes the frame wait in
+// a per-receiver queue (counted waited_ring_full) and, while more than pauseFrames wait
+// for a receiver, stops draining the TX ring of any card whose next frame goes to it (like
+// PFC: the sender's own TX ring then fills and its firmware sees back-pressure; counted
+// tx_paused). rxFull "drop" tail-drops the frame (counted dropped_ring_full).
+//
+// Capture: FabricOptions.capture gets every frame that crosses any link, one pcap for the
+// whole fabric (capturePoint "rx", the default: at the receiving port, at arrival time,
+// after loss, corruption, duplication and reordering, in arrival order, so timestamps never
+// go back; "tx": at the sending port when its serialization starts, before any fault, so a
+// lost frame is in the capture; timestamps are then ordered per link, not across links).
+// Classic pcap has no per-frame comments: the direction of a frame is told by its Ethernet
+// and IP addresses; for one file per link, give LinkOptions.capture to each link.
+//
+// Deterministic: the virtual clock and per-direction seeded PRNGs decide everything, ties
+// in arrival time go by send order; the same seed and the same traffic give the same
+// deliveries, byte for byte.
+import * as M from "../../assembly/memmap.js";
+import { Link, LinkDir, DIR_STAT_NAMES, emptyDirStats, type DirStats, type LinkEnd, type LinkOptions } from "./link.js";
+import { CONS_OFF, PROD_OFF, rxSlot, txSlot, type NetEndpoint } from "./ring.js";
+import type { PcapWriter } from "./pcap.js";
+
+/** Ports per card the fabric can address: 0..MAX_PORTS-1. */
+export const MAX_PORTS = 256;
+/** Bytes of one frame in the fabric's pool: a slot's frame area, rounded up to 64. */
+const POOL_SLOT = Math.ceil(M.NET_FRAME_MAX / 64) * 64;
+const POOL_INITIAL = 256;
+
+export interface FabricOptions {
+  /** Seed of every link's fault PRNGs (default 1). */
+  seed?: number;
+  /** What a full RX ring does to an arriving frame (default "pause"). */
+  rxFull?: "pause" | "drop";
+  /** rxFull "pause": frames waiting for one receiver before its senders stop being drained (default NET_RING_ENTRIES). */
+  pauseFrames?: number;
+  /** Every frame that crosses any link goes here. */
+  capture?: PcapWriter;
+  /** Where frames are captured (default "rx"; see the top of this file). */
+  capturePoint?: "rx" | "tx";
+}
+
+/** Fabric-wide counters: frames the fabric could not move, by reason, and pauses. */
+export interface FabricCounters {
+  /** TX frames on a port with no link. */
+  err_no_link: number;
+  /** TX slots with a length of 0 or above NET_FRAME_MAX. */
+  err_bad_frame_len: number;
+  /** A TX ring whose producer was more than NET_RING_ENTRIES ahead of the consumer; the ring was skipped to the producer. */
+  err_tx_ring_corrupt: number;
+  /** An RX ring whose indexes were inconsistent; taken as full. */
+  err_rx_ring_corrupt: number;
+  /** TX drains stopped because the next frame's receiver had pauseFrames frames waiting. */
+  tx_paused: number;
+}
+
+export interface FabricStats {
+  counters: FabricCounters;
+  links: Record<string, { ab: DirStats; ba: DirStats }>;
+  /** Sums over every direction of every link. */
+  total: DirStats;
+  /** Frames in flight on the wires and waiting for RX ring space. */
+  inFlight: number;
+  waiting: number;
+}
+
+interface Endpoint {
+  readonly ep: NetEndpoint;
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  /** Link direction leaving each port. */
+  readonly ports: (LinkDir | undefined)[];
+  /** Frames (pool slots) waiting for RX ring space, FIFO from waitHead. */
+  wait: number[];
+  waitHead: number;
+  // RX ring state cached during one step.
+  rxProd: number;
+  rxSpace: number;
+  rxDirty: boolean;
+}
+
+export class Fabric {
+  readonly links: Link[] = [];
+  readonly counters: FabricCounters = { err_no_link: 0, err_bad_frame_len: 0, err_tx_ring_corrupt: 0, err_rx_ring_corrupt: 0, tx_paused: 0 };
+  private readonly eps: Endpoint[] = [];
+  private readonly byMemory = new Map<WebAssembly.Memory, number>();
+  private readonly dirList: LinkDir[] = [];
+  private readonly seed: number;
+  private readonly drop: boolean;
+  private readonly pauseFrames: number;
+  private readonly capture: PcapWriter | undefined;
+  private readonly captureRx: boolean;
+  private anyLinkCapture = false;
+
+  // Frame pool: POOL_SLOT bytes per frame, metadata in parallel typed arrays.
+  private cap = POOL_INITIAL;
+  private data = new Uint8Array(POOL_INITIAL * POOL_SLOT);
+  private len = new Int32Array(POOL_INITIAL);
+  private dirOf = new Int32Array(POOL_INITIAL);
+  private time = new Float64Array(POOL_INITIAL);
+  private seq = new Float64Array(POOL_INITIAL);
+  private free = new Int32Array(POOL_INITIAL);
+  private freeTop = 0;
+  private nextSeq = 0;
+  // Min-heap of pool slots by (time, seq).
+  private heap = new Int32Array(POOL_INITIAL);
+  private heapN = 0;
+  private waitingTotal = 0;
+
+  constructor(opts: FabricOptions = {}) {
+    this.seed = (opts.seed ?? 1) >>> 0;
+    this.drop = (opts.rxFull ?? "pause") === "drop";
+    this.pauseFrames = opts.pauseFrames ?? M.NET_RING_ENTRIES;
+    if (!(this.pauseFrames >= 1)) throw new RangeError(`fabric: pauseFrames must be ≥ 1, got ${opts.pauseFrames}`);
+    this.capture = opts.capture;
+    this.captureRx = (opts.capturePoint ?? "rx") === "rx";
+    for (let i = 0; i < POOL_INITIAL; i++) this.free[i] = POOL_INITIAL - 1 - i;
+    this.freeTop = POOL_INITIAL;
+  }
+
+  /** Connect port a.port of card a.card with port b.port of card b.card (full duplex). */
+  connect(a: LinkEnd, b: LinkEnd, opts: LinkOptions = {}): Link {
+    const ia = this.endpoint(a.card), ib = this.endpoint(b.card);
+    for (const [e, end] of [[ia, a], [ib, b]] as const) {
+      if (!Number.isInteger(end.port) || end.port < 0 || end.port >= MAX_PORTS) throw new RangeError(`fabric: port ${end.port} is not in 0..${MAX_PORTS - 1}`);
+      if (this.eps[e]!.ports[end.port]) throw new RangeError(`fabric: port ${end.port} of that card is already linked (${this.eps[e]!.ports[end.port]!.link.name})`);
+    }
+    if (ia === ib && a.port === b.port) throw new RangeError(`fabric: a link needs two different ports`);
+    const name = opts.name ?? `link${this.links.length}`;
+    if (this.links.some((l) => l.name === name)) throw new RangeError(`fabric: a link named ${name} exists already`);
+    const link = new Link(name, this.links.length, a, b, [ia, ib], opts, this.seed, opts.capture);
+    this.links.push(link);
+    this.eps[ia]!.ports[a.port] = link.dirs[0];
+    this.eps[ib]!.ports[b.port] = link.dirs[1];
+    this.dirList.push(link.dirs[0], link.dirs[1]);
+    if (opts.capture) this.anyLinkCapture = true;
+    return link;
+  }
+
+  private endpoint(card: NetEndpoint): number {
+    let i = this.byMemory.get(card.memory);
+    if (i !== undefined) return i;
+    if (card.memory.buffer.byteLength < M.CARD_FIXED_END) throw new RangeError("fabric: that memory is smaller than the fixed part of the memory map (no frame rings)");
+    i = this.eps.length;
+    this.eps.push({
+      ep: card, u8: new Uint8Array(card.memory.buffer), dv: new DataView(card.memory.buffer),
+      ports: [], wait: [], waitHead: 0, rxProd: 0, rxSpace: 0, rxDirty: false,
+    });
+    this.byMemory.set(card.memory, i);
+    return i;
+  }
+
+  /**
+   * One round at virtual time `now` (ns): drain every TX ring, then deliver every frame
+   * that has arrived by `now` into the RX rings. Returns the frames delivered.
+   */
+  step(now: number): number {
+    for (const e of this.eps) this.drainTx(e, now);
+    for (const e of this.eps) this.openRx(e);
+    let delivered = 0;
+    if (this.waitingTotal > 0) for (const e of this.eps) delivered += this.flushWait(e);
+    const time = this.time;
+    while (this.heapN > 0 && time[this.heap[0]!]! <= now) {
+      const s = this.pop();
+      const ld = this.dirList[this.dirOf[s]!]!;
+      const l = this.len[s]!;
+      if (this.captureRx) this.record(ld, this.time[s]!, this.data, s * POOL_SLOT, l);
+      const e = this.eps[ld.toIndex]!;
+      if (e.wait.length === e.waitHead && e.rxSpace > 0) {
+        this.put(e, ld, s);
+        delivered++;
+      } else if (this.drop) {
+        ld.stats.dropped_ring_full++;
+        this.release(s);
+      } else {
+        ld.stats.waited_ring_full++;
+        e.wait.push(s);
+        this.waitingTotal++;
+      }
+    }
+    for (const e of this.eps) if (e.rxDirty) { e.dv.setUint32(M.NET_RX_CTRL + PROD_OFF, e.rxProd, true); e.rxDirty = false; }
+    return delivered;
+  }
+
+  /** Virtual time of the next arrival (Infinity when nothing is on the wires); frames waiting for ring space are due now. */
+  nextArrivalNs(): number {
+    return this.heapN > 0 ? this.time[this.heap[0]!]! : Infinity;
+  }
+
+  /** Frames on the wires plus frames waiting for RX ring space. */
+  inFlight(): number { return this.heapN + this.waitingTotal; }
+
+  stats(): FabricStats {
+    const total = emptyDirStats();
+    const links: FabricStats["links"] = {};
+    for (const l of this.links) {
+      const s = l.stats();
+      links[l.name] = s;
+      for (const k of DIR_STAT_NAMES) total[k] += s.ab[k] + s.ba[k];
+    }
+    return { counters: { ...this.counters }, links, total, inFlight: this.heapN, waiting: this.waitingTotal };
+  }
+
+  /** Flush and close the captures (the fabric-wide one and the links'). */
+  close(): void {
+    this.capture?.close();
+    for (const l of this.links) l.capture?.close();
+  }
+
+  // ---- TX side ----
+
+  private drainTx(e: Endpoint, now: number): void {
+    const dv = e.dv;
+    const prod = dv.getUint32(M.NET_TX_CTRL + PROD_OFF, true);
+    let cons = dv.getUint32(M.NET_TX_CTRL + CONS_OFF, true);
+    if (prod === cons) return;
+    if (((prod - cons) >>> 0) > M.NET_RING_ENTRIES) {
+      this.counters.err_tx_ring_corrupt++;
+      dv.setUint32(M.NET_TX_CTRL + CONS_OFF, prod, true);
+      return;
+    }
+    for (; cons !== prod; cons = (cons + 1) >>> 0) {
+      const s = txSlot(cons);
+      const len = dv.getUint32(s + M.NET_SLOT_LEN_OFF, true);
+      const port = dv.getUint32(s + M.NET_SLOT_PORT_OFF, true);
+      if (len === 0 || len > M.NET_FRAME_MAX) { this.counters.err_bad_frame_len++; continue; }
+      const ld = port < MAX_PORTS ? e.ports[port] : undefined;
+      if (!ld) { this.counters.err_no_link++; continue; }
+      if (!this.drop) {
+        const r = this.eps[ld.toIndex]!;
+        if (r.wait.length - r.waitHead >= this.pauseFrames) { this.counters.tx_paused++; break; }
+      }
+      this.send(ld, e.u8, s + M.NET_SLOT_HDR, len, now);
+    }
+    dv.setUint32(M.NET_TX_CTRL + CONS_OFF, cons, true);
+  }
+
+  /** Put one frame on a link direction: serialization, faults, arrival time. */
+  private send(ld: LinkDir, src: Uint8Array, off: number, len: number, now: number): void {
+    const st = ld.stats;
+    const o = ld.link.options;
+    st.frames++;
+    st.bytes += len;
+    const start = now > ld.busyUntil ? now : ld.busyUntil;
+    const end = start + (len + o.wireOverhead) * ld.nsPerByte;
+    ld.busyUntil = end;
+    if (!this.captureRx) this.record(ld, start, src, off, len);
+    let arrival = end + o.latencyNs;
+    const p = ld.prng;
+    if (ld.lossT > 0 && p.next() < ld.lossT) { st.lost++; return; }
+    const s = this.alloc();
+    const base = s * POOL_SLOT;
+    const data = this.data;
+    data.set(src.subarray(off, off + len), base);
+    if (ld.corruptT > 0 && p.next() < ld.corruptT) {
+      const bit = p.below(len * 8);
+      data[base + (bit >>> 3)]! ^= 1 << (bit & 7);
+      st.corrupted++;
+    }
+    if (ld.reorderT > 0 && p.next() < ld.reorderT) { arrival += o.reorderNs; st.reordered++; }
+    this.schedule(s, ld, len, arrival);
+    if (ld.dupT > 0 && p.next() < ld.dupT) {
+      const d = this.alloc();
+      this.data.copyWithin(d * POOL_SLOT, s * POOL_SLOT, s * POOL_SLOT + len);
+      this.schedule(d, ld, len, arrival + o.dupDelayNs);
+      st.duplicated++;
+    }
+  }
+
+  private record(ld: LinkDir, ns: number, bytes: Uint8Array, off: number, len: number): void {
+    this.capture?.record(ns, bytes, off, len);
+    if (this.anyLinkCapture) ld.link.capture?.record(ns, bytes, off, len);
+  }
+
+  // ---- RX side ----
+
+  private openRx(e: Endpoint): void {
+    const prod = e.dv.getUint32(M.NET_RX_CTRL + PROD_OFF, true);
+    const used = (prod - e.dv.getUint32(M.NET_RX_CTRL + CONS_OFF, true)) >>> 0;
+    e.rxProd = prod;
+    if (used > M.NET_RING_ENTRIES) { this.counters.err_rx_ring_corrupt++; e.rxSpace = 0; }
+    else e.rxSpace = M.NET_RING_ENTRIES - used;
+  }
+
+  private put(e: Endpoint, ld: LinkDir, s: number): void {
+    const slot = rxSlot(e.rxProd);
+    const l = this.len[s]!;
+    e.dv.setUint32(slot + M.NET_SLOT_LEN_OFF, l, true);
+    e.dv.setUint32(slot + M.NET_SLOT_PORT_OFF, ld.to.port, true);
+    e.dv.setUint32(slot + 8, 0, true);
+    e.dv.setUint32(slot + 12, 0, true);
+    e.u8.set(this.data.subarray(s * POOL_SLOT, s * POOL_SLOT + l), slot + M.NET_SLOT_HDR);
+    e.rxProd = (e.rxProd + 1) >>> 0;
+    e.rxSpace--;
+    e.rxDirty = true;
+    ld.stats.delivered++;
+    this.release(s);
+  }
+
+  private flushWait(e: Endpoint): number {
+    let n = 0;
+    while (e.waitHead < e.wait.length && e.rxSpace > 0) {
+      const s = e.wait[e.waitHead++]!;
+      this.put(e, this.dirList[this.dirOf[s]!]!, s);
+      n++;
+    }
+    this.waitingTotal -= n;
+    if (e.waitHead === e.wait.length) { e.wait.length = 0; e.waitHead = 0; }
+    else if (e.waitHead > 4096 && e.waitHead * 2 > e.wait.length) { e.wait = e.wait.slice(e.waitHead); e.waitHead = 0; }
+    return n;
+  }
+
+  // ---- frame pool and arrival heap ----
+
+  private alloc(): number {
+    if (this.freeTop === 0) this.grow();
+    return this.free[--this.freeTop]!;
+  }
+
+  private release(s: number): void {
+    this.free[this.freeTop++] = s;
+  }
+
+  private grow(): void {
+    const old = this.cap, cap = old * 2;
+    const data = new Uint8Array(cap * POOL_SLOT); data.set(this.data); this.data = data;
+    const len = new Int32Array(cap); len.set(this.len); this.len = len;
+    const dirOf = new Int32Array(cap); dirOf.set(this.dirOf); this.dirOf = dirOf;
+    const time = new Float64Array(cap); time.set(this.time); this.time = time;
+    const seq = new Float64Array(cap); seq.set(this.seq); this.seq = seq;
+    const heap = new Int32Array(cap); heap.set(this.heap); this.heap = heap;
+    const free = new Int32Array(cap);
+    for (let i = 0; i < old; i++) free[i] = cap - 1 - i; // the new slots old..cap-1
+    this.free = free;
+    this.freeTop = old;
+    this.cap = cap;
+  }
+
+  private schedule(s: number, ld: LinkDir, len: number, at: number): void {
+    this.len[s] = len;
+    this.dirOf[s] = ld.link.index * 2 + ld.dir;
+    this.time[s] = at;
+    this.seq[s] = this.nextSeq++;
+    // sift up
+    const heap = this.heap, time = this.time, seq = this.seq;
+    let i = this.heapN++;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const q = heap[parent]!;
+      if (time[q]! < at || (time[q] === at && seq[q]! < seq[s]!)) break;
+      heap[i] = q;
+      i = parent;
+    }
+    heap[i] = s;
+  }
+
+  private pop(): number {
+    const heap = this.heap, time = this.time, seq = this.seq;
+    const top = heap[0]!;
+    const n = --this.heapN;
+    if (n === 0) return top;
+    const last = heap[n]!;
+    const lt = time[last]!, ls = seq[last]!;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      const r = c + 1;
+      if (r < n) {
+        const a = heap[c]!, b = heap[r]!;
+        if (time[b]! < time[a]! || (time[b] === time[a] && seq[b]! < seq[a]!)) c = r;
+      }
+      const h = heap[c]!;
+      if (lt < time[h]! || (lt === time[h] && ls < seq[h]!)) break;
+      heap[i] = h;
+      i = c;
+    }
+    heap[i] = last;
+    return top;
+  }
+}
