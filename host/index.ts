@@ -35,3 +35,16 @@ export { toJson, summary, runOk } from "./cli/report.js";
 import { setFileOpener } from "./testbed.js";
 import { FileBackend } from "./backends/file.js";
 setFileOpener((path, bytes, blockSize) => new FileBackend({ path, bytes, blockSize }));
+
+// The testbed API (issue 5): createTestbed and friends, trace and snapshot types.
+export {
+  createTestbed, restoreTestbed, DpuTestbed, VmHandle, TraceControl, TestbedError, IoError, RESERVED_FAULTS,
+  type CreateOptions, type ScenarioInput, type Duration, type IoHandle, type IoResult, type Fault, type FaultHandle, type Trigger,
+} from "./api/testbed.js";
+export { saveSnapshot, restoreTestbedFile } from "./api/node.js";
+export { Tracer, type TraceFilter, type TracerOptions } from "./trace/trace.js";
+export * from "./trace/events.js";
+export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot, type SnapshotBuild } from "./snapshot/snapshot.js";
+export { writeSnapshotFile, readSnapshotFile } from "./snapshot/file.js";
+import { setApiFileOpener } from "./api/testbed.js";
+setApiFileOpener((path, bytes, blockSize) => new FileBackend({ path, bytes, blockSize }));

@@ -120,9 +120,9 @@ const ARENA_BYTES = 1 << 20; // guest RAM per VM for API IO buffers, taken on fi
 const DEFAULT_TIMEOUT_NS = 1e9; // runUntil / await IO give up after 1 s of virtual time
 const HEX = (n: number) => `0x${n.toString(16)}`;
 
-function duration(d: Duration, what: string): number {
+function duration(d: Duration, what: string, infinite = false): number {
   if (typeof d === "number") {
-    if (!Number.isFinite(d)) throw new TestbedError(`${what}: ${d} is not a finite number of ns`);
+    if (Number.isNaN(d) || (!infinite && !Number.isFinite(d))) throw new TestbedError(`${what}: ${d} is not a finite number of ns`);
     return d;
   }
   try {
@@ -407,7 +407,7 @@ export class DpuTestbed {
 
   /** Run rounds until `pred()` holds (checked before each round); throws after `timeout` of virtual time. */
   runUntil(pred: () => boolean, opts: { timeout?: Duration; what?: string } = {}): number {
-    const timeout = duration(opts.timeout ?? DEFAULT_TIMEOUT_NS, "runUntil timeout");
+    const timeout = duration(opts.timeout ?? DEFAULT_TIMEOUT_NS, "runUntil timeout", true);
     if (timeout < 0) throw new TestbedError(`runUntil: timeout ${timeout} ns is negative`);
     this.checkOpen();
     const end = this.now + timeout;
@@ -441,6 +441,7 @@ export class DpuTestbed {
     const every = opts.progressEvery ?? 128;
     const wall0 = performance.now();
     let idle = 0, stalled = false, rounds = 0;
+    const jobsDone = () => jobs.every((j) => j.done);
     const progress = (): Progress => {
       let fraction = 1, completed = 0;
       for (const j of jobs) {
@@ -453,7 +454,7 @@ export class DpuTestbed {
       return { fraction: Math.min(1, fraction), completed, virtualNs: this.now };
     };
     for (;;) {
-      if (jobs.every((j) => j.done)) break;
+      if (jobsDone()) break;
       const reaped = this.round();
       rounds++;
       idle = reaped === 0 ? idle + 1 : 0;
@@ -474,7 +475,7 @@ export class DpuTestbed {
       firmware: { variant: card.firmwareVariant, counters: card.counters(), errors: card.errors() },
       // From virtual time 0 and the firmware's own poll count, so a restored run reports the same figures.
       virtualNs: this.now,
-      polls: this.counter("polls"),
+      polls: this.rounds,
       cost: { ...this.testbed.clock.model },
       wallNs: Math.round((performance.now() - wall0) * 1e6),
       stalled,
@@ -488,6 +489,7 @@ export class DpuTestbed {
     const { card, jobs } = this.testbed;
     const clock = this.testbed.clock;
     const workload = this.build.workload;
+    this.rounds++;
     if (workload) for (const j of jobs) if (!j.done) j.submit(card.now);
     this.fireDue();
     const start = card.now;
@@ -510,6 +512,8 @@ export class DpuTestbed {
     return reaped + this.lastApiReaped;
   }
   private lastApiReaped = 0;
+  /** Rounds run since the testbed was created (a restored testbed continues the count). */
+  rounds = 0;
 
   // ---- API IO ----
 
@@ -795,7 +799,7 @@ export class DpuTestbed {
       build: { ...this.build },
       now: this.now,
       memories: [new Uint8Array(this.card.memory.buffer.slice(0, layout.bytes))],
-      host: saveState({ testbed: this.testbed, vms: this.vms.map((v) => ({ arena: (v as unknown as { arena: number }).arena })), nextTag: this.nextTag }, this.walkOptions()),
+      host: saveState({ testbed: this.testbed, vms: this.vms.map((v) => ({ arena: (v as unknown as { arena: number }).arena })), nextTag: this.nextTag, rounds: this.rounds }, this.walkOptions()),
     };
   }
 
@@ -813,10 +817,11 @@ export class DpuTestbed {
     this.ios.clear();
     for (const v of this.vms) v.inflight = 0;
     this.card.u8.set(mem);
-    const state = { testbed: this.testbed, vms: this.vms.map(() => ({ arena: -1 })), nextTag: 0 };
+    const state = { testbed: this.testbed, vms: this.vms.map(() => ({ arena: -1 })), nextTag: 0, rounds: 0 };
     applyState(state, s.host, this.walkOptions());
     this.vms.forEach((v, i) => { (v as unknown as { arena: number }).arena = state.vms[i]!.arena; });
     this.nextTag = state.nextTag;
+    this.rounds = state.rounds;
     this.scheduled = this.scheduled.filter((x) => x.at >= this.now);
     // The DMA trace flag is the test's, not the snapshot's.
     this.dmaTraceOn = !this.dmaTraceOn;

@@ -6,6 +6,8 @@ import { Testbed, type Progress } from "../index.js";
 import { parseDuration } from "../workload/units.js";
 import { toJson, summary, runOk } from "./report.js";
 import { version } from "./version.js";
+import { createTestbed, type DpuTestbed } from "../api/testbed.js";
+import { saveSnapshot, restoreTestbedFile } from "../api/node.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -19,6 +21,7 @@ export interface CliIo {
 }
 
 export const USAGE = `usage: wasm-dpu run [--scenario NAME|FILE] [--seed N] [--ios N | --runtime T] [--json] [--no-wall] [--quiet]
+                    [--snapshot-at T --snapshot FILE] [--restore FILE]
        wasm-dpu --version | --help
 
 Runs a scenario: one DPU card, its VMs with virtio-blk or NVMe devices, one fio-like
@@ -31,6 +34,10 @@ job per VM. Latency is measured on the virtual clock, throughput on both clocks.
   --json                print one fio-like JSON object
   --no-wall             leave wall-clock figures out (output is then identical per seed)
   --quiet               no progress bar
+  --snapshot-at T       with --snapshot: save the whole testbed at virtual time T, then run on
+  --snapshot FILE       where to save it
+  --restore FILE        resume a saved testbed and run its jobs to their end (the scenario,
+                        seed and IO counts come from the snapshot)
 exit status: 0 all IOs succeeded and verified, 1 IO or verify errors, 2 usage or scenario error`;
 
 class UsageError extends Error {}
@@ -43,6 +50,9 @@ const OPTIONS = {
   json: { type: "boolean" },
   "no-wall": { type: "boolean" },
   quiet: { type: "boolean" },
+  "snapshot-at": { type: "string" },
+  snapshot: { type: "string" },
+  restore: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -88,6 +98,7 @@ export async function cli(argv: string[], io: CliIo): Promise<number> {
     if (cmd !== "run") throw new UsageError(cmd === undefined ? "missing command (run)" : `unknown command "${cmd}"`);
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
     o = overrides(args.values);
+    snapshotArgs(args.values);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(`wasm-dpu: ${e.message} (see wasm-dpu --help)`);
@@ -96,7 +107,25 @@ export async function cli(argv: string[], io: CliIo): Promise<number> {
   return run(args.values, o, io);
 }
 
+/** --snapshot-at/--snapshot go together; --restore takes everything else from the snapshot. */
+function snapshotArgs(v: ReturnType<typeof parse>["values"]): void {
+  if ((v["snapshot-at"] === undefined) !== (v.snapshot === undefined)) throw new UsageError("--snapshot-at and --snapshot go together");
+  if (v["snapshot-at"] !== undefined) {
+    try {
+      if (parseDuration(v["snapshot-at"]) < 0) throw new Error("must not be negative");
+    } catch (e) {
+      throw new UsageError(`--snapshot-at: ${(e as Error).message}`);
+    }
+  }
+  if (v.restore !== undefined) {
+    for (const k of ["scenario", "seed", "ios", "runtime", "snapshot"] as const) {
+      if (v[k] !== undefined) throw new UsageError(`--restore resumes the snapshot's own run; --${k} cannot change it`);
+    }
+  }
+}
+
 async function run(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliIo): Promise<number> {
+  if (v.restore !== undefined || v.snapshot !== undefined) return runWithSnapshots(v, o, io);
   let scenario;
   try {
     scenario = await loadScenario(v.scenario ?? DEFAULT_SCENARIO, o);
@@ -118,6 +147,39 @@ async function run(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliI
   try {
     bar?.start();
     result = tb.run({ onProgress: bar ? (p) => bar.update(p) : undefined });
+  } catch (e) {
+    io.err(`wasm-dpu: run failed: ${(e as Error).message}`);
+    return EXIT_FAILED;
+  } finally {
+    bar?.stop();
+    tb.close();
+  }
+  if (v.json) io.out(JSON.stringify(toJson(result, { wall: !v["no-wall"], version }), null, 2));
+  else io.out(summary(result));
+  return runOk(result) ? EXIT_OK : EXIT_FAILED;
+}
+ 
+/** The run loop of the testbed API, which can save and resume a run; same output as run(). */
+async function runWithSnapshots(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliIo): Promise<number> {
+  let tb: DpuTestbed;
+  try {
+    if (v.restore !== undefined) tb = await restoreTestbedFile(v.restore);
+    else tb = await createTestbed(v.scenario ?? DEFAULT_SCENARIO, { ...o, workload: true });
+  } catch (e) {
+    io.err(`wasm-dpu: ${(e as Error).message.replace(/^createTestbed: /, "")}`);
+    return EXIT_USAGE;
+  }
+  const bar = v.quiet ? undefined : io.progress;
+  let result;
+  try {
+    bar?.start();
+    if (v.snapshot !== undefined) {
+      const at = parseDuration(v["snapshot-at"]!);
+      const jobs = tb.testbed.jobs;
+      tb.runUntil(() => tb.now >= at || jobs.every((j) => j.done), { timeout: Infinity });
+      saveSnapshot(tb, v.snapshot);
+    }
+    result = tb.runWorkload({ onProgress: bar ? (p) => bar.update(p) : undefined });
   } catch (e) {
     io.err(`wasm-dpu: run failed: ${(e as Error).message}`);
     return EXIT_FAILED;
