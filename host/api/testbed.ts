@@ -118,7 +118,7 @@ const OP_NAMES: Record<number, string> = { [BlkOp.READ]: "read", [BlkOp.WRITE]: 
 const API_TAG_BASE = 0x40000000; // tags of API IOs; job tags are slot numbers below iodepth
 const ARENA_BYTES = 1 << 20; // guest RAM per VM for API IO buffers, taken on first use
 const DEFAULT_TIMEOUT_NS = 1e9; // runUntil / await IO give up after 1 s of virtual time
-const HEX = (n: number) => `0x${n.toString(16)}`;
+const HEX = (n: number) => (n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`);
 
 function duration(d: Duration, what: string, infinite = false): number {
   if (typeof d === "number") {
