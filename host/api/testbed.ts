@@ -117,7 +117,7 @@ export interface FaultHandle {
 const OP_NAMES: Record<number, string> = { [BlkOp.READ]: "read", [BlkOp.WRITE]: "write", [BlkOp.FLUSH]: "flush", [BlkOp.DISCARD]: "discard", [BlkOp.WRITE_ZEROES]: "write-zeroes" };
 const API_TAG_BASE = 0x40000000; // tags of API IOs; job tags are slot numbers below iodepth
 const ARENA_BYTES = 1 << 20; // guest RAM per VM for API IO buffers, taken on first use
-const DEFAULT_TIMEOUT_NS = 1e9; // runUntil / await IO give up after 1 s of virtual time
+const DEFAULT_TIMEOUT_NS = 1e8; // runUntil / await IO give up after 100 ms of virtual time
 const HEX = (n: number) => (n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`);
 
 function duration(d: Duration, what: string, infinite = false): number {
