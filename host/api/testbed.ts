@@ -799,7 +799,7 @@ export class DpuTestbed {
       build: { ...this.build },
       now: this.now,
       memories: [new Uint8Array(this.card.memory.buffer.slice(0, layout.bytes))],
-      host: saveState({ testbed: this.testbed, vms: this.vms.map((v) => ({ arena: (v as unknown as { arena: number }).arena })), nextTag: this.nextTag, rounds: this.rounds }, this.walkOptions()),
+      host: saveState({ testbed: this.testbed, vms: this.vms.map((v) => ({ arena: (v as unknown as { arena: number }).arena })), nextTag: this.nextTag, rounds: this.rounds, seq: this.seq }, this.walkOptions()),
     };
   }
 
@@ -817,11 +817,12 @@ export class DpuTestbed {
     this.ios.clear();
     for (const v of this.vms) v.inflight = 0;
     this.card.u8.set(mem);
-    const state = { testbed: this.testbed, vms: this.vms.map(() => ({ arena: -1 })), nextTag: 0, rounds: 0 };
+    const state = { testbed: this.testbed, vms: this.vms.map(() => ({ arena: -1 })), nextTag: 0, rounds: 0, seq: 0 };
     applyState(state, s.host, this.walkOptions());
     this.vms.forEach((v, i) => { (v as unknown as { arena: number }).arena = state.vms[i]!.arena; });
     this.nextTag = state.nextTag;
     this.rounds = state.rounds;
+    this.seq = state.seq;
     this.scheduled = this.scheduled.filter((x) => x.at >= this.now);
     // The DMA trace flag is the test's, not the snapshot's.
     this.dmaTraceOn = !this.dmaTraceOn;
