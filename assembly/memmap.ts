@@ -128,7 +128,32 @@ export const NET_TX_CTRL: u32 = SCRATCH_BASE + MAX_FUNCS * SCRATCH_FUNC_SIZE;
 export const NET_TX_SLOTS: u32 = NET_TX_CTRL + 64;
 export const NET_RX_CTRL: u32 = NET_TX_SLOTS + NET_RING_ENTRIES * NET_SLOT_SIZE;
 export const NET_RX_SLOTS: u32 = NET_RX_CTRL + 64;
-export const CARD_FIXED_END: u32 = NET_RX_SLOTS + NET_RING_ENTRIES * NET_SLOT_SIZE;
+// RoCEv2 wire layer (assembly/crc.ts, assembly/rdma/, assembly/net/).
+// CRC tables, built once at start-up (crc.ts): slicing-by-16 for CRC-32 (ICRC) and
+// CRC-32C (16 x 256 u32 each), slicing-by-16 for CRC-16 T10-DIF (16 x 256 u32, low 16 bits
+// used), then SIMD nibble tables and zero-shift tables for combining streams.
+export const CRC_TABLES_BASE: u32 = NET_RX_SLOTS + NET_RING_ENTRIES * NET_SLOT_SIZE;
+export const CRC32_TABLE: u32 = CRC_TABLES_BASE;
+export const CRC32C_TABLE: u32 = CRC32_TABLE + 0x4000;
+export const CRC16_TABLE: u32 = CRC32C_TABLE + 0x4000;
+export const CRC_AUX: u32 = CRC16_TABLE + 0x4000;
+export const CRC_AUX_SIZE: u32 = 0x2000;
+// RDMA receive/transmit control (rdma/rx.ts): u32 each; see rdma/wire.ts RC_* for the fields.
+export const RDMA_CTRL: u32 = CRC_AUX + CRC_AUX_SIZE;
+export const RDMA_CTRL_SIZE: u32 = 64;
+// Scratch for masked ICRC headers and one TX descriptor the host can fill (rdma/wire.ts TXD_*).
+export const RDMA_SCRATCH: u32 = RDMA_CTRL + RDMA_CTRL_SIZE;
+export const RDMA_SCRATCH_SIZE: u32 = 448;
+// Receive result log: one entry per frame taken from the RX ring (rdma/wire.ts RXL_*), a ring
+// with its producer (firmware) at RDMA_CTRL + RC_LOG_PROD and consumer (host) at RC_LOG_CONS.
+export const RXLOG_BASE: u32 = RDMA_SCRATCH + RDMA_SCRATCH_SIZE;
+export const RXLOG_ENTRIES: u32 = 4096;
+export const RXLOG_ENTRY_SIZE: u32 = 32;
+// Queue pairs: per-QP connection and sequence state (rdma/seq.ts, rdma/qp.ts).
+export const QP_TABLE_BASE: u32 = RXLOG_BASE + RXLOG_ENTRIES * RXLOG_ENTRY_SIZE;
+export const MAX_QPS: u32 = 256;
+export const QP_ENTRY_SIZE: u32 = 128;
+export const CARD_FIXED_END: u32 = QP_TABLE_BASE + MAX_QPS * QP_ENTRY_SIZE;
 // RAM disks and guest windows start at the first page boundary at or after CARD_FIXED_END.
 
 // ---- firmware event trace (assembly/trace.ts; host/trace/ drains it), inside FW_STATE ----

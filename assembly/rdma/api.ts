@@ -1,0 +1,68 @@
+// Exported entry points of the RoCEv2 wire layer (one crossing per batch; per-packet work
+// stays inside the firmware). Layouts: rdma/wire.ts (TXD_*, RXL_*, RC_*, OPT_*), memmap.ts.
+import { RDMA_SCRATCH, RDMA_CTRL } from "../memmap";
+import { crc32, crc32c, crc16T10Dif, crc32Scalar } from "../crc";
+import { TXD_SIZE, RC_FLAGS } from "./wire";
+import { rxPoll } from "./rx";
+import { txPacket, txMessage, segCount } from "./tx";
+import { icrcCompute, buildPacket } from "./frame";
+import { seqCheck } from "./seq";
+import { qpModify, qpState, qpAddr, qpAcked, qpRetry, qpTakePsns, qpAckDue } from "./qp";
+import { rdmaOpcodeEntry } from "./opcodes";
+
+export { rdmaOpcodeEntry };
+
+/** Card offset of a scratch transmit descriptor the host may fill (TXD_SIZE bytes). */
+export function rdmaTxDesc(): u32 { return RDMA_SCRATCH + 64; }
+/** Descriptor size, for a host-side check against wire.ts. */
+export function rdmaTxDescSize(): u32 { return TXD_SIZE; }
+
+/** One packet from descriptor d into the TX ring; frame length or 0xFFFFFFFF. */
+export function rdmaTxPacket(d: u32): u32 { return txPacket(d); }
+/** One message cut at the path MTU into the TX ring; packet count or 0xFFFFFFFF. */
+export function rdmaTxMessage(d: u32): u32 { return txMessage(d); }
+/** Packets a message of len bytes takes at path MTU mtu. */
+export function rdmaSegCount(len: u32, mtu: u32): u32 { return segCount(len, mtu); }
+
+/** Parse, type and ICRC-check up to budget RX frames; result log entries per frame. */
+export function rdmaRxPoll(budget: u32): u32 { return rxPoll(budget); }
+/** RDMA control flags (wire.ts RCF_*). */
+export function rdmaSetFlags(flags: u32): void { store<u32>(RDMA_CTRL + RC_FLAGS, flags); }
+
+/** ICRC of the frame at f (Ethernet header first) whose IPv4 total length is ipLen. */
+export function rdmaIcrc(f: u32, ipLen: u32): u32 { return icrcCompute(f, ipLen); }
+
+/** CRCs over card memory [p, p+n). */
+export function crc32Of(p: u32, n: u32): u32 { return crc32(p, n); }
+export function crc32ScalarOf(p: u32, n: u32): u32 { return crc32Scalar(p, n); }
+export function crc32cOf(p: u32, n: u32): u32 { return crc32c(p, n); }
+export function crc16T10DifOf(p: u32, n: u32): u32 { return crc16T10Dif(p, n); }
+
+/** Queue pairs (qp.ts): one transition function and the PSN bookkeeping. */
+export function rdmaQpModify(qpn: u32, to: u32, a: u32, b: u32, c: u32): u32 { return qpModify(qpn, to, a, b, c); }
+export function rdmaQpState(qpn: u32): u32 { return qpState(qpn); }
+export function rdmaQpAddr(qpn: u32): u32 { return qpAddr(qpn); }
+export function rdmaQpTakePsns(qpn: u32, n: u32): u32 { return qpTakePsns(qpn, n); }
+export function rdmaQpAcked(qpn: u32, psn: u32): u32 { return qpAcked(qpn, psn); }
+export function rdmaQpRetry(qpn: u32): u32 { return qpRetry(qpn); }
+export function rdmaQpAckDue(qpn: u32, ackreq: bool, every: u32): bool { return qpAckDue(qpn, ackreq, every); }
+/** Sequence check of one packet against the stream state at st (seq.ts), for tests. */
+export function rdmaSeqCheck(st: u32, op: u32, psn: u32, plen: u32, mtu: u32, readPsns: u32): u32 {
+  return seqCheck(st, op, psn, plen, mtu, readPsns);
+}
+
+// ---- benchmark kernels: the work of n calls done inside the firmware ----
+
+/** ICRC of the frame at f, n times; returns the last value. */
+export function benchIcrc(f: u32, ipLen: u32, n: u32): u32 {
+  let c: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) c ^= icrcCompute(f, ipLen);
+  return c;
+}
+
+/** CRC-32 of [p, p+len), n times (simd: the 16-stream kernel where it applies, else scalar). */
+export function benchCrc32(p: u32, len: u32, n: u32, simd: bool): u32 {
+  let c: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) c ^= simd ? crc32(p, len) : crc32Scalar(p, len);
+  return c;
+}

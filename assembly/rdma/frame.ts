@@ -1,0 +1,97 @@
+// Whole RoCEv2 frames: Ethernet / IPv4 / UDP 4791 / BTH / extension headers / payload /
+// pad to 4 / ICRC (IBTA vol. 1 §9.2-§9.5, Annex A17). Building from a transmit descriptor
+// (wire.ts TXD_*) and the ICRC (A17.3.3: CRC-32 over the masked pseudo header and the rest).
+import { RDMA_SCRATCH } from "../memmap";
+import { crc32Update } from "../crc";
+import {
+  ETH_HDR_LEN, ETH_MIN_FRAME, IP_HDR_LEN, IP_TOTLEN_OFF, IP_TOS_OFF, IP_TTL_OFF, IP_CSUM_OFF, UDP_HDR_LEN, UDP_CSUM_OFF,
+  BTH_LEN, BTH_RESV8A_OFF, ICRC_LEN, OPT_HDRLEN, OPT_RETH, OPT_AETH, OPT_IMMDT, OPT_IETH, OPT_DETH, OPT_ATOMICETH,
+  OPT_ATOMICACKETH, TXD_DST_MAC, TXD_SRC_IP, TXD_DST_IP, TXD_SPORT, TXD_TOS, TXD_TTL, TXD_BTH_FLAGS, TXD_PKEY, TXD_DQP,
+  TXD_RETH_VA, TXD_RETH_RKEY, TXD_AETH, TXD_IMM, TXD_IETH_RKEY, TXD_DETH_QKEY, TXD_DETH_SRCQP, TXD_ATOMIC_SWAP,
+  TXD_ATOMIC_CMP, TXD_ATOMIC_ORIG,
+} from "./wire";
+import { opEntry } from "./opcodes";
+import { ethPut, ipPut, udpPut, bthPut, rethPut, dethPut, put32, put64, be16 } from "./headers";
+
+/** Offset of the BTH from the start of the frame. */
+export const BTH_AT: u32 = ETH_HDR_LEN + IP_HDR_LEN + UDP_HDR_LEN;
+/** Bytes of a frame that are not BTH+extension headers, payload or pad. */
+export const FRAME_OVERHEAD: u32 = BTH_AT + ICRC_LEN;
+
+// CRC-32 register after the 8 bytes of 0xFF that stand in for the LRH (A17.3.3), from init ~0.
+let icrcSeed: u32 = 0;
+const MASKED_LEN: u32 = IP_HDR_LEN + UDP_HDR_LEN + BTH_LEN; // 40 bytes copied and masked
+const ICRC_TMP: u32 = RDMA_SCRATCH; // 64 bytes
+
+function icrcInit(): void {
+  store<u64>(ICRC_TMP, 0xffffffffffffffff);
+  icrcSeed = crc32Update(0xffffffff, ICRC_TMP, 8);
+}
+icrcInit();
+
+/**
+ * ICRC of the frame at f whose IPv4 header says `ipLen` bytes (ICRC included): CRC-32 over
+ * 8 x 0xFF, the IPv4 header with TOS, TTL and checksum all ones, the UDP header with its
+ * checksum all ones, the BTH with byte 4 all ones, then the rest up to the ICRC.
+ * ipLen must be at least MASKED_LEN + ICRC_LEN (the caller checked).
+ */
+export function icrcCompute(f: u32, ipLen: u32): u32 {
+  const ip = f + ETH_HDR_LEN;
+  const t = ICRC_TMP;
+  store<u64>(t, load<u64>(ip)); store<u64>(t, load<u64>(ip, 8), 8); store<u64>(t, load<u64>(ip, 16), 16);
+  store<u64>(t, load<u64>(ip, 24), 24); store<u64>(t, load<u64>(ip, 32), 32);
+  store<u8>(t + IP_TOS_OFF, 0xff);
+  store<u8>(t + IP_TTL_OFF, 0xff);
+  store<u16>(t + IP_CSUM_OFF, 0xffff);
+  store<u16>(t + IP_HDR_LEN + UDP_CSUM_OFF, 0xffff);
+  store<u8>(t + IP_HDR_LEN + UDP_HDR_LEN + BTH_RESV8A_OFF, 0xff);
+  let c = crc32Update(icrcSeed, t, MASKED_LEN);
+  c = crc32Update(c, ip + MASKED_LEN, ipLen - MASKED_LEN - ICRC_LEN);
+  return ~c;
+}
+
+/**
+ * Build one packet at frame address f from descriptor d: opcode `op` (its headers from the
+ * opcode table), PSN, AckReq, `len` payload bytes from card offset `payload`; extension header
+ * fields come from the descriptor. Returns the frame length (at least ETH_MIN_FRAME).
+ */
+export function buildPacket(d: u32, f: u32, op: u32, psn: u32, ackreq: bool, payload: u32, len: u32, dmaLen: u32): u32 {
+  const e = opEntry(op);
+  const hdrLen = <u32>load<u8>(e + OPT_HDRLEN);
+  const pad = (4 - (len & 3)) & 3;
+  const ipLen = IP_HDR_LEN + UDP_HDR_LEN + hdrLen + len + pad + ICRC_LEN;
+  ethPut(f, d + TXD_DST_MAC);
+  ipPut(f + ETH_HDR_LEN, <u32>load<u8>(d + TXD_TOS), ipLen, <u32>load<u8>(d + TXD_TTL), load<u32>(d + TXD_SRC_IP), load<u32>(d + TXD_DST_IP));
+  udpPut(f + ETH_HDR_LEN + IP_HDR_LEN, <u32>load<u16>(d + TXD_SPORT), ipLen - IP_HDR_LEN);
+  const b = f + BTH_AT;
+  bthPut(b, op, <u32>load<u8>(d + TXD_BTH_FLAGS), pad, <u32>load<u16>(d + TXD_PKEY), load<u32>(d + TXD_DQP), ackreq, psn);
+  let o = <u32>load<u8>(e + OPT_DETH);
+  if (o) dethPut(b + o, load<u32>(d + TXD_DETH_QKEY), load<u32>(d + TXD_DETH_SRCQP));
+  o = <u32>load<u8>(e + OPT_RETH);
+  if (o) rethPut(b + o, load<u64>(d + TXD_RETH_VA), load<u32>(d + TXD_RETH_RKEY), dmaLen);
+  o = <u32>load<u8>(e + OPT_ATOMICETH);
+  if (o) {
+    put64(b + o, load<u64>(d + TXD_RETH_VA));
+    put32(b + o + 8, load<u32>(d + TXD_RETH_RKEY));
+    put64(b + o + 12, load<u64>(d + TXD_ATOMIC_SWAP));
+    put64(b + o + 20, load<u64>(d + TXD_ATOMIC_CMP));
+  }
+  o = <u32>load<u8>(e + OPT_AETH);
+  if (o) put32(b + o, load<u32>(d + TXD_AETH));
+  o = <u32>load<u8>(e + OPT_ATOMICACKETH);
+  if (o) put64(b + o, load<u64>(d + TXD_ATOMIC_ORIG));
+  o = <u32>load<u8>(e + OPT_IMMDT);
+  if (o) put32(b + o, load<u32>(d + TXD_IMM));
+  o = <u32>load<u8>(e + OPT_IETH);
+  if (o) put32(b + o, load<u32>(d + TXD_IETH_RKEY));
+  const pl = b + hdrLen;
+  if (len) memory.copy(pl, payload, len);
+  store<u32>(pl + len, 0); // pad bytes (and harmless beyond: the ICRC overwrites them)
+  store<u32>(pl + len + pad, icrcCompute(f, ipLen)); // least-significant byte first (A17.3.3)
+  let flen = ETH_HDR_LEN + ipLen;
+  if (flen < ETH_MIN_FRAME) { memory.fill(f + flen, 0, ETH_MIN_FRAME - flen); flen = ETH_MIN_FRAME; }
+  return flen;
+}
+
+/** IPv4 total length field of the frame at f. */
+@inline export function frameIpLen(f: u32): u32 { return be16(f + ETH_HDR_LEN + IP_TOTLEN_OFF); }
