@@ -177,3 +177,10 @@ export const TRACE_E_GPA: u32 = 8;
 export const TRACE_E_LEN: u32 = 16;
 export const TRACE_E_CARD: u32 = 20;
 export const TRACE_END: u32 = TRACE_RING + TRACE_ENTRIES * TRACE_ENTRY_SIZE; // must stay <= FW_STATE_BASE + FW_STATE_SIZE
+
+// ---- fuzz builds only (scripts/fuzz-transform.mjs, host/fuzz/) ----
+// The edge-coverage map: one byte per instrumented edge, set to 1 when the edge runs.
+// It takes the top of FW_LOW, far above asc's static data and the (unused) stub heap;
+// release and debug builds never touch it. Literal values: the asc transform reads them.
+export const FUZZ_COV_BASE: u32 = 0xf0000;
+export const FUZZ_COV_SIZE: u32 = 0x10000;
