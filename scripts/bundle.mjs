@@ -9,6 +9,7 @@ const entries = [
   { in: "host/cli/main.ts", out: "dist/cli.js", opts: { ...node, banner: { js: "#!/usr/bin/env node" } } },
   { in: "host/index.ts", out: "dist/index.js", opts: node },
   { in: "host/bench/main.ts", out: "dist/bench.js", opts: node },
+  { in: "host/fuzz/main.ts", out: "dist/fuzz.js", opts: node },
   { in: "host/browser.ts", out: "dist/browser.js", opts: { bundle: true, platform: "browser", format: "esm", target: "es2022", sourcemap: true, logLevel: "warning" } },
 ];
 const missing = entries.filter((e) => !existsSync(e.in)).map((e) => e.in);
