@@ -1,0 +1,178 @@
+// Structure-aware inputs: an input is a header then a program of operations, each an
+// opcode byte and a payload of fixed-width little-endian fields (a few have a length
+// byte and raw bytes). Every byte string decodes (short payloads are zero-filled), so
+// byte-level mutation always yields a runnable program; structural mutation works on
+// the decoded operations and their named fields, so the fuzzer gets past first checks.
+import type { Rng } from "./rng.js";
+
+export interface Field {
+  name: string;
+  /** bytes: 1, 2, 4 or 8 (8 = u64, split in two u32 halves when decoded). */
+  width: 1 | 2 | 4 | 8;
+  /** Values worth trying for this field besides bit flips (boundaries of the format). */
+  interesting?: readonly number[];
+}
+
+export interface OpSpec {
+  name: string;
+  fields: readonly Field[];
+  /** A trailing length byte and that many raw bytes. */
+  blob?: boolean;
+}
+
+/** Operations decoded from one input at most (longer inputs are cut). */
+export const MAX_OPS = 128;
+
+export interface Op { code: number; vals: number[]; blob?: Uint8Array }
+export interface Program { header: Uint8Array; ops: Op[] }
+
+export class ProgramCodec {
+  private readonly sizes: number[];
+  constructor(readonly specs: readonly OpSpec[], readonly headerBytes: number) {
+    this.sizes = specs.map((s) => s.fields.reduce((n, f) => n + f.width, 0));
+  }
+
+  op(name: string, ...vals: number[]): Op {
+    const code = this.specs.findIndex((s) => s.name === name);
+    if (code < 0) throw new Error(`program: no op ${name}`);
+    return { code, vals };
+  }
+
+  decode(b: Uint8Array): Program {
+    const header = new Uint8Array(this.headerBytes);
+    header.set(b.subarray(0, this.headerBytes));
+    const ops: Op[] = [];
+    let i = this.headerBytes;
+    const n = b.length;
+    const byte = (k: number) => (k < n ? b[k]! : 0);
+    const rd = (w: number): number => {
+      let v: number;
+      if (w === 1) v = byte(i);
+      else if (w === 2) v = byte(i) | (byte(i + 1) << 8);
+      else if (w === 4) v = (byte(i) | (byte(i + 1) << 8) | (byte(i + 2) << 16) | (byte(i + 3) << 24)) >>> 0;
+      else v = ((byte(i) | (byte(i + 1) << 8) | (byte(i + 2) << 16) | (byte(i + 3) << 24)) >>> 0) +
+        ((byte(i + 4) | (byte(i + 5) << 8) | (byte(i + 6) << 16) | (byte(i + 7) << 24)) >>> 0) * 4294967296;
+      i += w;
+      return v;
+    };
+    while (i < n && ops.length < MAX_OPS) {
+      const code = b[i++]! % this.specs.length;
+      const spec = this.specs[code]!;
+      const vals = spec.fields.map((f) => rd(f.width));
+      const op: Op = { code, vals };
+      if (spec.blob) {
+        const n = b[i++] ?? 0;
+        op.blob = b.slice(i, i + n);
+        i += n;
+      }
+      ops.push(op);
+    }
+    return { header, ops };
+  }
+
+  encode(p: Program): Uint8Array {
+    let n = this.headerBytes;
+    for (const op of p.ops) n += 1 + this.sizes[op.code]! + (this.specs[op.code]!.blob ? 1 + (op.blob?.length ?? 0) : 0);
+    const out = new Uint8Array(n);
+    out.set(p.header.subarray(0, this.headerBytes));
+    let i = this.headerBytes;
+    for (const op of p.ops) {
+      out[i++] = op.code;
+      const spec = this.specs[op.code]!;
+      const fs = spec.fields;
+      for (let k = 0; k < fs.length; k++) {
+        const w = fs[k]!.width;
+        const v = op.vals[k] ?? 0;
+        const lo = v >>> 0;
+        out[i] = lo & 0xff;
+        if (w > 1) out[i + 1] = (lo >>> 8) & 0xff;
+        if (w > 2) { out[i + 2] = (lo >>> 16) & 0xff; out[i + 3] = lo >>> 24; }
+        if (w > 4) { const h = Math.floor(v / 4294967296) >>> 0; out[i + 4] = h & 0xff; out[i + 5] = (h >>> 8) & 0xff; out[i + 6] = (h >>> 16) & 0xff; out[i + 7] = h >>> 24; }
+        i += w;
+      }
+      if (spec.blob) {
+        const blob = (op.blob ?? new Uint8Array(0)).subarray(0, 255);
+        out[i++] = blob.length;
+        out.set(blob, i);
+        i += blob.length;
+      }
+    }
+    return out;
+  }
+
+  /** One line per operation: name field=value ... (hex). */
+  explain(b: Uint8Array): string[] {
+    const p = this.decode(b);
+    return [`header ${Array.from(p.header, (x) => x.toString(16).padStart(2, "0")).join(" ")}`, ...p.ops.map((op) => {
+      const spec = this.specs[op.code]!;
+      const f = spec.fields.map((fd, k) => `${fd.name}=0x${(op.vals[k] ?? 0).toString(16)}`).join(" ");
+      return `${spec.name} ${f}${op.blob ? ` [${Buffer.from(op.blob).toString("hex")}]` : ""}`;
+    })];
+  }
+
+  /**
+   * One structural mutation: drop, duplicate, move or insert an operation, set a field to
+   * a boundary value, nudge it, or replace it with a random one; or flip a header bit.
+   */
+  mutate(p: Program, rng: Rng, fresh: () => Op[]): Program {
+    const ops = p.ops.slice();
+    const header = p.header.slice();
+    const which = rng.below(10);
+    if (ops.length === 0 || which === 0) {
+      const add = fresh();
+      ops.splice(rng.below(ops.length + 1), 0, ...add.slice(0, 1 + rng.below(Math.max(1, add.length))));
+    } else if (which === 1) ops.splice(rng.below(ops.length), 1 + rng.below(Math.min(4, ops.length)));
+    else if (which === 2) { const i = rng.below(ops.length); ops.splice(rng.below(ops.length + 1), 0, cloneOp(ops[i]!)); }
+    else if (which === 3) { const [o] = ops.splice(rng.below(ops.length), 1); ops.splice(rng.below(ops.length + 1), 0, o!); }
+    else if (which === 4 && header.length > 0) header[rng.below(header.length)]! ^= 1 << rng.below(8);
+    else {
+      const i = rng.below(ops.length);
+      const op = cloneOp(ops[i]!);
+      const spec = this.specs[op.code]!;
+      if (spec.fields.length === 0) { ops.splice(i, 1); return { header, ops }; }
+      const k = rng.below(spec.fields.length);
+      const f = spec.fields[k]!;
+      const max = 2 ** (8 * f.width);
+      const v = op.vals[k] ?? 0;
+      const r = rng.below(4);
+      if (r === 0 && f.interesting?.length) op.vals[k] = rng.pick(f.interesting) % max;
+      else if (r === 1) op.vals[k] = (v + (rng.chance(0.5) ? 1 : -1) * (1 + rng.small(64)) + max) % max;
+      else if (r === 2) op.vals[k] = f.width === 8 ? rng.next() * 2 ** (rng.chance(0.5) ? 32 : 0) : rng.next() % max;
+      else op.vals[k] = (v ^ 2 ** rng.below(8 * Math.min(4, f.width))) % max;
+      if (op.blob && rng.chance(0.3)) { op.blob = op.blob.slice(); if (op.blob.length) op.blob[rng.below(op.blob.length)] = rng.next() & 0xff; }
+      ops[i] = op;
+    }
+    if (ops.length > MAX_OPS) ops.length = MAX_OPS;
+    return { header, ops };
+  }
+}
+
+const cloneOp = (o: Op): Op => ({ code: o.code, vals: o.vals.slice(), ...(o.blob ? { blob: o.blob.slice() } : {}) });
+
+const INTERESTING_8 = [0, 1, 0x7f, 0x80, 0xff];
+const INTERESTING_16 = [0, 1, 0x7fff, 0x8000, 0xffff, 0x100, 0x1000];
+const INTERESTING_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x10000, 0x1000, 0xfff];
+
+/** Byte-level havoc (AFL style): flips, boundary values, arithmetic, block insert/delete/copy, splice. */
+export function havoc(input: Uint8Array, rng: Rng, other?: Uint8Array, maxLen = 1024): Uint8Array {
+  let b = Array.from(input.length > maxLen ? input.subarray(0, maxLen) : input);
+  const rounds = 1 + rng.small(16);
+  for (let r = 0; r < rounds; r++) {
+    const n = b.length;
+    switch (rng.below(11)) {
+      case 0: if (n) b[rng.below(n)]! ^= 1 << rng.below(8); break;
+      case 1: if (n) b[rng.below(n)] = rng.pick(INTERESTING_8); break;
+      case 2: if (n > 1) { const i = rng.below(n - 1), v = rng.pick(INTERESTING_16); b[i] = v & 0xff; b[i + 1] = v >>> 8; } break;
+      case 3: if (n > 3) { const i = rng.below(n - 3), v = rng.pick(INTERESTING_32); for (let k = 0; k < 4; k++) b[i + k] = (v >>> (8 * k)) & 0xff; } break;
+      case 4: if (n) { const i = rng.below(n); b[i] = (b[i]! + (rng.chance(0.5) ? 1 : -1) * (1 + rng.below(35)) + 256) & 0xff; } break;
+      case 5: if (n) b[rng.below(n)] = rng.next() & 0xff; break;
+      case 6: if (n > 1) { const i = rng.below(n), len = 1 + rng.small(Math.min(64, n - i - 1) || 1); b.splice(i, len); } break;
+      case 7: if (n < maxLen) { const i = rng.below(n + 1), len = 1 + rng.small(32); b.splice(i, 0, ...Array.from({ length: len }, () => rng.next() & 0xff)); } break;
+      case 8: if (n > 1 && n < maxLen) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from)), to = rng.below(n + 1); b.splice(to, 0, ...b.slice(from, from + len)); } break;
+      case 9: if (n > 1) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from)), to = rng.below(n); for (let k = 0; k < len && to + k < n; k++) b[to + k] = b[from + k]!; } break;
+      case 10: if (other && other.length > 1 && n > 1) { const cut = rng.below(n), cut2 = rng.below(other.length); b = b.slice(0, cut).concat(Array.from(other.subarray(cut2))); } break;
+    }
+  }
+  if (b.length > maxLen) b.length = maxLen;
+  return Uint8Array.from(b);
+}

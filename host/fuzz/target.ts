@@ -1,0 +1,35 @@
+// What a fuzz target is: one untrusted input of the firmware (DESIGN rule 4) with its
+// structure-aware generator and mutator, a runner that applies every oracle, and its
+// coverage feedback. Adding a target is one file under host/fuzz/targets/ plus one
+// line in host/fuzz/targets/index.ts.
+import type { Rng } from "./rng.js";
+
+export interface Harness {
+  /** Feedback points the target can reach (firmware edges in the fuzz build). */
+  readonly total: number;
+  /** What the feedback points are ("edges" for firmware targets). */
+  readonly unit: string;
+  /** A new input built from the wire format: valid headers and chains, sane indexes. */
+  generate(rng: Rng): Uint8Array;
+  /** A structural mutation of `input` (fields, operations), still decodable. */
+  mutate(input: Uint8Array, rng: Rng): Uint8Array;
+  /** Run one input from the baseline state; throws (a Finding, a trap, a host error) when an oracle fails. */
+  run(input: Uint8Array): void;
+  /** Feedback points reached since the last call, marked in `seen`; returns how many were new. */
+  collect(seen: Uint8Array): number;
+  /** Size of the `seen` map. */
+  readonly mapSize: number;
+  /** The expensive oracle (all card memory) — run periodically and on every replay. */
+  fullAudit(): void;
+  /** The input as the runner reads it, one line per operation (for --replay --verbose). */
+  explain?(input: Uint8Array): string[];
+  /** Back to the baseline including bytes no input may change (before re-running to find a culprit). */
+  restoreAll(): void;
+}
+
+export interface Target {
+  name: string;
+  /** One line for --list: which untrusted input, which oracles. */
+  about: string;
+  create(): Promise<Harness>;
+}
