@@ -241,6 +241,14 @@ function dsmRelease(r: u32): void {
   if (left == 0) finish(load<u32>(a + R_FUNC), r, blkStatus(load<u32>(a + R_STATUS), BlkOp.DISCARD));
 }
 
+/** A stale range of DSM leader r came back after a reset: free the leader with the last one, no CQE. */
+function dsmDropStale(r: u32): void {
+  const a = reqAddr(r);
+  const left = load<u32>(a + R_NBLOCKS) - 1;
+  store<u32>(a + R_NBLOCKS, left);
+  if (left == 0) reqFree(r);
+}
+
 // ---- completion ----
 
 @inline function blkStatus(st: u32, op: u32): u32 {
@@ -263,8 +271,14 @@ function dsmRelease(r: u32): void {
 export function nvmeIoComplete(r: u32): void {
   const a = reqAddr(r);
   const f = load<u32>(a + R_FUNC);
-  if (load<u32>(a + R_AUX1) != gen(f)) { count(Counter.err_nvme_stale_completion); reqFree(r); return; }
   const aux = load<u32>(a + R_AUX0);
+  if (load<u32>(a + R_AUX1) != gen(f)) {
+    // from before a controller reset: no CQE to post; a DSM range also drops its leader's hold
+    count(Counter.err_nvme_stale_completion);
+    reqFree(r);
+    if ((aux & AUX_DSM_CHILD) != 0) dsmDropStale(aux & AUX_INDEX_MASK);
+    return;
+  }
   if ((aux & AUX_DSM_CHILD) != 0) {
     const leader = aux & AUX_INDEX_MASK;
     const st = load<u32>(a + R_STATUS);
