@@ -1,6 +1,7 @@
 // Entry point of the `wasm-dpu` command (bundled to dist/cli.js by scripts/bundle.mjs).
 import { SingleBar, Presets } from "cli-progress";
 import { cli, type CliIo } from "./run.js";
+import { replayCli } from "./replay.js";
 import type { Progress } from "../testbed.js";
 
 const PROGRESS_SCALE = 1000; // bar resolution: 0.1 %
@@ -24,7 +25,11 @@ const io: CliIo = {
   progress: progressBar(),
 };
 
-cli(process.argv.slice(2), io).then(
+// Output piped into a reader that stops early (`| head`): stop quietly, as Unix tools do.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(0); else throw e; });
+
+const argv = process.argv.slice(2);
+(argv[0] === "replay" ? replayCli(argv.slice(1), io) : cli(argv, io)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
     // A bug, not a user error: one line, and the stack only when asked for.
