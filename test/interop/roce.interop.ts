@@ -6,6 +6,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createPcapFile } from "../../host/fabric/pcap-file.js";
+import { Fabric } from "../../host/fabric/fabric.js";
+import { Counter } from "../../assembly/counters.js";
+import { card, writeDesc, rxLog, W, type Desc } from "../rdma/setup.js";
 import { representativeFrames, roceFrame, type RoceSpec } from "./roce-frames.js";
 import { tshark, problems, packets, fields } from "./tshark.js";
 
@@ -66,5 +69,59 @@ describe("tshark decodes RoCEv2 frames built in TypeScript (independent ICRC via
   it("reads the timestamps in nanoseconds", () => {
     const t = tshark(file, "-T", "fields", "-e", "frame.time_epoch").trim().split("\n");
     expect(t.slice(0, 3)).toEqual(["0.000001000", "0.000002000", "0.000003000"]);
+  });
+});
+
+/** The firmware descriptor (wire.ts TXD_*) for a frame spec. */
+function desc(s: RoceSpec): Desc {
+  return {
+    opcode: s.opcode, dqp: s.destQp, psn: s.psn, ackreq: s.ackReq, payload: s.payload,
+    va: s.reth?.va, rkey: s.reth?.rkey, dmaLen: s.reth?.len,
+    aeth: s.aeth ? ((s.aeth.syndrome << 24) | s.aeth.msn) >>> 0 : undefined,
+    imm: s.imm, iethRkey: s.ieth, qkey: s.deth?.qkey, srcQp: s.deth?.srcQp,
+  };
+}
+
+describe("tshark decodes frames the firmware built, captured while they crossed the fabric", () => {
+  const specs = representativeFrames();
+  const MTU = 1024, WRITE_LEN = 4 * MTU + 100; // one RDMA WRITE message: FIRST, 3 MIDDLE, LAST
+  let file: string;
+  let log: ReturnType<typeof rxLog>;
+  beforeAll(async () => {
+    const a = await card(), b = await card();
+    file = path.join(tmp, "firmware-fabric.pcap");
+    const fabric = new Fabric({ seed: 1, capture: createPcapFile(file) });
+    fabric.connect({ card: a, port: 0 }, { card: b, port: 0 }, { gbps: 100, latencyNs: 1000 });
+    for (const s of specs) expect(a.fw.rdmaTxPacket(writeDesc(a, desc(s))), `opcode 0x${s.opcode.toString(16)}`).not.toBe(0xffffffff);
+    const payload = new Uint8Array(WRITE_LEN).map((_, i) => i);
+    expect(a.fw.rdmaTxMessage(writeDesc(a, { opcode: W.OpClass.WRITE, dqp: 0x15, psn: 1000, ackreq: true, va: 0x20000n, rkey: 0x77, payload, mtu: MTU }))).toBe(5);
+    fabric.step(0);
+    fabric.step(1e6);
+    fabric.close();
+    b.fw.rdmaRxPoll(1024);
+    log = rxLog(b, (n) => Counter[n]!);
+  });
+
+  it("the receiving card accepts every frame (ICRC good)", () => {
+    expect(log).toHaveLength(specs.length + 5);
+    expect(log.filter((l) => !l.accepted || !l.icrcOk)).toEqual([]);
+  });
+
+  it("finds no malformed packet and no expert error, and reads back the built fields", () => {
+    expect(problems(tshark(file, "-V"))).toEqual([]);
+    const ps = packets(file);
+    expect(ps).toHaveLength(specs.length + 5);
+    ps.slice(0, specs.length).forEach((layers, i) => {
+      const f = fields(layers);
+      expect(f.get("frame.protocols"), `frame ${i + 1}`).toMatch(/^eth:ethertype:ip:udp:infiniband(:data)?$/);
+      const want = expected(specs[i]!);
+      const got = Object.fromEntries(Object.keys(want).map((k) => [k, f.get(k)]));
+      expect(got, `frame ${i + 1} (opcode 0x${specs[i]!.opcode.toString(16)})`).toEqual(want);
+    });
+    const w = ps.slice(specs.length).map((l) => fields(l));
+    expect(w.map((f) => f.get("infiniband.bth.opcode"))).toEqual(["6", "7", "7", "7", "8"]);
+    expect(w.map((f) => f.get("infiniband.bth.psn"))).toEqual(["1000", "1001", "1002", "1003", "1004"]);
+    expect(w[0]!.get("infiniband.reth.dmalen")).toBe(String(WRITE_LEN));
+    expect(w.map((f) => f.get("infiniband.bth.a"))).toEqual(["0", "0", "0", "0", "1"]);
   });
 });
