@@ -3,6 +3,8 @@ import { parseArgs } from "node:util";
 import { benchCopy } from "./copy.js";
 import { benchVirtioSync } from "./virtio-sync-ref.js";
 import { benchEndToEnd } from "./e2e.js";
+import { benchIcrc4kZlib, benchIcrc4kTs, benchIcrc64Zlib } from "./crc.js";
+import { benchRx } from "./rx.js";
 import { formatValue, type BenchOptions, type Figure } from "./harness.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
@@ -10,6 +12,10 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "copy", run: benchCopy },
   { id: "e2e-virtio", run: benchEndToEnd("virtio-blk") },
   { id: "e2e-nvme", run: benchEndToEnd("nvme") },
+  { id: "icrc-4k", run: benchIcrc4kZlib },
+  { id: "icrc-4k-ts", run: benchIcrc4kTs },
+  { id: "icrc-64", run: benchIcrc64Zlib },
+  { id: "rx", run: benchRx },
 ];
 
 async function main(): Promise<number> {
