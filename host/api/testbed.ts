@@ -26,6 +26,7 @@ import { Tracer, matches, type TraceFilter, type TracerOptions } from "../trace/
 import { LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, type EventKind, type EventOf, type TestbedEvent } from "../trace/events.js";
 import { saveState, applyState, type WalkOptions } from "../snapshot/state.js";
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from "../snapshot/snapshot.js";
+import { captureImage, restoreImage } from "../snapshot/image.js";
 import { DevState, CC_DEVICE_STATUS, BAR_COMMON } from "../pcie/virtio-pci.js";
 import { CtrlState } from "../pcie/nvme-pci.js";
 
@@ -798,7 +799,7 @@ export class DpuTestbed {
       scenario: structuredClone(this.scenario),
       build: { ...this.build },
       now: this.now,
-      memories: [new Uint8Array(this.card.memory.buffer.slice(0, layout.bytes))],
+      memories: [captureImage(this.card.u8, layout.bytes)],
       host: saveState({ testbed: this.testbed, vms: this.vms.map((v) => ({ arena: (v as unknown as { arena: number }).arena })), nextTag: this.nextTag, rounds: this.rounds, seq: this.seq }, this.walkOptions()),
     };
   }
@@ -812,11 +813,11 @@ export class DpuTestbed {
       throw new TestbedError(`restore: the snapshot was taken with workload=${s.build.workload}, hostBackends=${s.build.hostBackends}; this testbed has workload=${this.build.workload}, hostBackends=${this.build.hostBackends}`);
     }
     const mem = s.memories[0]!;
-    if (s.memories.length !== 1 || mem.byteLength !== this.card.layout.bytes) throw new TestbedError(`restore: memory image of ${mem.byteLength} bytes, this card has ${this.card.layout.bytes}`);
+    if (s.memories.length !== 1 || mem.bytes !== this.card.layout.bytes) throw new TestbedError(`restore: memory image of ${mem.bytes} bytes, this card has ${this.card.layout.bytes}`);
     for (const io of this.ios.values()) io.reject!(new TestbedError(`${io.vm.name}: ${OP_NAMES[io.op]} at LBA ${io.lba} was in flight when the testbed was restored`));
     this.ios.clear();
     for (const v of this.vms) v.inflight = 0;
-    this.card.u8.set(mem);
+    restoreImage(mem, this.card.u8);
     const state = { testbed: this.testbed, vms: this.vms.map(() => ({ arena: -1 })), nextTag: 0, rounds: 0, seq: 0 };
     applyState(state, s.host, this.walkOptions());
     this.vms.forEach((v, i) => { (v as unknown as { arena: number }).arena = state.vms[i]!.arena; });

@@ -6,12 +6,15 @@ import { benchEndToEnd } from "./e2e.js";
 import { benchIcrc4kZlib, benchIcrc4kTs, benchIcrc64Zlib } from "./crc.js";
 import { benchRx } from "./rx.js";
 import { formatValue, type BenchOptions, type Figure } from "./harness.js";
+import { benchCreate, benchSnapshot } from "./api.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "sync", run: benchVirtioSync },
   { id: "copy", run: benchCopy },
   { id: "e2e-virtio", run: benchEndToEnd("virtio-blk") },
   { id: "e2e-nvme", run: benchEndToEnd("nvme") },
+  { id: "testbed-create", run: benchCreate },
+  { id: "snapshot", run: benchSnapshot },
   { id: "icrc-4k", run: benchIcrc4kZlib },
   { id: "icrc-4k-ts", run: benchIcrc4kTs },
   { id: "icrc-64", run: benchIcrc64Zlib },

@@ -4,6 +4,7 @@
 // byte-identical result. In memory it is plain data; host/snapshot/file.ts stores it.
 import type { Scenario } from "../scenario.js";
 import type { Saved } from "./state.js";
+import type { MemoryImage } from "./image.js";
 
 export const SNAPSHOT_FORMAT = "wasm-dpu-snapshot";
 export const SNAPSHOT_VERSION = 1;
@@ -21,8 +22,8 @@ export interface Snapshot {
   build: SnapshotBuild;
   /** Virtual time (ns) when it was taken. */
   now: number;
-  /** One memory image per card (today: one card). */
-  memories: Uint8Array[];
+  /** One memory image per card (today: one card), zero pages left out. */
+  memories: MemoryImage[];
   /** Host objects' state (host/snapshot/state.ts). */
   host: Saved;
 }
