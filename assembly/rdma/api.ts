@@ -9,6 +9,7 @@ import { icrcCompute, buildPacket } from "./frame";
 import { seqCheck } from "./seq";
 import { qpModify, qpState, qpAddr, qpAcked, qpRetry, qpTakePsns, qpAckDue } from "./qp";
 import { rdmaOpcodeEntry } from "./opcodes";
+import { sampleFrames } from "./samples";
 
 export { rdmaOpcodeEntry };
 
@@ -66,3 +67,10 @@ export function benchCrc32(p: u32, len: u32, n: u32, simd: bool): u32 {
   for (let i: u32 = 0; i < n; i++) c ^= simd ? crc32(p, len) : crc32Scalar(p, len);
   return c;
 }
+
+/**
+ * About 20 representative RoCEv2 frames (CM MAD to QP1, NVMe-oF capsules, WRITE/READ in every
+ * position, ACK/NAK/RNR NAK, immediate and invalidate) into the TX ring; `scratch` is 8 KiB of
+ * card memory for their payloads (e.g. a guest window). Returns the number of frames.
+ */
+export function rdmaSampleFrames(scratch: u32): u32 { return sampleFrames(scratch); }
