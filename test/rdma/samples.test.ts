@@ -11,7 +11,8 @@ describe("sample frames for captures", () => {
       0x00, 0x01, 0x02, 0x0a, 0x0b, 0x05, 0x17, 0x11, 0x64,
     ]);
     // The CM MAD goes to QP1 with the GSI Q_Key; the command capsule is a 64-byte SEND.
-    expect(Array.from(frames[0]!.subarray(46, 54))).toEqual([0, 0, 0, 1, 0x80, 0x01, 0x00, 0x00]);
+    expect(Array.from(frames[0]!.subarray(46, 50))).toEqual([0, 0, 0, 1]); // BTH dest QP
+    expect(Array.from(frames[0]!.subarray(54, 58))).toEqual([0x80, 0x01, 0x00, 0x00]); // DETH Q_Key
     expect((frames[1]![16]! << 8 | frames[1]![17]!) - 20 - 8 - 12 - 4).toBe(64);
     for (const f of frames) {
       const ipLen = (f[16]! << 8) | f[17]!;
