@@ -49,7 +49,7 @@ export async function frameCard(payload: number): Promise<{ card: Card; frame: n
   const len = card.fw.rdmaTxPacket(d);
   if (len >>> 0 === 0xffffffff) throw new Error("bench: the firmware refused the frame");
   const frame = M.NET_TX_SLOTS + M.NET_SLOT_HDR;
-  return { card, frame, len, ipLen: dv.getUint16(frame + 14) };
+  return { card, frame, len, ipLen: dv.getUint16(frame + 14 + 2) }; // IPv4 total length (big-endian)
 }
 
 function icrcBench(payload: number, ref: "zlib" | "ts") {
