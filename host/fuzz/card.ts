@@ -10,10 +10,10 @@ import { Counter } from "../../assembly/counters.js";
 import { Card, type CardConfig } from "../card.js";
 import { loadFirmware } from "../loader.js";
 
-export interface Range { base: number; end: number; what: string }
+export interface Range { base: number; end: number; what: string; /** writable, but restored by restore()'s own rules (request pool, lazy shadows), not copied whole */ lazy?: boolean }
 
 let fuzzModule: Promise<WebAssembly.Module> | undefined;
-let edgeInfo: Promise<{ total: number; ids: number[] }> | undefined;
+let edgeInfo: Promise<{ total: number; ids: number[]; files?: string[] }> | undefined;
 
 /** The compiled fuzz build (built by `npm run build`: asc target "fuzz", then scripts/fuzz-edges.mjs). */
 export function loadFuzzFirmware(): Promise<WebAssembly.Module> {
@@ -25,13 +25,13 @@ export function loadFuzzFirmware(): Promise<WebAssembly.Module> {
 }
 
 /** The edge sites live in the optimized fuzz build (build/fuzz-edges.json). */
-export function loadEdges(): Promise<{ total: number; ids: number[] }> {
+export function loadEdges(): Promise<{ total: number; ids: number[]; files?: string[] }> {
   edgeInfo ??= (async () => {
     const url = new URL("../build/fuzz-edges.json", import.meta.url);
     const alt = new URL("../../build/fuzz-edges.json", import.meta.url); // from host/fuzz/ under vitest
     const { readFile } = await import("node:fs/promises");
     const text = await readFile(url).catch(() => readFile(alt));
-    return JSON.parse(text.toString()) as { total: number; ids: number[] };
+    return JSON.parse(text.toString()) as { total: number; ids: number[]; files?: string[] };
   })();
   return edgeInfo;
 }
@@ -46,16 +46,22 @@ export class FuzzCard {
   readonly u8: Uint8Array;
   readonly u32: Uint32Array;
   private baseline!: Uint8Array;
-  /** Ranges an input may change, restored after each input; sorted, disjoint. */
+  /** Ranges an input may change (the full audit skips them); sorted, disjoint. */
   private writable: Range[] = [];
+  /** Ranges restore() copies back whole. */
+  private eager: Range[] = [];
   /** Ranges checked after every input. */
   private canaries: Range[] = [];
   private readonly cov: Uint8Array;
   private readonly edgeIds: Int32Array;
-  /** Request pool slots an input may have used (restored up to the highest one touched). */
-  private poolScan = true;
+  /** Shadow rings restored only when their queue's state changed (see lazyShadows). */
+  private lazy: { f: number; q: number; bytes: (entry: Uint32Array, base: Uint32Array) => number }[] = [];
 
-  private constructor(readonly card: Card, edges: { total: number; ids: number[] }) {
+  /** Source file of each live edge, by position in the live list (build/fuzz-edges.json). */
+  readonly edgeFiles: string[];
+
+  private constructor(readonly card: Card, edges: { total: number; ids: number[]; files?: string[] }) {
+    this.edgeFiles = edges.files ?? [];
     this.u8 = card.u8;
     this.u32 = new Uint32Array(card.memory.buffer);
     this.cov = card.u8.subarray(M.FUZZ_COV_BASE, M.FUZZ_COV_BASE + M.FUZZ_COV_SIZE);
@@ -72,8 +78,9 @@ export class FuzzCard {
 
   /** Freeze the current memory as the baseline; `writable` are the ranges inputs may change. */
   freeze(writable: Range[], canaries: Range[]): void {
-    const all: Range[] = [...writable, { base: M.FUZZ_COV_BASE, end: M.FUZZ_COV_BASE + M.FUZZ_COV_SIZE, what: "coverage map" },
-      { base: M.REQ_BASE, end: M.REQ_BASE + M.REQ_POOL_SIZE, what: "request pool" }];
+    const all: Range[] = [...writable, { base: M.FUZZ_COV_BASE, end: M.FUZZ_COV_BASE + M.FUZZ_COV_SIZE, what: "coverage map", lazy: true },
+      { base: M.REQ_BASE, end: M.REQ_BASE + M.REQ_POOL_SIZE, what: "request pool", lazy: true }];
+    this.eager = writable.filter((r) => !r.lazy);
     all.sort((a, b) => a.base - b.base);
     const merged: Range[] = [];
     for (const r of all) {
@@ -82,24 +89,38 @@ export class FuzzCard {
       else merged.push({ ...r });
     }
     this.writable = merged;
+    // lazily restored shadows are writable too (the full audit skips them)
+    for (const l of this.lazy) {
+      const sh = M.SHADOW_BASE + (l.f * M.MAX_QUEUES + l.q) * M.SHADOW_QUEUE_SIZE;
+      if (!merged.some((r) => r.base <= sh && r.end >= sh + M.SHADOW_QUEUE_SIZE)) throw new Error("fuzz: lazy shadow outside the writable ranges");
+    }
     this.canaries = canaries;
     this.cov.fill(0);
     this.baseline = this.u8.slice();
   }
 
+  /**
+   * Shadow rings of queues (f, q) to restore only when the queue's state entry differs
+   * from the baseline, and then only the first `bytes(entry now, entry at baseline)`
+   * bytes (the entries a queue of that size can hold; the rest is never read).
+   */
+  lazyShadows(list: { f: number; q: number; bytes: (entry: Uint32Array, base: Uint32Array) => number }[]): void { this.lazy = list; }
+
   /** Back to the baseline: writable ranges and the request slots the input used. */
   restore(): void {
     const b = this.baseline, u8 = this.u8;
-    for (const r of this.writable) {
-      if (r.base === M.REQ_BASE || (r.base <= M.REQ_BASE && r.end >= M.REQ_BASE + M.REQ_POOL_SIZE)) {
-        // restore around the pool, and only the pool's slots that differ from the baseline
-        if (r.base < M.REQ_BASE) u8.set(b.subarray(r.base, M.REQ_BASE), r.base);
-        if (r.end > M.REQ_BASE + M.REQ_POOL_SIZE) u8.set(b.subarray(M.REQ_BASE + M.REQ_POOL_SIZE, r.end), M.REQ_BASE + M.REQ_POOL_SIZE);
-        this.restorePool();
-        continue;
-      }
-      u8.set(b.subarray(r.base, r.end), r.base);
+    for (const s of this.lazy) {
+      const qa = M.QUEUE_TABLE_BASE + (s.f * M.MAX_QUEUES + s.q) * M.QUEUE_ENTRY_SIZE;
+      const now = new Uint32Array(u8.buffer, qa, M.QUEUE_ENTRY_SIZE >>> 2), was = new Uint32Array(b.buffer, qa, M.QUEUE_ENTRY_SIZE >>> 2);
+      let same = true;
+      for (let i = 0; i < now.length; i++) if (now[i] !== was[i]) { same = false; break; }
+      if (same) continue;
+      const sh = M.SHADOW_BASE + (s.f * M.MAX_QUEUES + s.q) * M.SHADOW_QUEUE_SIZE;
+      const n = Math.min(M.SHADOW_QUEUE_SIZE, s.bytes(now, was));
+      u8.set(b.subarray(sh, sh + n), sh);
     }
+    for (const r of this.eager) u8.set(b.subarray(r.base, r.end), r.base);
+    this.restorePool();
   }
 
   private restorePool(): void {
@@ -152,6 +173,18 @@ export class FuzzCard {
     }
     cov.fill(0, 0, ids.length ? ids[ids.length - 1]! + 1 : 0);
     return fresh;
+  }
+
+  /** Reached / total live edges per firmware source file. */
+  byFile(seen: Uint8Array): Record<string, [number, number]> {
+    const out: Record<string, [number, number]> = {};
+    this.edgeIds.forEach((id, k) => {
+      const f = this.edgeFiles[k] ?? "?";
+      const e = (out[f] ??= [0, 0]);
+      e[1]++;
+      if (seen[id]) e[0]++;
+    });
+    return out;
   }
 
   /** Edges in this map (for one input's footprint). */

@@ -20,12 +20,15 @@ export interface FuzzOptions {
   saveCorpus?: string;
   /** Where findings go (default .fuzz/findings/, git-ignored). */
   artifacts?: string;
-  /** Full memory audit every this many runs (default 512). */
+  /** Full memory audit every this many runs (default 2048). */
   auditEvery?: number;
   /** Progress line sink (default stderr); called about every 2 s, and at 10/60/300/600 s. */
   log?: (line: string) => void;
-  /** Report coverage at these elapsed seconds (default 10, 60, 300, 600). */
+  /** Report coverage at these elapsed seconds (default 1, 10, 30, 60, 120, 300, 600). */
   marks?: number[];
+  /** At the end, write the fewest corpus inputs that keep the coverage here (at most distillMax, default 40). */
+  distill?: string;
+  distillMax?: number;
 }
 
 export interface FuzzReport {
@@ -40,6 +43,8 @@ export interface FuzzReport {
   corpus: number;
   timeline: { seconds: number; runs: number; reached: number }[];
   finding?: { message: string; file?: string; size: number };
+  /** Reached / total edges per firmware source file (firmware targets). */
+  byFile?: Record<string, [number, number]>;
 }
 
 export const FINDING_MAGIC = "wasm-dpu-fuzz 1";
@@ -127,9 +132,9 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
   const log = o.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const seen = new Uint8Array(h.mapSize);
   const corpus: Entry[] = [];
-  const auditEvery = o.auditEvery ?? 512;
+  const auditEvery = o.auditEvery ?? 2048;
   const recent: Uint8Array[] = [];
-  const marks = (o.marks ?? [10, 60, 300, 600]).slice().sort((a, b) => a - b);
+  const marks = (o.marks ?? [1, 10, 30, 60, 120, 300, 600]).slice().sort((a, b) => a - b);
   const timeline: FuzzReport["timeline"] = [];
   let reached = 0, runs = 0;
   const t0 = performance.now();
@@ -137,7 +142,7 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
   const report = (extra?: FuzzReport["finding"]): FuzzReport => {
     const s = elapsed();
     return { target: target.name, seed: o.seed, runs, seconds: s, execPerSec: runs / Math.max(s, 1e-9), reached, total: h.total, unit: h.unit,
-      corpus: corpus.length, timeline, ...(extra ? { finding: extra } : {}) };
+      corpus: corpus.length, timeline, ...(h.byFile ? { byFile: h.byFile(seen) } : {}), ...(extra ? { finding: extra } : {}) };
   };
   const found = (e: unknown, input: Uint8Array): FuzzReport => {
     const msg = describe(e);
@@ -209,7 +214,46 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     }
   }
   try { h.fullAudit(); } catch (e) { return found(e, recent[recent.length - 1] ?? corpus[0]!.data); }
+  const s = elapsed();
+  while (markAt < marks.length && s >= marks[markAt]! - 0.5) { timeline.push({ seconds: marks[markAt]!, runs, reached }); markAt++; }
+  if (o.distill) {
+    const kept = distill(h, corpus.map((c) => c.data), o.distillMax ?? 40);
+    mkdirSync(o.distill, { recursive: true });
+    for (const k of kept) saveCorpusFile(o.distill, k);
+    log(`fuzz: distilled ${corpus.length} corpus entries to ${kept.length} in ${o.distill}`);
+  }
   return report();
+}
+
+/**
+ * Greedy set cover: the fewest inputs (at most `max`) that together reach what all of
+ * `inputs` reach; the first picks reach the most.
+ */
+export function distill(h: Harness, inputs: Uint8Array[], max: number): Uint8Array[] {
+  const sets = inputs.map((inp) => {
+    const seen = new Uint8Array(h.mapSize);
+    h.restoreAll();
+    try { h.run(inp); } catch { return { inp, ids: [] as number[] }; }
+    h.collect(seen);
+    const ids: number[] = [];
+    seen.forEach((v, i) => { if (v) ids.push(i); });
+    return { inp, ids };
+  });
+  const have = new Uint8Array(h.mapSize);
+  const out: Uint8Array[] = [];
+  while (out.length < max) {
+    let best = -1, gain = 0;
+    sets.forEach((s, i) => {
+      let g = 0;
+      for (const id of s.ids) if (!have[id]) g++;
+      if (g > gain || (g === gain && g > 0 && s.inp.length < sets[best]!.inp.length)) { gain = g; best = i; }
+    });
+    if (best < 0 || gain === 0) break;
+    for (const id of sets[best]!.ids) have[id] = 1;
+    out.push(sets[best]!.inp);
+  }
+  h.restoreAll();
+  return out;
 }
 
 function saveCorpusFile(dir: string, data: Uint8Array): void {

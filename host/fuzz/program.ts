@@ -21,7 +21,7 @@ export interface OpSpec {
 }
 
 /** Operations decoded from one input at most (longer inputs are cut). */
-export const MAX_OPS = 128;
+export const MAX_OPS = 96;
 
 export interface Op { code: number; vals: number[]; blob?: Uint8Array }
 export interface Program { header: Uint8Array; ops: Op[] }
@@ -58,7 +58,9 @@ export class ProgramCodec {
     while (i < n && ops.length < MAX_OPS) {
       const code = b[i++]! % this.specs.length;
       const spec = this.specs[code]!;
-      const vals = spec.fields.map((f) => rd(f.width));
+      const fs = spec.fields;
+      const vals = new Array<number>(fs.length);
+      for (let k = 0; k < fs.length; k++) vals[k] = rd(fs[k]!.width);
       const op: Op = { code, vals };
       if (spec.blob) {
         const n = b[i++] ?? 0;
@@ -155,24 +157,31 @@ const INTERESTING_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x10000, 0x100
 
 /** Byte-level havoc (AFL style): flips, boundary values, arithmetic, block insert/delete/copy, splice. */
 export function havoc(input: Uint8Array, rng: Rng, other?: Uint8Array, maxLen = 1024): Uint8Array {
-  let b = Array.from(input.length > maxLen ? input.subarray(0, maxLen) : input);
+  let buf = new Uint8Array(maxLen + 64);
+  let n = Math.min(input.length, maxLen);
+  buf.set(input.subarray(0, n));
+  const insert = (at: number, src: Uint8Array) => {
+    const len = Math.min(src.length, buf.length - n);
+    buf.copyWithin(at + len, at, n);
+    buf.set(src.subarray(0, len), at);
+    n += len;
+  };
   const rounds = 1 + rng.small(16);
   for (let r = 0; r < rounds; r++) {
-    const n = b.length;
     switch (rng.below(11)) {
-      case 0: if (n) b[rng.below(n)]! ^= 1 << rng.below(8); break;
-      case 1: if (n) b[rng.below(n)] = rng.pick(INTERESTING_8); break;
-      case 2: if (n > 1) { const i = rng.below(n - 1), v = rng.pick(INTERESTING_16); b[i] = v & 0xff; b[i + 1] = v >>> 8; } break;
-      case 3: if (n > 3) { const i = rng.below(n - 3), v = rng.pick(INTERESTING_32); for (let k = 0; k < 4; k++) b[i + k] = (v >>> (8 * k)) & 0xff; } break;
-      case 4: if (n) { const i = rng.below(n); b[i] = (b[i]! + (rng.chance(0.5) ? 1 : -1) * (1 + rng.below(35)) + 256) & 0xff; } break;
-      case 5: if (n) b[rng.below(n)] = rng.next() & 0xff; break;
-      case 6: if (n > 1) { const i = rng.below(n), len = 1 + rng.small(Math.min(64, n - i - 1) || 1); b.splice(i, len); } break;
-      case 7: if (n < maxLen) { const i = rng.below(n + 1), len = 1 + rng.small(32); b.splice(i, 0, ...Array.from({ length: len }, () => rng.next() & 0xff)); } break;
-      case 8: if (n > 1 && n < maxLen) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from)), to = rng.below(n + 1); b.splice(to, 0, ...b.slice(from, from + len)); } break;
-      case 9: if (n > 1) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from)), to = rng.below(n); for (let k = 0; k < len && to + k < n; k++) b[to + k] = b[from + k]!; } break;
-      case 10: if (other && other.length > 1 && n > 1) { const cut = rng.below(n), cut2 = rng.below(other.length); b = b.slice(0, cut).concat(Array.from(other.subarray(cut2))); } break;
+      case 0: if (n) buf[rng.below(n)]! ^= 1 << rng.below(8); break;
+      case 1: if (n) buf[rng.below(n)] = rng.pick(INTERESTING_8); break;
+      case 2: if (n > 1) { const i = rng.below(n - 1), v = rng.pick(INTERESTING_16); buf[i] = v & 0xff; buf[i + 1] = v >>> 8; } break;
+      case 3: if (n > 3) { const i = rng.below(n - 3), v = rng.pick(INTERESTING_32); for (let k = 0; k < 4; k++) buf[i + k] = (v >>> (8 * k)) & 0xff; } break;
+      case 4: if (n) { const i = rng.below(n); buf[i] = (buf[i]! + (rng.chance(0.5) ? 1 : -1) * (1 + rng.below(35)) + 256) & 0xff; } break;
+      case 5: if (n) buf[rng.below(n)] = rng.next() & 0xff; break;
+      case 6: if (n > 1) { const i = rng.below(n), len = Math.min(n - i, 1 + rng.small(64)); buf.copyWithin(i, i + len, n); n -= len; } break;
+      case 7: if (n < maxLen) { const len = 1 + rng.small(32), b = new Uint8Array(len); for (let k = 0; k < len; k++) b[k] = rng.next() & 0xff; insert(rng.below(n + 1), b); } break;
+      case 8: if (n > 1 && n < maxLen) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from) - 1); insert(rng.below(n + 1), buf.slice(from, from + len)); } break;
+      case 9: if (n > 1) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from) - 1), to = rng.below(n); buf.copyWithin(to, from, Math.min(from + len, from + n - to)); } break;
+      case 10: if (other && other.length > 1 && n > 1) { const cut = rng.below(n), cut2 = rng.below(other.length); const tail = other.subarray(cut2, cut2 + maxLen - cut); buf.set(tail, cut); n = cut + tail.length; } break;
     }
   }
-  if (b.length > maxLen) b.length = maxLen;
-  return Uint8Array.from(b);
+  if (n > maxLen) n = maxLen;
+  return buf.slice(0, n);
 }

@@ -35,7 +35,7 @@ const S = {
   CDW11_PC: 1, CQ_CDW11_IEN: 2, DSM_AD: 4, DSM_RANGE_SIZE: 16, DSM_RANGE_NLB: 4, DSM_RANGE_SLBA: 8,
 } as const;
 const GUEST_BYTES = 0x30000;
-const CANARY_GUEST_BYTES = 0x10000;
+const CANARY_GUEST_BYTES = 0x8000;
 const PAGE = 4096;
 const QSIZE = 16; // entries of every queue the driver creates
 const IO_QUEUES = 2;
@@ -125,7 +125,7 @@ class NvmeHarness implements Harness {
       range(M.DOORBELL_BASE, M.IRQ_STATE_BASE - M.DOORBELL_BASE, "doorbells, polling, irq out"),
       range(M.IRQ_STATE_BASE, 2 * M.MAX_VECTORS * M.IRQ_ENTRY_SIZE, "irq state f0-f1"),
       range(M.BAR_BASE, 2 * M.BAR_SIZE, "BAR0 f0-f1"),
-      ...[0, 1].flatMap((f) => Array.from({ length: 8 }, (_, q) => range(shadowAddr(f, q), M.SHADOW_QUEUE_SIZE, `shadow f${f} q${q}`))),
+      { ...range(shadowAddr(0, 0), 2 * M.MAX_QUEUES * M.SHADOW_QUEUE_SIZE, "shadow rings f0-f1"), lazy: true },
       range(M.HOSTIO_CTRL, M.SCRATCH_BASE - M.HOSTIO_CTRL, "host-IO rings"),
       range(M.SCRATCH_BASE, 2 * M.SCRATCH_FUNC_SIZE, "scratch f0-f1"),
       range(d0.base, d0.size, "RAM disk 0"),
@@ -138,6 +138,9 @@ class NvmeHarness implements Harness {
       range(M.BAR_BASE + 2 * M.BAR_SIZE, 0x2000, "canary function's registers and doorbells"),
       range(0, 4096, "firmware static data"),
     ];
+    // an SQ's shadow holds at most its size in SQEs; restore those of queues the input touched
+    const sqBytes = (now: Uint32Array, was: Uint32Array) => (Math.max(now[SQ_SIZE / 4]!, was[SQ_SIZE / 4]!) || 512) * S.SQE_SIZE;
+    fc.lazyShadows([0, 1].flatMap((f) => Array.from({ length: M.MAX_QUEUES }, (_, q) => ({ f, q, bytes: sqBytes }))));
     fc.freeze(writable, canaries);
     return new NvmeHarness(fc, funcs, hostDisk);
   }
@@ -335,6 +338,7 @@ class NvmeHarness implements Harness {
 
   explain(input: Uint8Array): string[] { return this.codec.explain(input); }
   collect(seen: Uint8Array): number { return this.fc.collect(seen); }
+  byFile(seen: Uint8Array): Record<string, [number, number]> { return this.fc.byFile(seen); }
   fullAudit(): void { this.fc.auditFull(); }
   restoreAll(): void { this.fc.restoreAll(); }
 }

@@ -248,7 +248,7 @@ class VirtioHarness implements Harness {
       card.setPolling(f, 0, (cfg & 0x40) !== 0);
     };
     setup();
-    let availIdx = 0, resets = 0;
+    let availIdx = 0, resets = 0, diffs = 0;
     for (const op of p.ops) {
       const v = op.vals;
       switch (OPS[op.code]!.name) {
@@ -288,7 +288,7 @@ class VirtioHarness implements Harness {
         }
         case "notify": card.doorbell(f, v[0]! & 31); break;
         case "poll":
-          if (!this.packed) this.differential(f);
+          if (!this.packed && diffs++ < 2) this.differential(f);
           card.poll(v[0]! + 1);
           card.now += 1000;
           break;
@@ -365,9 +365,10 @@ class VirtioHarness implements Harness {
     const taken = d("virtio_requests"), used = d("virtio_used");
     if (used > taken) throw new Finding("invariant", `${used} used elements for ${taken} chains taken (a completion twice?)`);
     const dropped = d("err_virtio_bad_desc_index") + d("err_virtio_packed_bad_id");
-    // a device reset drops what was in flight (virtio 1.2 §2.1): no used element owed for it
-    if (resets === 0 && used + dropped < taken) throw new Finding("invariant", `${taken} chains taken, ${used} completed, ${dropped} dropped with a reason: ${taken - used - dropped} lost silently`);
     const st = fw.virtioQueueState(f, 0);
+    // a device reset drops what was in flight (virtio 1.2 §2.1), and a queue the driver broke
+    // (DEVICE_NEEDS_RESET, counted) stops writing used elements: no used element owed then
+    if (resets === 0 && st !== V.QS_BROKEN && used + dropped < taken) throw new Finding("invariant", `${taken} chains taken, ${used} completed, ${dropped} dropped with a reason: ${taken - used - dropped} lost silently`);
     if (st !== V.QS_READY && st !== V.QS_BROKEN) throw new Finding("invariant", `queue state ${st} after the input (want READY or BROKEN)`);
     if (st === V.QS_BROKEN && d("err_virtio_bad_avail_idx") === 0 && d("err_virtio_packed_bad_id") === 0 && fw.virtioNeedsReset(f) === 0) {
       throw new Finding("invariant", "queue BROKEN without a counted reason");
@@ -384,6 +385,7 @@ class VirtioHarness implements Harness {
 
   explain(input: Uint8Array): string[] { return this.codec.explain(input); }
   collect(seen: Uint8Array): number { return this.fc.collect(seen); }
+  byFile(seen: Uint8Array): Record<string, [number, number]> { return this.fc.byFile(seen); }
   fullAudit(): void { this.fc.auditFull(); }
   restoreAll(): void { this.fc.restoreAll(); }
 }
