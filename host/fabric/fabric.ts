@@ -25,7 +25,7 @@
 // in arrival time go by send order; the same seed and the same traffic give the same
 // deliveries, byte for byte.
 import * as M from "../../assembly/memmap.js";
-import { Link, LinkDir, DIR_STAT_NAMES, emptyDirStats, type DirStats, type LinkEnd, type LinkOptions } from "./link.js";
+import { Link, LinkDir, DIR_STAT_NAMES, emptyDirStats, type ArmedFault, type DirStats, type LinkEnd, type LinkOptions } from "./link.js";
 import { CONS_OFF, PROD_OFF, rxSlot, txSlot, type NetEndpoint } from "./ring.js";
 import type { PcapWriter } from "./pcap.js";
 
@@ -218,6 +218,7 @@ export class Fabric {
       else { const Q = queues[from]!; Q.head = (Q.head + 1) & (Q.q.length - 1); Q.n--; }
       this.onWire--;
       const ld = this.dirList[this.dirOf[s]!]!;
+      if (!ld.link.up) { ld.stats.dropped_link_down++; this.release(s); continue; }
       if (this.captureRx) this.record(ld, bt, this.data, s * POOL_SLOT, this.len[s]!);
       const e = this.eps[ld.toIndex]!;
       if (e.wait.length === e.waitHead && e.rxSpace > 0) {
@@ -302,18 +303,35 @@ export class Fabric {
     ld.busyUntil = end;
     if (!this.captureRx) this.record(ld, start, from.u8, off, len);
     let arrival = end + o.latencyNs;
+    if (!ld.link.up) { st.dropped_link_down++; return; }
     const p = ld.prng;
-    if (ld.lossT > 0 && p.next() < ld.lossT) { st.lost++; return; }
+    let held = false;
+    if (ld.armed.length > 0) {
+      // Injected faults act first, then the seeded draws (a dropped frame skips them).
+      const a = this.injected(ld, from.u8.subarray(off, off + len));
+      if (a) {
+        const k = a.fault.kind;
+        if (k === "drop") { st.lost++; return; }
+        if (k === "delay") { arrival += a.fault.delayNs ?? 10_000; st.delayed++; held = true; }
+        else this.pendingCorrupt = a.fault.bit ?? p.below(len * 8);
+      }
+    }
+    if (ld.lossT > 0 && p.next() < ld.lossT) { st.lost++; this.pendingCorrupt = -1; return; }
     const s = this.alloc();
     const base = s * POOL_SLOT;
     const data = this.data;
     copy(data, this.data32, base, from.u8, from.i32, off, len);
+    if (this.pendingCorrupt >= 0) {
+      const bit = this.pendingCorrupt % (len * 8);
+      data[base + (bit >>> 3)]! ^= 1 << (bit & 7);
+      st.corrupted++;
+      this.pendingCorrupt = -1;
+    }
     if (ld.corruptT > 0 && p.next() < ld.corruptT) {
       const bit = p.below(len * 8);
       data[base + (bit >>> 3)]! ^= 1 << (bit & 7);
       st.corrupted++;
     }
-    let held = false;
     if (ld.reorderT > 0 && p.next() < ld.reorderT) { arrival += o.reorderNs; st.reordered++; held = true; }
     this.schedule(s, ld, len, arrival, held);
     if (ld.dupT > 0 && p.next() < ld.dupT) {
@@ -322,6 +340,19 @@ export class Fabric {
       this.schedule(d, ld, len, arrival + o.dupDelayNs, held || o.dupDelayNs > 0);
       st.duplicated++;
     }
+  }
+
+  private pendingCorrupt = -1;
+
+  /** The first armed fault of ld that matches the frame, used up by one; undefined when none does. */
+  private injected(ld: LinkDir, frame: Uint8Array): ArmedFault | undefined {
+    for (let i = 0; i < ld.armed.length; i++) {
+      const a = ld.armed[i]!;
+      if (a.fault.match && !a.fault.match(frame)) continue;
+      if (--a.left === 0) ld.armed.splice(i, 1);
+      return a;
+    }
+    return undefined;
   }
 
   private record(ld: LinkDir, ns: number, bytes: Uint8Array, off: number, len: number): void {

@@ -17,6 +17,11 @@
 //              FCS-recomputing hop passes on: the receiver's ICRC check must catch it)
 //   reorder    the frame is held back reorderNs, so frames sent after it can overtake it
 //   duplicate  a second copy arrives dupDelayNs after the first
+//
+// On top of the seeded faults, a test or the testbed API can take a link down and up
+// (frames sent on a down link, or arriving while it is down, are dropped: dropped_link_down)
+// and inject faults into chosen frames: Link.inject({ kind: "drop" | "corrupt" | "delay", ... })
+// acts on the next `count` frames of a direction that match a predicate, before the seeded draws.
 import { Prng, splitmix32 } from "../workload/prng.js";
 import type { NetEndpoint } from "./ring.js";
 import type { PcapWriter } from "./pcap.js";
@@ -65,17 +70,47 @@ export interface DirStats {
   /** Frames that found the receiver's RX ring full: dropped (rxFull "drop") or made to wait (rxFull "pause"). */
   dropped_ring_full: number;
   waited_ring_full: number;
+  /** Frames sent on the link while it was down, or arriving while it was down. */
+  dropped_link_down: number;
+  /** Frames an injected "delay" fault held back. */
+  delayed: number;
 }
 
 export const DIR_STAT_NAMES: readonly (keyof DirStats)[] = [
   "frames", "bytes", "delivered", "lost", "reordered", "duplicated", "corrupted", "dropped_ring_full", "waited_ring_full",
+  "dropped_link_down", "delayed",
 ];
 
 export function emptyDirStats(): DirStats {
-  return { frames: 0, bytes: 0, delivered: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, dropped_ring_full: 0, waited_ring_full: 0 };
+  return {
+    frames: 0, bytes: 0, delivered: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, dropped_ring_full: 0, waited_ring_full: 0,
+    dropped_link_down: 0, delayed: 0,
+  };
 }
 
 const TWO_32 = 4294967296;
+
+/** A fault for chosen frames of a link (Link.inject). */
+export interface InjectedFault {
+  /** drop: the frame never arrives (counted lost); corrupt: one bit flipped (counted corrupted); delay: held back delayNs (counted delayed). */
+  kind: "drop" | "corrupt" | "delay";
+  /** Direction: "ab" (a → b), "ba", or both (default). */
+  dir?: "ab" | "ba";
+  /** How many matching frames it acts on (default 1). */
+  count?: number;
+  /** Which frames: a predicate on the frame bytes (default: every frame). The view is valid during the call only. */
+  match?: (frame: Uint8Array) => boolean;
+  /** delay: how long, ns (default 10 µs). */
+  delayNs?: number;
+  /** corrupt: which bit of the frame (default: one drawn from the link's PRNG). */
+  bit?: number;
+}
+
+/** An injected fault still armed on a direction. */
+export interface ArmedFault {
+  readonly fault: InjectedFault;
+  left: number;
+}
 
 function rate(name: string, v: number | undefined): number {
   const r = v ?? 0;
@@ -94,6 +129,8 @@ export class LinkDir {
   readonly stats: DirStats = emptyDirStats();
   /** Virtual time the wire is busy until (end of the last serialization). */
   busyUntil = 0;
+  /** Injected faults still armed, in the order they were injected. */
+  armed: ArmedFault[] = [];
   readonly prng: Prng;
   // Thresholds as u32 draws: a fault happens when next() < threshold.
   readonly lossT: number;
@@ -159,6 +196,26 @@ export class Link {
     const s0 = splitmix32((fabricSeed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0)[0];
     const s1 = splitmix32(s0)[0];
     this.dirs = [new LinkDir(this, 0, a, b, endpointIndex[1], s0), new LinkDir(this, 1, b, a, endpointIndex[0], s1)];
+  }
+
+  /** False while the link is down (setUp). */
+  up = true;
+
+  /** Take the link down (frames sent or arriving meanwhile are dropped, counted dropped_link_down) or up again. */
+  setUp(up: boolean): void { this.up = up; }
+
+  /**
+   * Arm a fault for the next `count` frames (default 1) that match, on one direction or
+   * both. Returns a function that disarms what is left of it.
+   */
+  inject(f: InjectedFault): () => void {
+    const count = f.count ?? 1;
+    if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`link ${this.name}: inject count must be a whole number ≥ 1, got ${f.count}`);
+    if (f.kind !== "drop" && f.kind !== "corrupt" && f.kind !== "delay") throw new RangeError(`link ${this.name}: unknown fault kind "${String(f.kind)}"`);
+    if (f.delayNs !== undefined && !(f.delayNs >= 0 && Number.isFinite(f.delayNs))) throw new RangeError(`link ${this.name}: delayNs must be ≥ 0`);
+    const dirs = f.dir === "ab" ? [this.dirs[0]] : f.dir === "ba" ? [this.dirs[1]] : this.dirs;
+    const armed = dirs.map((d) => { const a: ArmedFault = { fault: f, left: count }; d.armed.push(a); return [d, a] as const; });
+    return () => { for (const [d, a] of armed) d.armed = d.armed.filter((x) => x !== a); };
   }
 
   /** Counters of both directions, by direction name ("ab": a → b, "ba": b → a). */

@@ -214,6 +214,51 @@ describe("full RX rings and bad TX slots are counted, never silent", () => {
   });
 });
 
+describe("link down and up, injected faults", () => {
+  it("drops what is sent, and what arrives, while a link is down; counts it", () => {
+    const [a, b] = cards();
+    const f = new Fabric();
+    const l = f.connect({ card: a!, port: 0 }, { card: b!, port: 0 }, { latencyNs: 1000 });
+    txPush(a!.memory, frame(1), 0);
+    f.step(0); // on the wire
+    l.setUp(false);
+    txPush(a!.memory, frame(2), 0);
+    f.step(500); // sent while down
+    f.step(5000); // frame 1 arrives while down
+    l.setUp(true);
+    txPush(a!.memory, frame(3), 0);
+    f.step(6000);
+    f.step(10_000);
+    expect(rxDrain(b!.memory).map((x) => seqOf(x.frame).seq)).toEqual([3]);
+    expect(l.stats().ab).toMatchObject({ frames: 3, delivered: 1, dropped_link_down: 2 });
+  });
+
+  it("injects drop, corrupt and delay faults into the frames that match, as many as asked", () => {
+    const [a, b] = cards();
+    const f = new Fabric();
+    const l = f.connect({ card: a!, port: 0 }, { card: b!, port: 0 }, { latencyNs: 1000, gbps: 100 });
+    const odd = (fr: Uint8Array) => (fr[0]! & 1) === 1;
+    l.inject({ kind: "drop", dir: "ab", count: 2, match: odd }); // frames 1 and 3
+    l.inject({ kind: "corrupt", dir: "ab", bit: 8 * 8 + 3, match: (fr) => fr[0] === 4 }); // byte 8 of frame 4
+    l.inject({ kind: "delay", dir: "ab", delayNs: 50_000, match: (fr) => fr[0] === 6 });
+    const disarm = l.inject({ kind: "drop", dir: "ba" });
+    disarm();
+    for (let i = 0; i < 8; i++) txPush(a!.memory, frame(i), 0);
+    txPush(b!.memory, frame(100), 0);
+    f.step(0);
+    f.step(20_000);
+    const got = rxDrain(b!.memory);
+    expect(got.map((x) => seqOf(x.frame).seq)).toEqual([0, 2, 4, 5, 7]);
+    expect(got[2]!.frame[8]).toBe(4 ^ (1 << 3));
+    expect(rxDrain(a!.memory)).toHaveLength(1); // the disarmed fault did nothing
+    f.step(60_000);
+    expect(rxDrain(b!.memory).map((x) => seqOf(x.frame).seq)).toEqual([6]);
+    expect(l.stats().ab).toMatchObject({ frames: 8, lost: 2, corrupted: 1, delayed: 1, delivered: 6 });
+    expect(l.dirs[0].armed).toEqual([]); // all used up
+    expect(() => l.inject({ kind: "drop", count: 0 })).toThrow(/count must be a whole number/);
+  });
+});
+
 describe("capture", () => {
   it('captures at the receiving port by default (after faults) or at the sending port ("tx", before them)', () => {
     const run = (point: "rx" | "tx") => {
