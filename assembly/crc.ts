@@ -152,8 +152,8 @@ export function crc16T10Dif(p: u32, n: u32): u32 { return crc16T10DifUpdate(0, p
 // plane. The 16 lane registers are then joined with the zero-shift operator: appending m zero
 // bytes to a message is linear in its register, tabulated per register nibble for m = SIMD_CHUNK
 // and m = 16 * SIMD_CHUNK. Blocks are 4 KiB, so a frame with a 4 KiB payload is one block plus a
-// few header bytes done by slicing-by-16 (larger chunks amortize the join; on this machine
-// 256-byte chunks measured ahead of 64-byte ones). Layout of CRC_AUX per polynomial (0x1000 apart):
+// few header bytes done by slicing-by-16 (larger chunks amortize the 16-lane join).
+// Layout of CRC_AUX per polynomial (0x1000 apart):
 //   +0     nibble tables: for plane j, lo[j] (16 B) then hi[j] (16 B) = 128 B
 //   +0x400 shift by SIMD_CHUNK zero bytes: 8 tables (one per register nibble) x 16 u32 = 512 B
 //   +0x600 shift by 16 * SIMD_CHUNK zero bytes, the same shape
