@@ -215,7 +215,7 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
   }
   try { h.fullAudit(); } catch (e) { return found(e, recent[recent.length - 1] ?? corpus[0]!.data); }
   const s = elapsed();
-  while (markAt < marks.length && s >= marks[markAt]! - 0.5) { timeline.push({ seconds: marks[markAt]!, runs, reached }); markAt++; }
+  while (markAt < marks.length && s >= marks[markAt]!) { timeline.push({ seconds: marks[markAt]!, runs, reached }); markAt++; }
   if (o.distill) {
     const kept = distill(h, corpus.map((c) => c.data), o.distillMax ?? 40);
     mkdirSync(o.distill, { recursive: true });
