@@ -48,3 +48,14 @@ export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot, type SnapshotBuild } 
 export { writeSnapshotFile, readSnapshotFile } from "./snapshot/file.js";
 import { setApiFileOpener } from "./api/testbed.js";
 setApiFileOpener((path, bytes, blockSize) => new FileBackend({ path, bytes, blockSize }));
+
+// The fabric (issue 3): links between cards' Ethernet frame rings, pcap capture and replay.
+export { Fabric, MAX_PORTS, type FabricOptions, type FabricCounters, type FabricStats } from "./fabric/fabric.js";
+export { Link, LinkDir, ETH_WIRE_OVERHEAD, type LinkOptions, type LinkEnd, type DirStats as LinkDirStats, type InjectedFault } from "./fabric/link.js";
+export {
+  PcapWriter, PcapParser, PcapError, MemorySink, readPcap, parsePcapHeader, LINKTYPE_ETHERNET, PCAP_MAGIC_NS, PCAP_MAGIC_US,
+  type ByteSink, type PcapHeader, type PcapRecord, type PcapWriterOptions,
+} from "./fabric/pcap.js";
+export { createPcapFile, readPcapFile, PcapFileReader, FileSink } from "./fabric/pcap-file.js";
+export { rxPush, txPush, rxDrain, bareNetMemory, type NetEndpoint } from "./fabric/ring.js";
+export { Replayer, type ReplayLine } from "./cli/replay.js";
