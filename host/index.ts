@@ -43,7 +43,11 @@ export {
 } from "./api/testbed.js";
 export { saveSnapshot, restoreTestbedFile } from "./api/node.js";
 export { Tracer, type TraceFilter, type TracerOptions } from "./trace/trace.js";
-export * from "./trace/events.js";
+export {
+  LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, type EventKind, type LiveEventKind, type ReservedEventKind, type EventOf, type TestbedEvent,
+  type DoorbellEvent, type DmaEvent, type SubmitEvent, type CompletionEvent, type IrqEvent, type StateEvent, type FaultEvent, type PollEvent,
+  type FrameEvent as TraceFrameEvent, type LinkEvent as TraceLinkEvent, type WqeEvent, type ControllerEvent,
+} from "./trace/events.js";
 export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot, type SnapshotBuild } from "./snapshot/snapshot.js";
 export { writeSnapshotFile, readSnapshotFile } from "./snapshot/file.js";
 import { setApiFileOpener } from "./api/testbed.js";

@@ -8,7 +8,7 @@ export function saveSnapshot(tb: DpuTestbed, path: string): void {
 }
 
 /** Build a testbed from a snapshot file. */
-export async function restoreTestbedFile(path: string, opts: Pick<CreateOptions, "module" | "trace" | "openFile"> = {}): Promise<DpuTestbed> {
+export async function restoreTestbedFile(path: string, opts: Pick<CreateOptions, "module" | "trace" | "openFile" | "workload"> = {}): Promise<DpuTestbed> {
   let s;
   try {
     s = readSnapshotFile(path);

@@ -809,8 +809,9 @@ export class DpuTestbed {
     this.checkOpen();
     if (s.format !== SNAPSHOT_FORMAT || s.version !== SNAPSHOT_VERSION) throw new TestbedError(`restore: not a version ${SNAPSHOT_VERSION} wasm-dpu snapshot`);
     if (JSON.stringify(s.scenario) !== JSON.stringify(this.scenario)) throw new TestbedError(`restore: the snapshot is of scenario "${s.scenario.name}" with different settings; use restoreTestbed() to build its own testbed`);
-    if (s.build.workload !== this.build.workload || s.build.hostBackends !== this.build.hostBackends) {
-      throw new TestbedError(`restore: the snapshot was taken with workload=${s.build.workload}, hostBackends=${s.build.hostBackends}; this testbed has workload=${this.build.workload}, hostBackends=${this.build.hostBackends}`);
+    // workload is how the clock runs, not state: a snapshot taken without it can be resumed with the jobs running.
+    if (s.build.hostBackends !== this.build.hostBackends) {
+      throw new TestbedError(`restore: the snapshot was taken with hostBackends=${s.build.hostBackends}, this testbed has hostBackends=${this.build.hostBackends}`);
     }
     const mem = s.memories[0]!;
     if (s.memories.length !== 1 || mem.bytes !== this.card.layout.bytes) throw new TestbedError(`restore: memory image of ${mem.bytes} bytes, this card has ${this.card.layout.bytes}`);
@@ -930,10 +931,13 @@ function defaultOpener(): FileOpener {
   return nodeOpener;
 }
 
-/** Build a new testbed in a snapshot's state (from a Snapshot or, in Node, see restoreTestbedFile). */
-export async function restoreTestbed(s: Snapshot, opts: Pick<CreateOptions, "module" | "trace" | "openFile"> = {}): Promise<DpuTestbed> {
+/**
+ * Build a new testbed in a snapshot's state (in Node, restoreTestbedFile reads one from a
+ * file). `workload` overrides the snapshot's: true resumes the scenario's jobs from there.
+ */
+export async function restoreTestbed(s: Snapshot, opts: Pick<CreateOptions, "module" | "trace" | "openFile" | "workload"> = {}): Promise<DpuTestbed> {
   if (s.format !== SNAPSHOT_FORMAT) throw new TestbedError("restoreTestbed: not a wasm-dpu snapshot");
-  const tb = await build(s.scenario, s.build, opts);
+  const tb = await build(s.scenario, { ...s.build, workload: opts.workload ?? s.build.workload }, opts);
   tb.restore(s);
   return tb;
 }

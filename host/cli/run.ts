@@ -163,7 +163,7 @@ async function run(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliI
 async function runWithSnapshots(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliIo): Promise<number> {
   let tb: DpuTestbed;
   try {
-    if (v.restore !== undefined) tb = await restoreTestbedFile(v.restore);
+    if (v.restore !== undefined) tb = await restoreTestbedFile(v.restore, { workload: true });
     else tb = await createTestbed(v.scenario ?? DEFAULT_SCENARIO, { ...o, workload: true });
   } catch (e) {
     io.err(`wasm-dpu: ${(e as Error).message.replace(/^createTestbed: /, "")}`);

@@ -65,8 +65,8 @@ describe("snapshot and restore", () => {
     const snap = tb.snapshot();
     const other = await createTestbed(SMALL, { seed: 9 });
     expect(() => other.restore(snap)).toThrow(/scenario "small" with different settings/);
-    const wl = await createTestbed(SMALL, { workload: true });
-    expect(() => wl.restore(snap)).toThrow(/workload=false/);
+    const hb = await createTestbed(SMALL, { hostBackends: true });
+    expect(() => hb.restore(snap)).toThrow(/taken with hostBackends=false, this testbed has hostBackends=true/);
     const junk = join(dir, "junk.snap");
     writeFileSync(junk, "hello");
     await expect(restoreTestbedFile(junk)).rejects.toThrow(new TestbedError(`snapshot: ${junk} is not a wasm-dpu snapshot file`));
@@ -86,6 +86,19 @@ describe("snapshot and restore", () => {
 });
 
 describe("wasm-dpu run --snapshot-at/--snapshot and --restore", () => {
+  it("resumes a snapshot a test saved without workload: the scenario's jobs run from its state", async () => {
+    const tb = await createTestbed(SMALL);
+    await tb.vm("nvme").write(0, new Uint8Array(4096).fill(1));
+    const file = join(dir, "from-test.snap");
+    saveSnapshot(tb, file);
+    const r = await run("--restore", file, "--json", "--no-wall");
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.out);
+    expect(json.jobs.map((j: { jobname: string }) => j.jobname)).toEqual(["blk", "nvme"]);
+    expect(json.firmware.counters.nvme_io_commands).toBeGreaterThan(800);
+  });
+
+
   const run = async (...argv: string[]) => {
     const out: string[] = [], err: string[] = [];
     const code = await cli(["run", ...argv], { out: (s) => out.push(s), err: (s) => err.push(s) });
