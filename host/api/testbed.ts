@@ -777,7 +777,9 @@ export class DpuTestbed {
   // ---- snapshots ----
 
   private walkOptions(): WalkOptions {
-    return { skipBuffers: new Set([this.card.memory.buffer]), skipObjects: new Set<object>([this.card.fw as object]) };
+    // Armed backend faults are the test's, like hooks: not saved, not overwritten by a restore.
+    const rules = this.faulty.flatMap((f) => (f ? [f.rules] : []));
+    return { skipBuffers: new Set([this.card.memory.buffer]), skipObjects: new Set<object>([this.card.fw as object, ...rules]) };
   }
 
   /**

@@ -53,7 +53,11 @@ describe("snapshot and restore", () => {
     await tb.vm("blk").write(0, new Uint8Array(512).fill(4));
     const snap = tb.snapshot();
     await tb.vm("blk").write(0, new Uint8Array(512).fill(5));
+    // A fault armed after the snapshot stays armed across the restore (faults are the test's).
+    const f = tb.inject({ kind: "backend-error", vm: "blk", op: "read" });
     tb.restore(snap);
+    await expect(tb.vm("blk").read(0)).rejects.toThrow(/blk: read at LBA 0 failed/);
+    expect(f.fired).toBe(1);
     expect((await tb.vm("blk").read(0))[0]).toBe(4);
   });
 
