@@ -9,6 +9,7 @@ import { createPcapFile } from "../../host/fabric/pcap-file.js";
 import { Fabric } from "../../host/fabric/fabric.js";
 import { Counter } from "../../assembly/counters.js";
 import { card, writeDesc, rxLog, W, type Desc } from "../rdma/setup.js";
+import { sampleFrames } from "../rdma/samples.js";
 import { representativeFrames, roceFrame, type RoceSpec } from "./roce-frames.js";
 import { tshark, problems, packets, fields } from "./tshark.js";
 
@@ -41,6 +42,39 @@ function expected(s: RoceSpec): Record<string, string> {
   if (s.payload?.length) e["data.len"] = String(s.payload.length + pad);
   return e;
 }
+
+describe("tshark decodes the wire layer's representative frames (rdmaSampleFrames: CM REQ, capsules, every position, ACK/NAK)", () => {
+  let frames: Uint8Array[];
+  let file: string;
+  beforeAll(async () => {
+    frames = await sampleFrames();
+    file = capture("samples.pcap", frames);
+  });
+
+  it("finds no malformed packet and no expert error", () => {
+    const v = tshark(file, "-V");
+    expect(problems(v)).toEqual([]);
+    expect(v.match(/^Frame \d+:/gm)).toHaveLength(frames.length);
+  });
+
+  it("recognizes eth / ip / udp / infiniband, the CM ConnectRequest MAD on QP1, and the BTH fields that were built", () => {
+    const ps = packets(file);
+    expect(ps).toHaveLength(frames.length);
+    ps.forEach((layers, i) => {
+      const f = fields(layers);
+      const b = frames[i]!.subarray(42); // BTH: after Ethernet (14), IPv4 (20), UDP (8)
+      expect(f.get("frame.protocols"), `frame ${i + 1}`).toMatch(/^eth:ethertype:ip:udp:infiniband(:data)?$/);
+      expect({ op: f.get("infiniband.bth.opcode"), qp: f.get("infiniband.bth.destqp"), psn: f.get("infiniband.bth.psn"), a: f.get("infiniband.bth.a") }, `frame ${i + 1}`).toEqual({
+        op: String(b[0]),
+        qp: `0x${((b[5]! << 16) | (b[6]! << 8) | b[7]!).toString(16).padStart(6, "0")}`,
+        psn: String((b[9]! << 16) | (b[10]! << 8) | b[11]!),
+        a: b[8]! & 0x80 ? "1" : "0",
+      });
+    });
+    const cm = fields(ps[0]!);
+    expect([cm.get("infiniband.mad.mgmtclass"), cm.get("infiniband.mad.attributeid")]).toEqual(["0x07", "0x0010"]); // CM class, ConnectRequest
+  });
+});
 
 describe("tshark decodes RoCEv2 frames built in TypeScript (independent ICRC via zlib.crc32)", () => {
   const specs = representativeFrames();
