@@ -152,9 +152,26 @@ class NvmeHarness implements Harness {
     const tails = fi.sqTail.slice(), heads = fi.cqHead.slice();
     const ops: Op[] = [];
     const rounds = 1 + rng.small(3);
-    for (let r = 0; r < rounds; r++) ops.push(...this.commands(rng, fi, tails, heads, 1 + rng.small(6)));
+    for (let r = 0; r < rounds; r++) {
+      if (rng.chance(0.1)) ops.push(...this.reset(rng, tails, heads));
+      ops.push(...this.commands(rng, fi, tails, heads, 1 + rng.small(6)));
+    }
     if (rng.chance(0.05)) ops.splice(rng.below(ops.length + 1), 0, this.codec.op("reg", R.NVME_REG_CC, rng.pick([0, 0x460000, 0x464001, 0x460001])));
     return this.codec.encode({ header: Uint8Array.of(cfg), ops });
+  }
+
+  /**
+   * Controller reset and re-enable (CC.EN 1→0→1, NVMe 2.0 §3.5.1), sometimes with new
+   * admin queue attributes or an odd CC (shutdown, wrong entry sizes, page size): the
+   * admin queue then starts again at slot 0 and the I/O queues are gone.
+   */
+  private reset(rng: Rng, tails: number[], heads: number[]): Op[] {
+    const c = this.codec, ops: Op[] = [c.op("reg", R.NVME_REG_CC, rng.chance(0.8) ? 0 : rng.pick([0x4000, 0x8000]))];
+    if (rng.chance(0.3)) ops.push(c.op("reg", R.NVME_REG_AQA, rng.pick([(QSIZE - 1) | ((QSIZE - 1) << 16), 0, 0x0fff0fff, 1 | (1 << 16)])));
+    if (rng.chance(0.2)) ops.push(c.op("reg", rng.pick([R.NVME_REG_ASQ, R.NVME_REG_ACQ]), rng.pick([0, PAGE, GUEST_BYTES - PAGE, GUEST_BYTES, 0xfffff000])));
+    ops.push(c.op("reg", R.NVME_REG_CC, rng.chance(0.85) ? 0x460001 : rng.pick([0x000001, 0x470001, 0x460081, 0x460011, 0x464001])));
+    tails[0] = 0; heads[0] = 0;
+    return ops;
   }
 
   /** n well-formed commands on one queue, its doorbell, a poll, then the CQ head doorbell. */

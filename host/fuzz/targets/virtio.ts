@@ -63,6 +63,13 @@ const OPS: OpSpec[] = [
   { name: "poll", fields: [{ name: "budget", width: 1, interesting: [0, 1, 255] }] },
   { name: "event", fields: [{ name: "which", width: 1 }, { name: "value", width: 2, interesting: [0, 1, 2, 0x8000, 0xffff] }] },
   { name: "reset", fields: [] },
+  // queue_enable with the driver's register values (virtio 1.2 §4.1.4.3): size, MSI-X vector, ring addresses
+  { name: "setup", fields: [{ name: "size", width: 2, interesting: [0, 1, 2, 3, 256, 257, 32768, 32769, 0xffff] },
+    { name: "vector", width: 2, interesting: [0, 1, 31, 32, V.NO_VECTOR, 0xfffe] },
+    { name: "desc", width: 4, interesting: ADDR_INTERESTING }, { name: "driver", width: 4, interesting: ADDR_INTERESTING },
+    { name: "device", width: 4, interesting: ADDR_INTERESTING }, { name: "hi", width: 1, interesting: [0, 1, 0x80] }] },
+  { name: "vector", fields: [{ name: "queue", width: 1, interesting: [0, 1, 31, 32] }, { name: "vector", width: 2, interesting: [0, 1, V.NO_VECTOR, 0xfffe] },
+    { name: "config", width: 1 }] },
 ];
 
 interface Ctx { packed: boolean; qsize: number; wrap: number; pos: number; availIdx: number }
@@ -149,6 +156,13 @@ class VirtioHarness implements Harness {
     const ctx = this.ctx(cfg);
     const ops: Op[] = [];
     const rounds = 1 + rng.small(3);
+    if (rng.chance(0.08)) {
+      // queue_enable again with the same rings but another size or vector, or a ring outside the window
+      const bad = rng.chance(0.5);
+      ops.push(this.codec.op("setup", rng.chance(0.7) ? ctx.qsize : rng.pick([0, 3, 512, 32768, 65535]), rng.pick([0, 1, V.NO_VECTOR, 40]),
+        bad && rng.chance(0.4) ? GUEST_BYTES - 64 : DESC, bad && rng.chance(0.4) ? GUEST_BYTES : DRIVER, bad && rng.chance(0.4) ? 0xfffffffe : DEVICE, bad && rng.chance(0.2) ? 1 : 0));
+    }
+    if (rng.chance(0.05)) ops.push(this.codec.op("vector", rng.below(2), rng.pick([0, 1, 31, V.NO_VECTOR]), rng.below(2)));
     for (let r = 0; r < rounds; r++) {
       ops.push(...this.requests(rng, ctx, 1 + rng.small(Math.min(ctx.qsize, 12))));
       ops.push(this.codec.op("notify", 0), this.codec.op("poll", rng.chance(0.8) ? 255 : rng.below(8)));
@@ -248,7 +262,7 @@ class VirtioHarness implements Harness {
       card.setPolling(f, 0, (cfg & 0x40) !== 0);
     };
     setup();
-    let availIdx = 0, resets = 0, diffs = 0;
+    let availIdx = 0, resets = 0, diffs = 0, enabled = true, takenAtSetup = 0;
     for (const op of p.ops) {
       const v = op.vals;
       switch (OPS[op.code]!.name) {
@@ -301,7 +315,25 @@ class VirtioHarness implements Harness {
           fw.funcReset(f);
           resets++;
           setup();
+          enabled = true;
           if (!this.packed) { availIdx = 0; g.setUint16(DRIVER + V.AVAIL_IDX, 0, true); }
+          break;
+        case "setup": {
+          // a reset, then queue_enable with whatever the driver wrote in the registers
+          fw.funcReset(f);
+          resets++;
+          fw.virtioSetFeatures(f, lo, hi);
+          fw.virtioSetDriverOk(f, 1);
+          const hiAddr = (k: number) => ((v[5]! >> k) & 1 ? 1 : 0);
+          const rc = fw.virtioQueueSetup(f, 0, v[0]!, v[1]!, v[2]!, hiAddr(0), v[3]!, hiAddr(1), v[4]!, hiAddr(2));
+          enabled = rc === 0;
+          takenAtSetup = this.fc.counter(Counter.virtio_requests);
+          if (!this.packed) { availIdx = 0; g.setUint16(DRIVER + V.AVAIL_IDX, 0, true); }
+          break;
+        }
+        case "vector":
+          if (v[2]! & 1) fw.virtioConfigVector(f, v[1]!);
+          else fw.virtioQueueVector(f, v[0]!, v[1]!);
           break;
       }
     }
@@ -311,7 +343,7 @@ class VirtioHarness implements Harness {
       if (!this.packed && i === 0) this.differential(f);
       if (card.poll(4096) === 0 && card.inFlight() === 0) break;
     }
-    this.invariants(f, qsize, availIdx, before, resets);
+    this.invariants(f, enabled, availIdx, before, resets, takenAtSetup);
     fc.auditCanaries();
   }
 
@@ -356,7 +388,7 @@ class VirtioHarness implements Harness {
     };
   }
 
-  private invariants(f: number, qsize: number, availIdx: number, before: ReturnType<VirtioHarness["snap"]>, resets: number): void {
+  private invariants(f: number, enabled: boolean, availIdx: number, before: ReturnType<VirtioHarness["snap"]>, resets: number, takenAtSetup: number): void {
     const card = this.fc.card, fw = card.fw;
     const c = this.snap();
     const d = (k: keyof typeof c) => c[k] - before[k];
@@ -369,6 +401,12 @@ class VirtioHarness implements Harness {
     // a device reset drops what was in flight (virtio 1.2 §2.1), and a queue the driver broke
     // (DEVICE_NEEDS_RESET, counted) stops writing used elements: no used element owed then
     if (resets === 0 && st !== V.QS_BROKEN && used + dropped < taken) throw new Finding("invariant", `${taken} chains taken, ${used} completed, ${dropped} dropped with a reason: ${taken - used - dropped} lost silently`);
+    if (!enabled) {
+      if (st !== V.QS_DISABLED) throw new Finding("invariant", `queue setup was refused but the queue is in state ${st}`);
+      const since = c.virtio_requests - takenAtSetup;
+      if (since !== 0) throw new Finding("invariant", `a queue whose setup was refused took ${since} chains`);
+      return;
+    }
     if (st !== V.QS_READY && st !== V.QS_BROKEN) throw new Finding("invariant", `queue state ${st} after the input (want READY or BROKEN)`);
     if (st === V.QS_BROKEN && d("err_virtio_bad_avail_idx") === 0 && d("err_virtio_packed_bad_id") === 0 && fw.virtioNeedsReset(f) === 0) {
       throw new Finding("invariant", "queue BROKEN without a counted reason");
@@ -380,7 +418,6 @@ class VirtioHarness implements Harness {
       const usedIdx = this.g.getUint16(DEVICE + V.USED_IDX, true);
       if (usedIdx !== (used & 0xffff)) throw new Finding("invariant", `used.idx ${usedIdx} in guest RAM, ${used} used elements counted`);
     }
-    void qsize;
   }
 
   explain(input: Uint8Array): string[] { return this.codec.explain(input); }
