@@ -5,7 +5,7 @@
 //
 // Copy this file into your project's tests; it needs only vitest and wasm-dpu.
 import { it, expect } from "vitest";
-import { createTestbed, IoError, type NvmeDriver } from "wasm-dpu";
+import { createTestbed, IoError } from "wasm-dpu";
 
 it("a guest that points its command outside its RAM gets an error, not another VM's data", async () => {
   const tb = await createTestbed("local", { trace: true });
@@ -15,7 +15,7 @@ it("a guest that points its command outside its RAM gets an error, not another V
   const neighbourRam = neighbour.peek(0, neighbour.ram.size);
 
   // The next command goes into the first I/O SQ at its current tail; PRP1 is at byte 24 (NVMe 2.0 §4.1).
-  const sq = (guest.driver as NvmeDriver).io[0]!;
+  const sq = guest.nvme.io[0]!; // the guest's NVMe driver: raw queue access
   const prp1 = sq.sqGpa + sq.tail * 64 + 24;
   const outside = guest.ram.size + 0x1000; // the first page past the VM's RAM
   const le64 = (v: number) => Array.from({ length: 8 }, (_, i) => Math.floor(v / 2 ** (8 * i)) & 0xff);

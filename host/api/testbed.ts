@@ -29,6 +29,8 @@ import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from "../snapshot/sn
 import { captureImage, restoreImage } from "../snapshot/image.js";
 import { DevState, CC_DEVICE_STATUS, BAR_COMMON } from "../pcie/virtio-pci.js";
 import { CtrlState } from "../pcie/nvme-pci.js";
+import type { NvmeDriver } from "../guest/nvme.js";
+import type { VirtioBlkDriver } from "../guest/virtio-blk.js";
 
 /** Misuse of the API (unknown VM, bad address, clock run backwards, …): the message names what was wrong. */
 export class TestbedError extends Error {
@@ -193,6 +195,16 @@ export class VmHandle {
   get ram(): GuestRam { return this.tb.card.guests[this.index]!; }
   get blockSize(): number { return this.driver.blockSize; }
   get capacityBlocks(): number { return this.driver.capacityBlocks; }
+  /** The NVMe guest driver (queue pairs, raw SQEs) for driver-level tests; throws for a virtio-blk VM. */
+  get nvme(): NvmeDriver {
+    if (this.device !== "nvme") throw new TestbedError(`VM ${this.name} is a ${this.device} device, not NVMe`);
+    return this.driver as unknown as NvmeDriver;
+  }
+  /** The virtio-blk guest driver (rings, raw chains) for driver-level tests; throws for an NVMe VM. */
+  get virtio(): VirtioBlkDriver {
+    if (this.device !== "virtio-blk") throw new TestbedError(`VM ${this.name} is an ${this.device} device, not virtio-blk`);
+    return this.driver as unknown as VirtioBlkDriver;
+  }
   /** The device model on the card side (VirtioBlkPci or NvmePci). */
   get model(): unknown {
     const d = this.driver as unknown as { bus?: unknown; dev?: unknown };

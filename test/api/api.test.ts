@@ -67,6 +67,30 @@ describe("IO with async/await", () => {
   });
 });
 
+describe("flush, discard, write zeroes and raw driver access", () => {
+  it("write zeroes and discard read back as zeros on both devices; flush succeeds", async () => {
+    const tb = await createTestbed(SMALL);
+    for (const vm of tb.vms) {
+      await vm.write(4, block(4 * vm.blockSize, 0xee));
+      await vm.writeZeroes(4, 2);
+      await vm.discard(6, 1);
+      await vm.flush();
+      const back = await vm.read(4, 4);
+      const bs = vm.blockSize;
+      expect([back[0], back[2 * bs], back[3 * bs]]).toEqual([0, 0, 0xee]);
+    }
+    expect(tb.errors()).toEqual({});
+  });
+
+  it("gives the typed guest driver of each device, and names the mismatch", async () => {
+    const tb = await createTestbed(SMALL);
+    expect(tb.vm("nvme").nvme.io).toHaveLength(1);
+    expect(tb.vm("blk").virtio.ring(0).size).toBe(64);
+    expect(() => tb.vm("blk").nvme).toThrow(new TestbedError("VM blk is a virtio-blk device, not NVMe"));
+    expect(() => tb.vm("nvme").virtio).toThrow(new TestbedError("VM nvme is an nvme device, not virtio-blk"));
+  });
+});
+
 describe("the virtual clock", () => {
   it("step, runFor and runUntil advance it; misuse names what was wrong", async () => {
     const tb = await createTestbed(SMALL);
