@@ -22,6 +22,7 @@ export interface CliIo {
 
 export const USAGE = `usage: wasm-dpu run [--scenario NAME|FILE] [--seed N] [--ios N | --runtime T] [--json] [--no-wall] [--quiet]
                     [--snapshot-at T --snapshot FILE] [--restore FILE]
+       wasm-dpu replay FILE.pcap [--json] [--batch N]   (see wasm-dpu replay --help)
        wasm-dpu --version | --help
 
 Runs a scenario: one DPU card, its VMs with virtio-blk or NVMe devices, one fio-like
