@@ -63,3 +63,11 @@ export {
 export { createPcapFile, readPcapFile, PcapFileReader, FileSink } from "./fabric/pcap-file.js";
 export { rxPush, txPush, rxDrain, bareNetMemory, type NetEndpoint } from "./fabric/ring.js";
 export { Replayer, type ReplayLine } from "./cli/replay.js";
+
+// The fuzzing harness (issue 6): targets, the loop, replay, and the parts a new target is built from.
+export { fuzz, replay, minimize, distill, readInput, type FuzzOptions, type FuzzReport } from "./fuzz/engine.js";
+export { TARGETS, findTarget } from "./fuzz/targets/index.js";
+export type { Target, Harness } from "./fuzz/target.js";
+export { FuzzCard, Finding, loadFuzzFirmware } from "./fuzz/card.js";
+export { ProgramCodec, havoc, type OpSpec, type Op, type Program } from "./fuzz/program.js";
+export { Rng as FuzzRng } from "./fuzz/rng.js";
