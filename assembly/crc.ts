@@ -90,6 +90,30 @@ function buildCrc16(tbl: u32): void {
   return crc;
 }
 
+/** CRC-32 register after 16 bytes given as four little-endian words (already loaded). */
+@inline export function crc32Words16(crc: u32, a: u32, b: u32, c: u32, d: u32): u32 {
+  const t = CRC32_TABLE;
+  a ^= crc;
+  return load<u32>(t + ((a << 2) & 0x3fc), 15 << 10) ^ load<u32>(t + ((a >>> 6) & 0x3fc), 14 << 10)
+    ^ load<u32>(t + ((a >>> 14) & 0x3fc), 13 << 10) ^ load<u32>(t + ((a >>> 22) & 0x3fc), 12 << 10)
+    ^ load<u32>(t + ((b << 2) & 0x3fc), 11 << 10) ^ load<u32>(t + ((b >>> 6) & 0x3fc), 10 << 10)
+    ^ load<u32>(t + ((b >>> 14) & 0x3fc), 9 << 10) ^ load<u32>(t + ((b >>> 22) & 0x3fc), 8 << 10)
+    ^ load<u32>(t + ((c << 2) & 0x3fc), 7 << 10) ^ load<u32>(t + ((c >>> 6) & 0x3fc), 6 << 10)
+    ^ load<u32>(t + ((c >>> 14) & 0x3fc), 5 << 10) ^ load<u32>(t + ((c >>> 22) & 0x3fc), 4 << 10)
+    ^ load<u32>(t + ((d << 2) & 0x3fc), 3 << 10) ^ load<u32>(t + ((d >>> 6) & 0x3fc), 2 << 10)
+    ^ load<u32>(t + ((d >>> 14) & 0x3fc), 1 << 10) ^ load<u32>(t + ((d >>> 22) & 0x3fc));
+}
+
+/** CRC-32 register after 8 bytes given as two little-endian words. */
+@inline export function crc32Words8(crc: u32, a: u32, b: u32): u32 {
+  const t = CRC32_TABLE;
+  a ^= crc;
+  return load<u32>(t + ((a << 2) & 0x3fc), 7 << 10) ^ load<u32>(t + ((a >>> 6) & 0x3fc), 6 << 10)
+    ^ load<u32>(t + ((a >>> 14) & 0x3fc), 5 << 10) ^ load<u32>(t + ((a >>> 22) & 0x3fc), 4 << 10)
+    ^ load<u32>(t + ((b << 2) & 0x3fc), 3 << 10) ^ load<u32>(t + ((b >>> 6) & 0x3fc), 2 << 10)
+    ^ load<u32>(t + ((b >>> 14) & 0x3fc), 1 << 10) ^ load<u32>(t + ((b >>> 22) & 0x3fc));
+}
+
 /** CRC-32 register update: continue `crc` (a raw register, not inverted) over [p, p+n). */
 export function crc32Update(crc: u32, p: u32, n: u32): u32 {
   if (n >= SIMD_MIN) return crc32Simd(CRC32_TABLE, crc, p, n);

@@ -2,7 +2,7 @@
 // pad to 4 / ICRC (IBTA vol. 1 §9.2-§9.5, Annex A17). Building from a transmit descriptor
 // (wire.ts TXD_*) and the ICRC (A17.3.3: CRC-32 over the masked pseudo header and the rest).
 import { RDMA_SCRATCH } from "../memmap";
-import { crc32Update } from "../crc";
+import { crc32Update, crc32Words16, crc32Words8 } from "../crc";
 import {
   ETH_HDR_LEN, ETH_MIN_FRAME, IP_HDR_LEN, IP_TOTLEN_OFF, IP_TOS_OFF, IP_TTL_OFF, IP_CSUM_OFF, UDP_HDR_LEN, UDP_CSUM_OFF,
   BTH_LEN, BTH_RESV8A_OFF, ICRC_LEN, OPT_HDRLEN, OPT_RETH, OPT_AETH, OPT_IMMDT, OPT_IETH, OPT_DETH, OPT_ATOMICETH,
@@ -20,7 +20,13 @@ export const FRAME_OVERHEAD: u32 = BTH_AT + ICRC_LEN;
 
 // CRC-32 register after the 8 bytes of 0xFF that stand in for the LRH (A17.3.3), from init ~0.
 let icrcSeed: u32 = 0;
-const MASKED_LEN: u32 = IP_HDR_LEN + UDP_HDR_LEN + BTH_LEN; // 40 bytes copied and masked
+const MASKED_LEN: u32 = IP_HDR_LEN + UDP_HDR_LEN + BTH_LEN; // 40 bytes with masked fields
+// The masks as they apply to little-endian words of the IPv4 header (words 0-4), the UDP header
+// (5-6) and the BTH (7-9); compile-time checked against the field offsets below.
+const MASK_W0: u32 = 0xff << (IP_TOS_OFF * 8);
+const MASK_W2: u32 = (0xff << ((IP_TTL_OFF - 8) * 8)) | (0xffff << ((IP_CSUM_OFF - 8) * 8));
+const MASK_W6: u32 = 0xffff << ((IP_HDR_LEN + UDP_CSUM_OFF - 24) * 8);
+const MASK_W8: u32 = 0xff << ((IP_HDR_LEN + UDP_HDR_LEN + BTH_RESV8A_OFF - 32) * 8);
 const ICRC_TMP: u32 = RDMA_SCRATCH; // 64 bytes
 
 function icrcInit(): void {
@@ -37,15 +43,12 @@ icrcInit();
  */
 export function icrcCompute(f: u32, ipLen: u32): u32 {
   const ip = f + ETH_HDR_LEN;
-  const t = ICRC_TMP;
-  store<u64>(t, load<u64>(ip)); store<u64>(t, load<u64>(ip, 8), 8); store<u64>(t, load<u64>(ip, 16), 16);
-  store<u64>(t, load<u64>(ip, 24), 24); store<u64>(t, load<u64>(ip, 32), 32);
-  store<u8>(t + IP_TOS_OFF, 0xff);
-  store<u8>(t + IP_TTL_OFF, 0xff);
-  store<u16>(t + IP_CSUM_OFF, 0xffff);
-  store<u16>(t + IP_HDR_LEN + UDP_CSUM_OFF, 0xffff);
-  store<u8>(t + IP_HDR_LEN + UDP_HDR_LEN + BTH_RESV8A_OFF, 0xff);
-  let c = crc32Update(icrcSeed, t, MASKED_LEN);
+  // The 40 masked bytes as ten little-endian words, masks applied in registers:
+  // word 0 byte 1 TOS; word 2 byte 0 TTL, bytes 2-3 IP checksum; word 6 bytes 2-3 UDP checksum;
+  // word 8 byte 0 the BTH's reserved byte 4.
+  let c = crc32Words16(icrcSeed, load<u32>(ip) | MASK_W0, load<u32>(ip, 4), load<u32>(ip, 8) | MASK_W2, load<u32>(ip, 12));
+  c = crc32Words16(c, load<u32>(ip, 16), load<u32>(ip, 20), load<u32>(ip, 24) | MASK_W6, load<u32>(ip, 28));
+  c = crc32Words8(c, load<u32>(ip, 32) | MASK_W8, load<u32>(ip, 36));
   c = crc32Update(c, ip + MASKED_LEN, ipLen - MASKED_LEN - ICRC_LEN);
   return ~c;
 }
