@@ -104,6 +104,7 @@ export enum Counter {
   err_rdma_tx_ring_full,
   err_rdma_tx_bad_desc,
   rdma_qp_transitions,
+  err_rdma_bad_qkey,
 
   COUNT,
 }

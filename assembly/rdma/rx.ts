@@ -4,7 +4,7 @@
 // Checks, in order: slot length; Ethernet type; IPv4 version, IHL, header checksum, total
 // length, fragments, protocol; UDP port 4791 and length; ICRC (A17.3.3); BTH TVer; opcode
 // (opcode table); header, pad and payload lengths (§9.5); then, for a QP that is past RESET,
-// transport and sequence (seq.ts).
+// transport, UD Q_Key and RC sequence (seq.ts).
 import { Counter } from "../counters";
 import { count, countN } from "../stats";
 import { NET_FRAME_MAX, RDMA_CTRL, RXLOG_BASE, RXLOG_ENTRIES, RXLOG_ENTRY_SIZE, MAX_QPS } from "../memmap";
@@ -14,7 +14,7 @@ import {
   ETH_HDR_LEN, ETH_TYPE_OFF, ETHERTYPE_IPV4, IP_HDR_LEN, IP_VER_IHL_OFF, IP_TOTLEN_OFF, IP_FRAG_OFF, IP_MF_OFFSET_MASK,
   IP_PROTO_OFF, IPPROTO_UDP, UDP_HDR_LEN, UDP_DPORT_OFF, UDP_LEN_OFF, ROCEV2_UDP_PORT, BTH_LEN, BTH_TVER_MASK,
   BTH_PAD_MASK, BTH_PAD_SHIFT, BTH_ACKREQ, PSN_MASK, ICRC_LEN, OPF_PAYLOAD, OPF_RC, OPF_UD, OPT_HDRLEN, OPT_FLAGS,
-  OPT_POS, OPT_CLASS, OPT_VALID, OPT_RETH, Transport, OpClass, RXL_FRAME, RXL_OPCODE, RXL_POS, RXL_FLAGS, RXL_PAD,
+  OPT_POS, OPT_CLASS, OPT_VALID, OPT_RETH, OPT_DETH, Transport, OpClass, RXL_FRAME, RXL_OPCODE, RXL_POS, RXL_FLAGS, RXL_PAD,
   RXL_DQP, RXL_PSN, RXL_REASON, RXL_PAYLOAD_LEN, RXL_CLASS, RXL_SLOT, RXF_ICRC_OK, RXF_ACCEPTED, RXF_BTH,
   RXF_ICRC_CHECKED, RXF_ACKREQ, RC_LOG_PROD, RC_LOG_CONS, RC_RX_FRAMES, RC_FLAGS, RCF_NO_ICRC_CHECK, RCF_NO_LOG,
 } from "./wire";
@@ -22,7 +22,7 @@ import { opEntry } from "./opcodes";
 import { ipSum, be16, be32 } from "./headers";
 import { icrcCompute, BTH_AT } from "./frame";
 import { seqCheck } from "./seq";
-import { qpAddr, QpState, QP_STATE, QP_TRANSPORT, QP_MTU, QP_RQ, QP_RSP } from "./qp";
+import { qpAddr, QpState, QP_STATE, QP_TRANSPORT, QP_MTU, QP_RQ, QP_RSP, QP_QKEY } from "./qp";
 
 const MIN_FRAME: u32 = BTH_AT + BTH_LEN + ICRC_LEN;
 const MIN_IP_LEN: u32 = IP_HDR_LEN + UDP_HDR_LEN + BTH_LEN + ICRC_LEN;
@@ -146,7 +146,11 @@ export function rxPoll(budget: u32): u32 {
   if (st == QpState.RESET) return 0;
   if (st == QpState.INIT || st == QpState.ERR) return Counter.err_rdma_bad_qp;
   const t = load<u32>(q + QP_TRANSPORT);
-  if (t == Transport.UD) return (opf & OPF_UD) != 0 ? 0 : Counter.err_rdma_wrong_transport;
+  if (t == Transport.UD) {
+    if ((opf & OPF_UD) == 0) return Counter.err_rdma_wrong_transport;
+    // A datagram whose Q_Key differs from the QP's is dropped (§10.2.4.1 Q_Key checks).
+    return be32(b + <u32>load<u8>(opEntry(op) + OPT_DETH)) == load<u32>(q + QP_QKEY) ? 0 : Counter.err_rdma_bad_qkey;
+  }
   if ((opf & OPF_RC) == 0) return Counter.err_rdma_wrong_transport;
   const cls = <u32>load<u8>(opEntry(op) + OPT_CLASS);
   const mtu = load<u32>(q + QP_MTU);

@@ -175,6 +175,29 @@ describe("sequence checks on a connected QP", () => {
   });
 });
 
+describe("datagram QPs and the result log", () => {
+  it("checks the Q_Key of a UD QP: the GSI key on QP1 passes, another is dropped", async () => {
+    const c = await card();
+    expect(c.fw.rdmaQpModify(1, 1, W.Transport.UD, W.GSI_QKEY, 0)).toBe(0);
+    expect(c.fw.rdmaQpModify(1, 2, 256, 0, 0)).toBe(0);
+    const ud = (qkey: number) => build(c, { opcode: 0x64, dqp: 1, qkey, srcQp: 1, payload: pattern(256) });
+    const log = receive(c, [ud(W.GSI_QKEY), ud(0x1234), build(c, { opcode: 0x04, dqp: 1, payload: pattern(4) })]);
+    expect(log.map((l) => l.reason)).toEqual([null, "err_rdma_bad_qkey", "err_rdma_wrong_transport"]);
+  });
+
+  it("keeps the newest entries when the host does not read the log, counting what it overwrote", async () => {
+    const c = await card();
+    const f = build(c, { opcode: 0x04, payload: pattern(4) });
+    const batch = new Array(M.NET_RING_ENTRIES).fill(f);
+    for (let i = 0; i < 5; i++) { rxPush(c, batch); expect(c.fw.rdmaRxPoll(M.NET_RING_ENTRIES)).toBe(M.NET_RING_ENTRIES); }
+    expect(c.counters().rdma_rxlog_overrun).toBe(5 * M.NET_RING_ENTRIES - M.RXLOG_ENTRIES);
+    const log = rxLog(c, name);
+    expect(log.length).toBe(M.RXLOG_ENTRIES);
+    expect(log[0]!.frame).toBe(5 * M.NET_RING_ENTRIES - M.RXLOG_ENTRIES + 1);
+    expect(log.at(-1)!.frame).toBe(5 * M.NET_RING_ENTRIES);
+  });
+});
+
 describe("QP state machine and PSN bookkeeping", () => {
   it("allows only the IBTA transitions, each counted", async () => {
     const c = await card();
