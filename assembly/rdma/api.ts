@@ -1,10 +1,11 @@
 // Exported entry points of the RoCEv2 wire layer (one crossing per batch; per-packet work
 // stays inside the firmware). Layouts: rdma/wire.ts (TXD_*, RXL_*, RC_*, OPT_*), memmap.ts.
-import { RDMA_SCRATCH, RDMA_CTRL } from "../memmap";
+import { RDMA_SCRATCH, RDMA_CTRL, NET_TX_CTRL } from "../memmap";
+import { txSpace } from "../net/ring";
 import { crc32, crc32c, crc16T10Dif, crc32Scalar } from "../crc";
 import { TXD_SIZE, RC_FLAGS } from "./wire";
 import { rxPoll } from "./rx";
-import { txPacket, txMessage, segCount } from "./tx";
+import { txPacket, txMessage, segCount, TX_ERROR } from "./tx";
 import { icrcCompute, buildPacket } from "./frame";
 import { seqCheck } from "./seq";
 import { qpModify, qpState, qpAddr, qpAcked, qpRetry, qpTakePsns, qpAckDue } from "./qp";
@@ -74,3 +75,16 @@ export function benchCrc32(p: u32, len: u32, n: u32, simd: bool): u32 {
  * card memory for their payloads (e.g. a guest window). Returns the number of frames.
  */
 export function rdmaSampleFrames(scratch: u32): u32 { return sampleFrames(scratch); }
+
+/**
+ * Build n packets from descriptor d into the TX ring, the host's consumption played by moving
+ * the consumer index when the ring is full (benchmark kernel). Returns packets built.
+ */
+export function benchTxPackets(d: u32, n: u32): u32 {
+  let built: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    if (txSpace() == 0) store<u32>(NET_TX_CTRL + 4, load<u32>(NET_TX_CTRL));
+    if (txPacket(d) != TX_ERROR) built++;
+  }
+  return built;
+}

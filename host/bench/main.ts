@@ -5,6 +5,7 @@ import { benchVirtioSync } from "./virtio-sync-ref.js";
 import { benchEndToEnd } from "./e2e.js";
 import { benchIcrc4kZlib, benchIcrc4kTs, benchIcrc64Zlib } from "./crc.js";
 import { benchRx } from "./rx.js";
+import { benchTx } from "./tx.js";
 import { formatValue, type BenchOptions, type Figure } from "./harness.js";
 import { benchCreate, benchSnapshot } from "./api.js";
 
@@ -19,6 +20,7 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "icrc-4k-ts", run: benchIcrc4kTs },
   { id: "icrc-64", run: benchIcrc64Zlib },
   { id: "rx", run: benchRx },
+  { id: "tx", run: benchTx },
 ];
 
 async function main(): Promise<number> {
