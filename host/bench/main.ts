@@ -7,6 +7,7 @@ import { benchIcrc4kZlib, benchIcrc4kTs, benchIcrc64Zlib } from "./crc.js";
 import { benchRx } from "./rx.js";
 import { benchTx } from "./tx.js";
 import { formatValue, type BenchOptions, type Figure } from "./harness.js";
+import { benchFuzz } from "../fuzz/bench.js";
 import { benchCreate, benchSnapshot } from "./api.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
@@ -20,6 +21,9 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "icrc-4k-ts", run: benchIcrc4kTs },
   { id: "icrc-64", run: benchIcrc64Zlib },
   { id: "rx", run: benchRx },
+  { id: "fuzz-virtio-split", run: benchFuzz("virtio-split") },
+  { id: "fuzz-virtio-packed", run: benchFuzz("virtio-packed") },
+  { id: "fuzz-nvme", run: benchFuzz("nvme") },
   { id: "tx", run: benchTx },
 ];
 

@@ -68,8 +68,9 @@ export class FuzzCard {
     this.edgeIds = Int32Array.from(edges.ids);
   }
 
-  static async create(cfg: CardConfig): Promise<FuzzCard> {
-    const [mod, edges] = await Promise.all([loadFuzzFirmware(), loadEdges()]);
+  /** A card on the fuzz build (or on `module`, e.g. the release build, which has no edge map). */
+  static async create(cfg: CardConfig, module?: WebAssembly.Module): Promise<FuzzCard> {
+    const [mod, edges] = await Promise.all([module ?? loadFuzzFirmware(), loadEdges()]);
     const card = await Card.create(cfg, mod);
     return new FuzzCard(card, edges);
   }

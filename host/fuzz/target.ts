@@ -29,9 +29,14 @@ export interface Harness {
   restoreAll(): void;
 }
 
+export interface TargetOptions {
+  /** Firmware module to run instead of the fuzz build (e.g. the release build, to measure the instrumentation's cost). */
+  module?: WebAssembly.Module;
+}
+
 export interface Target {
   name: string;
   /** One line for --list: which untrusted input, which oracles. */
   about: string;
-  create(): Promise<Harness>;
+  create(opts?: TargetOptions): Promise<Harness>;
 }

@@ -74,7 +74,7 @@ interface FuncInfo { dev: NvmePci; sq: number[]; cq: number[]; sqTail: number[];
 export const nvmeTarget: Target = {
   name: "nvme",
   about: "NVMe controller: admin and I/O SQEs, PRP lists, DSM ranges, SQ/CQ doorbells and register writes; oracles: traps, memory audit, completion and queue invariants",
-  create: () => NvmeHarness.create(),
+  create: (o) => NvmeHarness.create(o?.module),
 };
 
 class NvmeHarness implements Harness {
@@ -93,12 +93,12 @@ class NvmeHarness implements Harness {
   get total(): number { return this.fc.edgesTotal; }
   get mapSize(): number { return M.FUZZ_COV_SIZE; }
 
-  static async create(): Promise<NvmeHarness> {
+  static async create(module?: WebAssembly.Module): Promise<NvmeHarness> {
     const hostDisk = new MemoryBackend(new Uint8Array(0x8000), 512);
     const fc = await FuzzCard.create({
       guests: [{ ramBytes: GUEST_BYTES }, { ramBytes: CANARY_GUEST_BYTES }],
       disks: [{ kind: "memory", bytes: 0x10000, blockSize: 4096 }, { kind: "host", backend: hostDisk }, { kind: "memory", bytes: 0x2000, blockSize: 512 }],
-    });
+    }, module);
     const card = fc.card;
     const funcs: FuncInfo[] = [];
     for (const disk of [0, 1]) {

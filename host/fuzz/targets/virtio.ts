@@ -79,7 +79,7 @@ export function virtioTarget(packed: boolean): Target {
   return {
     name,
     about: `${packed ? "packed" : "split"} virtqueues of virtio-blk: guest-RAM descriptors, indirect tables, ${packed ? "" : "avail ring, "}headers and doorbells; oracles: traps, memory audit, completion and ring invariants${packed ? "" : ", differential vs the plain-TS sync"}`,
-    create: () => VirtioHarness.create(packed),
+    create: (o) => VirtioHarness.create(packed, o?.module),
   };
 }
 
@@ -105,12 +105,12 @@ class VirtioHarness implements Harness {
   get total(): number { return this.fc.edgesTotal; }
   get mapSize(): number { return M.FUZZ_COV_SIZE; }
 
-  static async create(packed: boolean): Promise<VirtioHarness> {
+  static async create(packed: boolean, module?: WebAssembly.Module): Promise<VirtioHarness> {
     const hostDisk = new MemoryBackend(new Uint8Array(DISK_BYTES), 512);
     const fc = await FuzzCard.create({
       guests: [{ ramBytes: GUEST_BYTES }, { ramBytes: CANARY_GUEST_BYTES }],
       disks: [{ kind: "memory", bytes: DISK_BYTES, blockSize: 512 }, { kind: "host", backend: hostDisk }, { kind: "memory", bytes: 0x2000, blockSize: 512 }],
-    });
+    }, module);
     const card = fc.card;
     card.addFunction(FuncType.VIRTIO_BLK, 0, 0, 1); // f0: RAM disk, served inline
     card.addFunction(FuncType.VIRTIO_BLK, 0, 1, 1); // f1: host disk, through the host-IO ring
