@@ -5,6 +5,8 @@
 export { Card, FuncType, DiskKind, BlkStatus, type CardConfig, type DiskConfig } from "./card.js";
 export { loadFirmware, instantiateFirmware, type Firmware } from "./loader.js";
 export { Counter } from "../assembly/counters.js";
+/** RoCEv2 wire constants and the layouts the firmware shares (TXD_*, RXL_*, RC_*, OPT_*, Op, Pos, OpClass). */
+export * as RoceWire from "../assembly/rdma/wire.js";
 export type { BlockBackend } from "./backends/types.js";
 export { MemoryBackend } from "./backends/memory.js";
 export { FileBackend, type FileBackendOptions } from "./backends/file.js";
