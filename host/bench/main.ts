@@ -8,6 +8,7 @@ import { benchRx } from "./rx.js";
 import { benchTx } from "./tx.js";
 import { formatValue, type BenchOptions, type Figure } from "./harness.js";
 import { benchFuzz } from "../fuzz/bench.js";
+import { benchFabric } from "../fabric/bench.js";
 import { benchCreate, benchSnapshot } from "./api.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
@@ -25,6 +26,8 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "fuzz-virtio-packed", run: benchFuzz("virtio-packed") },
   { id: "fuzz-nvme", run: benchFuzz("nvme") },
   { id: "tx", run: benchTx },
+  { id: "fabric-64", run: benchFabric(64) },
+  { id: "fabric-4k", run: benchFabric(4096 + 58) },
 ];
 
 async function main(): Promise<number> {

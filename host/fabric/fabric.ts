@@ -1,11 +1,16 @@
 // The Ethernet fabric between cards: links (link.ts) between card ports, and the step
 // that moves frames, once per poll round, in bulk (DESIGN rule 2):
 //
-//   step(now):  1. every card's TX ring is drained in one pass; each frame is copied into
-//                  the fabric's frame pool and given its arrival time by its link direction
-//                  (serialization, latency, faults: link.ts);
-//               2. every frame whose arrival time is ≤ now, in (arrival, send order), goes
-//                  into its receiver's RX ring; each ring's producer index is published once.
+//   step(now):  1. every card's TX ring is read in one pass; each frame gets its arrival
+//                  time from its link direction (serialization, latency, faults: link.ts);
+//               2. every frame whose arrival time is ≤ now, in (arrival, send order), is
+//                  copied into its receiver's RX ring; each ring's producer index is published
+//                  once, and each TX ring's consumer index moves past the frames that are done.
+//
+// One copy per frame: a frame stays in its TX slot while it is on the wire (the slot is
+// released, in ring order, once the frame is delivered or dropped), so the sender's TX ring
+// also holds what is in flight. Only a frame that a fault changes (corrupted, held back by
+// reordering or an injected delay, duplicated) is copied into the fabric's own frame pool.
 //
 // A full RX ring is never a silent loss. rxFull "pause" (default) makes the frame wait in
 // a per-receiver queue (counted waited_ring_full) and, while more than pauseFrames wait
@@ -97,9 +102,17 @@ interface DirQueue {
 
 interface Endpoint {
   readonly ep: NetEndpoint;
+  readonly index: number;
   readonly u8: Uint8Array;
   readonly i32: Int32Array;
   readonly dv: DataView;
+  // TX ring: frames [txCons, txNext) were read; txFlags per slot: TX_REF (on the wire,
+  // bytes still in the slot) or TX_DONE (may be released); txRefs counts TX_REF slots.
+  txNext: number;
+  txCons: number;
+  readonly txFlags: Uint8Array;
+  txRefs: number;
+  txDirty: boolean;
   /** Link direction leaving each port. */
   readonly ports: (LinkDir | undefined)[];
   /** Frames (pool slots) waiting for RX ring space, FIFO from waitHead. */
@@ -110,6 +123,9 @@ interface Endpoint {
   rxSpace: number;
   rxDirty: boolean;
 }
+
+const TX_REF = 1;
+const TX_DONE = 2;
 
 export class Fabric {
   readonly links: Link[] = [];
@@ -124,10 +140,15 @@ export class Fabric {
   private readonly captureRx: boolean;
   private anyLinkCapture = false;
 
-  // Frame pool: POOL_SLOT bytes per frame, metadata in parallel typed arrays.
+  // Frames in flight: metadata in parallel typed arrays, indexed by a frame id. A frame's
+  // bytes are in endpoint src[id]'s TX slot txIdx[id] at off[id], or (src -1) in the pool's
+  // POOL_SLOT bytes of that id (pool pages never written are never touched).
   private cap = POOL_INITIAL;
   private data = new Uint8Array(POOL_INITIAL * POOL_SLOT);
   private data32 = new Int32Array(this.data.buffer);
+  private src = new Int32Array(POOL_INITIAL).fill(-1);
+  private off = new Int32Array(POOL_INITIAL);
+  private txIdx = new Uint32Array(POOL_INITIAL);
   private len = new Int32Array(POOL_INITIAL);
   private dirOf = new Int32Array(POOL_INITIAL);
   private time = new Float64Array(POOL_INITIAL);
@@ -179,8 +200,11 @@ export class Fabric {
     if (i !== undefined) return i;
     if (card.memory.buffer.byteLength < M.CARD_FIXED_END) throw new RangeError("fabric: that memory is smaller than the fixed part of the memory map (no frame rings)");
     i = this.eps.length;
+    const dv = new DataView(card.memory.buffer);
+    const cons = dv.getUint32(M.NET_TX_CTRL + CONS_OFF, true);
     this.eps.push({
-      ep: card, u8: new Uint8Array(card.memory.buffer), i32: new Int32Array(card.memory.buffer, 0, card.memory.buffer.byteLength >> 2), dv: new DataView(card.memory.buffer),
+      ep: card, index: i, u8: new Uint8Array(card.memory.buffer), i32: new Int32Array(card.memory.buffer, 0, card.memory.buffer.byteLength >> 2), dv,
+      txNext: cons, txCons: cons, txFlags: new Uint8Array(M.NET_RING_ENTRIES), txRefs: 0, txDirty: false,
       ports: [], wait: [], waitHead: 0, rxProd: 0, rxSpace: 0, rxDirty: false,
     });
     this.byMemory.set(card.memory, i);
@@ -219,7 +243,7 @@ export class Fabric {
       this.onWire--;
       const ld = this.dirList[this.dirOf[s]!]!;
       if (!ld.link.up) { ld.stats.dropped_link_down++; this.release(s); continue; }
-      if (this.captureRx) this.record(ld, bt, this.data, s * POOL_SLOT, this.len[s]!);
+      if (this.captureRx) this.record(ld, bt, this.src[s]! < 0 ? this.data : this.eps[this.src[s]!]!.u8, this.off[s]!, this.len[s]!);
       const e = this.eps[ld.toIndex]!;
       if (e.wait.length === e.waitHead && e.rxSpace > 0) {
         this.put(e, ld, s);
@@ -233,7 +257,10 @@ export class Fabric {
         this.waitingTotal++;
       }
     }
-    for (const e of this.eps) if (e.rxDirty) { e.dv.setUint32(M.NET_RX_CTRL + PROD_OFF, e.rxProd, true); e.rxDirty = false; }
+    for (const e of this.eps) {
+      if (e.rxDirty) { e.dv.setUint32(M.NET_RX_CTRL + PROD_OFF, e.rxProd, true); e.rxDirty = false; }
+      if (e.txDirty) this.releaseTx(e);
+    }
     return delivered;
   }
 
@@ -269,33 +296,60 @@ export class Fabric {
   private drainTx(e: Endpoint, now: number): void {
     const dv = e.dv;
     const prod = dv.getUint32(M.NET_TX_CTRL + PROD_OFF, true);
-    let cons = dv.getUint32(M.NET_TX_CTRL + CONS_OFF, true);
-    if (prod === cons) return;
-    if (((prod - cons) >>> 0) > M.NET_RING_ENTRIES) {
+    const cons = dv.getUint32(M.NET_TX_CTRL + CONS_OFF, true);
+    if (cons !== e.txCons && e.txRefs === 0) { e.txNext = e.txCons = cons; e.txFlags.fill(0); } // someone else consumed: follow
+    let next = e.txNext;
+    if (prod === next) return;
+    if (((prod - e.txCons) >>> 0) > M.NET_RING_ENTRIES) {
+      // The firmware wrote past the frames it had handed over: nothing in the ring can be
+      // trusted. Skip to its producer (frames still on the wire carry what the slots hold now).
       this.counters.err_tx_ring_corrupt++;
+      for (let id = 0; id < this.cap; id++) {
+        if (this.src[id] !== e.index) continue; // frames still in this ring's slots move to the pool
+        copy(this.data, this.data32, id * POOL_SLOT, e.u8, e.i32, this.off[id]!, this.len[id]!);
+        this.src[id] = -1;
+        this.off[id] = id * POOL_SLOT;
+      }
+      e.txNext = e.txCons = prod;
+      e.txFlags.fill(0);
+      e.txRefs = 0;
       dv.setUint32(M.NET_TX_CTRL + CONS_OFF, prod, true);
       return;
     }
-    for (; cons !== prod; cons = (cons + 1) >>> 0) {
-      const s = txSlot(cons);
+    const flags = e.txFlags;
+    for (; next !== prod; next = (next + 1) >>> 0) {
+      const s = txSlot(next);
       const len = dv.getUint32(s + M.NET_SLOT_LEN_OFF, true);
       const port = dv.getUint32(s + M.NET_SLOT_PORT_OFF, true);
-      if (len === 0 || len > M.NET_FRAME_MAX) { this.counters.err_bad_frame_len++; continue; }
+      if (len === 0 || len > M.NET_FRAME_MAX) { this.counters.err_bad_frame_len++; flags[next % M.NET_RING_ENTRIES] = TX_DONE; continue; }
       const ld = port < MAX_PORTS ? e.ports[port] : undefined;
-      if (!ld) { this.counters.err_no_link++; continue; }
+      if (!ld) { this.counters.err_no_link++; flags[next % M.NET_RING_ENTRIES] = TX_DONE; continue; }
       if (!this.drop) {
         const r = this.eps[ld.toIndex]!;
         if (r.wait.length - r.waitHead >= this.pauseFrames) { this.counters.tx_paused++; break; }
       }
-      this.send(ld, e, s + M.NET_SLOT_HDR, len, now);
+      this.send(ld, e, next, s + M.NET_SLOT_HDR, len, now);
     }
-    dv.setUint32(M.NET_TX_CTRL + CONS_OFF, cons, true);
+    e.txNext = next;
+    this.releaseTx(e);
   }
 
-  /** Put one frame on a link direction: serialization, faults, arrival time. */
-  private send(ld: LinkDir, from: Endpoint, off: number, len: number, now: number): void {
+  /** Move e's TX consumer index past the frames that are done, and publish it. */
+  private releaseTx(e: Endpoint): void {
+    e.txDirty = false;
+    const flags = e.txFlags;
+    let c = e.txCons;
+    while (c !== e.txNext && flags[c % M.NET_RING_ENTRIES] === TX_DONE) { flags[c % M.NET_RING_ENTRIES] = 0; c = (c + 1) >>> 0; }
+    if (c === e.txCons) return;
+    e.txCons = c;
+    e.dv.setUint32(M.NET_TX_CTRL + CONS_OFF, c, true);
+  }
+
+  /** Put frame `idx` of e's TX ring (bytes at off) on a link direction: serialization, faults, arrival time. */
+  private send(ld: LinkDir, from: Endpoint, idx: number, off: number, len: number, now: number): void {
     const st = ld.stats;
     const o = ld.link.options;
+    const slot = idx % M.NET_RING_ENTRIES;
     st.frames++;
     st.bytes += len;
     const start = now > ld.busyUntil ? now : ld.busyUntil;
@@ -303,46 +357,57 @@ export class Fabric {
     ld.busyUntil = end;
     if (!this.captureRx) this.record(ld, start, from.u8, off, len);
     let arrival = end + o.latencyNs;
+    from.txFlags[slot] = TX_DONE; // unless the frame stays in its slot (below)
     if (!ld.link.up) { st.dropped_link_down++; return; }
     const p = ld.prng;
-    let held = false;
+    // Faults, drawn in a fixed order: injected (first match), loss, corruption, reordering, duplication.
+    let corruptAt = -1, held = false;
     if (ld.armed.length > 0) {
-      // Injected faults act first, then the seeded draws (a dropped frame skips them).
       const a = this.injected(ld, from.u8.subarray(off, off + len));
       if (a) {
         const k = a.fault.kind;
         if (k === "drop") { st.lost++; return; }
         if (k === "delay") { arrival += a.fault.delayNs ?? 10_000; st.delayed++; held = true; }
-        else this.pendingCorrupt = a.fault.bit ?? p.below(len * 8);
+        else corruptAt = (a.fault.bit ?? p.below(len * 8)) % (len * 8);
       }
     }
-    if (ld.lossT > 0 && p.next() < ld.lossT) { st.lost++; this.pendingCorrupt = -1; return; }
-    const s = this.alloc();
-    const base = s * POOL_SLOT;
-    const data = this.data;
-    copy(data, this.data32, base, from.u8, from.i32, off, len);
-    if (this.pendingCorrupt >= 0) {
-      const bit = this.pendingCorrupt % (len * 8);
-      data[base + (bit >>> 3)]! ^= 1 << (bit & 7);
-      st.corrupted++;
-      this.pendingCorrupt = -1;
-    }
-    if (ld.corruptT > 0 && p.next() < ld.corruptT) {
-      const bit = p.below(len * 8);
-      data[base + (bit >>> 3)]! ^= 1 << (bit & 7);
-      st.corrupted++;
-    }
+    if (ld.lossT > 0 && p.next() < ld.lossT) { st.lost++; return; }
+    let corruptRand = -1;
+    if (ld.corruptT > 0 && p.next() < ld.corruptT) corruptRand = p.below(len * 8);
     if (ld.reorderT > 0 && p.next() < ld.reorderT) { arrival += o.reorderNs; st.reordered++; held = true; }
-    this.schedule(s, ld, len, arrival, held);
-    if (ld.dupT > 0 && p.next() < ld.dupT) {
-      const d = this.alloc();
-      this.data.copyWithin(d * POOL_SLOT, s * POOL_SLOT, s * POOL_SLOT + len);
-      this.schedule(d, ld, len, arrival + o.dupDelayNs, held || o.dupDelayNs > 0);
+    const dup = ld.dupT > 0 && p.next() < ld.dupT;
+    const id = this.alloc();
+    this.len[id] = len;
+    if (corruptAt < 0 && corruptRand < 0 && !held && !dup) {
+      // Unchanged and in order: the bytes stay in the TX slot until delivery.
+      this.src[id] = from.index;
+      this.off[id] = off;
+      this.txIdx[id] = idx;
+      from.txFlags[slot] = TX_REF;
+      from.txRefs++;
+    } else {
+      const base = id * POOL_SLOT;
+      const data = this.data;
+      copy(data, this.data32, base, from.u8, from.i32, off, len);
+      this.src[id] = -1;
+      this.off[id] = base;
+      for (const bit of [corruptAt, corruptRand]) {
+        if (bit < 0) continue;
+        data[base + (bit >>> 3)]! ^= 1 << (bit & 7);
+        st.corrupted++;
+      }
+    }
+    this.schedule(id, ld, arrival, held);
+    if (dup) {
+      const d = this.alloc(); // may grow the pool: read this.data after it
+      this.len[d] = len;
+      this.src[d] = -1;
+      this.off[d] = d * POOL_SLOT;
+      this.data.copyWithin(d * POOL_SLOT, id * POOL_SLOT, id * POOL_SLOT + len);
+      this.schedule(d, ld, arrival + o.dupDelayNs, held || o.dupDelayNs > 0);
       st.duplicated++;
     }
   }
-
-  private pendingCorrupt = -1;
 
   /** The first armed fault of ld that matches the frame, used up by one; undefined when none does. */
   private injected(ld: LinkDir, frame: Uint8Array): ArmedFault | undefined {
@@ -377,7 +442,9 @@ export class Fabric {
     e.dv.setUint32(slot + M.NET_SLOT_PORT_OFF, ld.to.port, true);
     e.dv.setUint32(slot + 8, 0, true);
     e.dv.setUint32(slot + 12, 0, true);
-    copy(e.u8, e.i32, slot + M.NET_SLOT_HDR, this.data, this.data32, s * POOL_SLOT, l);
+    const src = this.src[s]!;
+    if (src >= 0) { const from = this.eps[src]!; copy(e.u8, e.i32, slot + M.NET_SLOT_HDR, from.u8, from.i32, this.off[s]!, l); }
+    else copy(e.u8, e.i32, slot + M.NET_SLOT_HDR, this.data, this.data32, this.off[s]!, l);
     e.rxProd = (e.rxProd + 1) >>> 0;
     e.rxSpace--;
     e.rxDirty = true;
@@ -405,13 +472,25 @@ export class Fabric {
     return this.free[--this.freeTop]!;
   }
 
+  /** Frame s is delivered or dropped: its id is free again, and its TX slot, if it was in one, is done. */
   private release(s: number): void {
+    const src = this.src[s]!;
+    if (src >= 0) {
+      const e = this.eps[src]!;
+      e.txFlags[this.txIdx[s]! % M.NET_RING_ENTRIES] = TX_DONE;
+      e.txRefs--;
+      e.txDirty = true;
+    }
+    this.src[s] = -1;
     this.free[this.freeTop++] = s;
   }
 
   private grow(): void {
     const old = this.cap, cap = old * 2;
     const data = new Uint8Array(cap * POOL_SLOT); data.set(this.data); this.data = data; this.data32 = new Int32Array(data.buffer);
+    const src = new Int32Array(cap).fill(-1); src.set(this.src); this.src = src;
+    const off = new Int32Array(cap); off.set(this.off); this.off = off;
+    const txIdx = new Uint32Array(cap); txIdx.set(this.txIdx); this.txIdx = txIdx;
     const len = new Int32Array(cap); len.set(this.len); this.len = len;
     const dirOf = new Int32Array(cap); dirOf.set(this.dirOf); this.dirOf = dirOf;
     const time = new Float64Array(cap); time.set(this.time); this.time = time;
@@ -425,9 +504,8 @@ export class Fabric {
   }
 
   /** Frame s arrives at `at`: in its direction's order, or (held) out of it, through the heap. */
-  private schedule(s: number, ld: LinkDir, len: number, at: number, held: boolean): void {
+  private schedule(s: number, ld: LinkDir, at: number, held: boolean): void {
     const dir = ld.link.index * 2 + ld.dir;
-    this.len[s] = len;
     this.dirOf[s] = dir;
     this.time[s] = at;
     this.seq[s] = this.nextSeq++;

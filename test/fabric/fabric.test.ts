@@ -41,10 +41,13 @@ describe("links on the virtual clock", () => {
     for (let i = 0; i < 3; i++) txPush(a!.memory, frame(i, 1000), 1);
     txPush(b!.memory, frame(9, 1000), 3);
     expect(f.step(0)).toBe(0);
-    expect(ringUsed(new DataView(a!.memory.buffer), M.NET_TX_CTRL)).toBe(0); // drained in one pass
+    const aTx = () => ringUsed(new DataView(a!.memory.buffer), M.NET_TX_CTRL);
+    expect(aTx()).toBe(3); // on the wire: the frames stay in their TX slots until delivered
+    expect(f.stats().links.link0!.ab.frames).toBe(3); // read in one pass
     expect(f.nextArrivalNs()).toBeCloseTo(wire + 2000, 6);
     expect(f.step(wire + 1999)).toBe(0);
     expect(f.step(wire + 2000)).toBe(2); // the first a→b frame and the b→a frame: full duplex
+    expect(aTx()).toBe(2); // its slot is free again
     expect(rxDrain(b!.memory).map((x) => [x.port, seqOf(x.frame).seq])).toEqual([[3, 0]]);
     expect(rxDrain(a!.memory).map((x) => [x.port, seqOf(x.frame).seq])).toEqual([[1, 9]]);
     // Back to back: each next frame one serialization time later.
@@ -52,6 +55,7 @@ describe("links on the virtual clock", () => {
     expect(f.step(2 * wire + 2000)).toBe(1);
     expect(f.step(3 * wire + 2000)).toBe(1);
     expect(rxDrain(b!.memory).map((x) => seqOf(x.frame).seq)).toEqual([1, 2]);
+    expect(aTx()).toBe(0);
     // An idle wire starts serializing at the send time.
     txPush(a!.memory, frame(3, 1000), 1);
     f.step(50_000);
@@ -141,11 +145,13 @@ describe("links on the virtual clock", () => {
 describe("full RX rings and bad TX slots are counted, never silent", () => {
   /** Fill b's RX ring past its size: 2 × 1000 frames from a, b's firmware consuming nothing. */
   function flood(f: Fabric, a: { memory: WebAssembly.Memory }) {
+    let delivered = 0;
     for (let r = 0; r < 2; r++) {
       for (let i = 0; i < 1000; i++) expect(txPush(a.memory, frame(r * 1000 + i), 0)).toBe(true);
-      f.step(0);
+      f.step(r * 1e9);
+      delivered += f.step(r * 1e9 + 1e8);
     }
-    return f.step(1e9);
+    return delivered;
   }
 
   it('rxFull "drop": the frames beyond the ring are tail-dropped and counted', () => {
@@ -166,10 +172,13 @@ describe("full RX rings and bad TX slots are counted, never silent", () => {
     expect(flood(f, a!)).toBe(M.NET_RING_ENTRIES);
     expect(f.stats().links.link0!.ab.waited_ring_full).toBe(2000 - M.NET_RING_ENTRIES);
     expect(f.stats().waiting).toBe(2000 - M.NET_RING_ENTRIES);
-    // a's next frames stay in its TX ring while b is that far behind.
+    // The waiting frames still hold a's TX slots; a's next frames are not sent while b is that far behind.
+    const aTx = () => ringUsed(new DataView(a!.memory.buffer), M.NET_TX_CTRL);
+    expect(aTx()).toBe(2000 - M.NET_RING_ENTRIES);
     for (let i = 0; i < 10; i++) txPush(a!.memory, frame(2000 + i), 0);
     f.step(2e9);
-    expect(ringUsed(new DataView(a!.memory.buffer), M.NET_TX_CTRL)).toBe(10);
+    expect(aTx()).toBe(2000 - M.NET_RING_ENTRIES + 10);
+    expect(f.stats().links.link0!.ab.frames).toBe(2000);
     expect(f.counters.tx_paused).toBeGreaterThan(0);
     // b's firmware catches up: everything arrives, in order, exactly once.
     const got: number[] = [];
@@ -180,6 +189,7 @@ describe("full RX rings and bad TX slots are counted, never silent", () => {
     got.push(...rxDrain(b!.memory).map((x) => seqOf(x.frame).seq));
     expect(got).toEqual([...Array(2010).keys()]);
     expect(f.stats().links.link0!.ab).toMatchObject({ frames: 2010, delivered: 2010, dropped_ring_full: 0 });
+    expect(aTx()).toBe(0);
   });
 
   it("counts frames with a bad length, on an unlinked port, and a corrupt TX ring", () => {
