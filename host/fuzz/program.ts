@@ -179,7 +179,12 @@ export function havoc(input: Uint8Array, rng: Rng, other?: Uint8Array, maxLen = 
       case 7: if (n < maxLen) { const len = 1 + rng.small(32), b = new Uint8Array(len); for (let k = 0; k < len; k++) b[k] = rng.next() & 0xff; insert(rng.below(n + 1), b); } break;
       case 8: if (n > 1 && n < maxLen) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from) - 1); insert(rng.below(n + 1), buf.slice(from, from + len)); } break;
       case 9: if (n > 1) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from) - 1), to = rng.below(n); buf.copyWithin(to, from, Math.min(from + len, from + n - to)); } break;
-      case 10: if (other && other.length > 1 && n > 1) { const cut = rng.below(n), cut2 = rng.below(other.length); const tail = other.subarray(cut2, cut2 + maxLen - cut); buf.set(tail, cut); n = cut + tail.length; } break;
+      case 10: if (other && other.length > 1 && n > 1) {
+        const cut = Math.min(rng.below(n), maxLen), cut2 = rng.below(other.length);
+        const tail = other.subarray(cut2, Math.min(other.length, cut2 + maxLen - cut));
+        buf.set(tail, cut);
+        n = cut + tail.length;
+      } break;
     }
   }
   if (n > maxLen) n = maxLen;
