@@ -32,6 +32,7 @@ const ids = [...live].sort((a, b) => a - b);
 let owner = [];
 try { owner = JSON.parse(readFileSync(new URL("../build/fuzz-sites.json", import.meta.url), "utf8")); } catch { /* older build */ }
 // source file of each live edge (assembly/virtio/ring/syncSplit → assembly/virtio/ring)
-const files = ids.map((id) => (owner[id] ?? "?").replace(/\/[^/]*$/, ""));
-writeFileSync(out, JSON.stringify({ total: live.size, ids, files }) + "\n");
+const fns = ids.map((id) => owner[id] ?? "?");
+const files = fns.map((f) => f.replace(/\/[^/]*$/, ""));
+writeFileSync(out, JSON.stringify({ total: live.size, ids, files, fns }) + "\n");
 console.log(`fuzz-edges: ${live.size} edges live after optimization in ${wasm} → ${out}`);

@@ -13,7 +13,7 @@ import { loadFirmware } from "../loader.js";
 export interface Range { base: number; end: number; what: string; /** writable, but restored by restore()'s own rules (request pool, lazy shadows), not copied whole */ lazy?: boolean }
 
 let fuzzModule: Promise<WebAssembly.Module> | undefined;
-let edgeInfo: Promise<{ total: number; ids: number[]; files?: string[] }> | undefined;
+let edgeInfo: Promise<{ total: number; ids: number[]; files?: string[]; fns?: string[] }> | undefined;
 
 /** The compiled fuzz build (built by `npm run build`: asc target "fuzz", then scripts/fuzz-edges.mjs). */
 export function loadFuzzFirmware(): Promise<WebAssembly.Module> {
@@ -25,13 +25,13 @@ export function loadFuzzFirmware(): Promise<WebAssembly.Module> {
 }
 
 /** The edge sites live in the optimized fuzz build (build/fuzz-edges.json). */
-export function loadEdges(): Promise<{ total: number; ids: number[]; files?: string[] }> {
+export function loadEdges(): Promise<{ total: number; ids: number[]; files?: string[]; fns?: string[] }> {
   edgeInfo ??= (async () => {
     const url = new URL("../build/fuzz-edges.json", import.meta.url);
     const alt = new URL("../../build/fuzz-edges.json", import.meta.url); // from host/fuzz/ under vitest
     const { readFile } = await import("node:fs/promises");
     const text = await readFile(url).catch(() => readFile(alt));
-    return JSON.parse(text.toString()) as { total: number; ids: number[]; files?: string[] };
+    return JSON.parse(text.toString()) as { total: number; ids: number[]; files?: string[]; fns?: string[] };
   })();
   return edgeInfo;
 }
@@ -59,9 +59,12 @@ export class FuzzCard {
 
   /** Source file of each live edge, by position in the live list (build/fuzz-edges.json). */
   readonly edgeFiles: string[];
+  /** Function of each live edge (before inlining), same order. */
+  readonly edgeFns: string[];
 
-  private constructor(readonly card: Card, edges: { total: number; ids: number[]; files?: string[] }) {
+  private constructor(readonly card: Card, edges: { total: number; ids: number[]; files?: string[]; fns?: string[] }) {
     this.edgeFiles = edges.files ?? [];
+    this.edgeFns = edges.fns ?? [];
     this.u8 = card.u8;
     this.u32 = new Uint32Array(card.memory.buffer);
     this.cov = card.u8.subarray(M.FUZZ_COV_BASE, M.FUZZ_COV_BASE + M.FUZZ_COV_SIZE);
@@ -177,10 +180,10 @@ export class FuzzCard {
   }
 
   /** Reached / total live edges per firmware source file. */
-  byFile(seen: Uint8Array): Record<string, [number, number]> {
+  byFile(seen: Uint8Array, perFunction = false): Record<string, [number, number]> {
     const out: Record<string, [number, number]> = {};
     this.edgeIds.forEach((id, k) => {
-      const f = this.edgeFiles[k] ?? "?";
+      const f = (perFunction ? this.edgeFns[k] : this.edgeFiles[k]) ?? "?";
       const e = (out[f] ??= [0, 0]);
       e[1]++;
       if (seen[id]) e[0]++;

@@ -29,6 +29,8 @@ export interface FuzzOptions {
   /** At the end, write the fewest corpus inputs that keep the coverage here (at most distillMax, default 40). */
   distill?: string;
   distillMax?: number;
+  /** Also report coverage per firmware function (FuzzReport.byFunction). */
+  perFunction?: boolean;
 }
 
 export interface FuzzReport {
@@ -45,6 +47,8 @@ export interface FuzzReport {
   finding?: { message: string; file?: string; size: number };
   /** Reached / total edges per firmware source file (firmware targets). */
   byFile?: Record<string, [number, number]>;
+  /** The same per function, when FuzzOptions.perFunction. */
+  byFunction?: Record<string, [number, number]>;
 }
 
 export const FINDING_MAGIC = "wasm-dpu-fuzz 1";
@@ -142,7 +146,8 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
   const report = (extra?: FuzzReport["finding"]): FuzzReport => {
     const s = elapsed();
     return { target: target.name, seed: o.seed, runs, seconds: s, execPerSec: runs / Math.max(s, 1e-9), reached, total: h.total, unit: h.unit,
-      corpus: corpus.length, timeline, ...(h.byFile ? { byFile: h.byFile(seen) } : {}), ...(extra ? { finding: extra } : {}) };
+      corpus: corpus.length, timeline, ...(h.byFile ? { byFile: h.byFile(seen) } : {}),
+      ...(h.byFile && o.perFunction ? { byFunction: h.byFile(seen, true) } : {}), ...(extra ? { finding: extra } : {}) };
   };
   const found = (e: unknown, input: Uint8Array): FuzzReport => {
     const msg = describe(e);

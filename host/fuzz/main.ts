@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { fuzz, replay, readInput, corpusFiles } from "./engine.js";
 import { TARGETS, findTarget } from "./targets/index.js";
 
-const USAGE = `usage: npm run fuzz -- TARGET [--seconds S | --runs N] [--seed N] [--corpus DIR] [--save-corpus DIR] [--artifacts DIR] [--distill DIR] [--coverage] [--json] [--quiet]
+const USAGE = `usage: npm run fuzz -- TARGET [--seconds S | --runs N] [--seed N] [--corpus DIR] [--save-corpus DIR] [--artifacts DIR] [--distill DIR] [--coverage [--verbose]] [--json] [--quiet]
        npm run fuzz -- --list
        npm run fuzz -- --replay FILE|DIR [--target NAME] [--verbose]`;
 
@@ -60,13 +60,17 @@ async function main(): Promise<number> {
   const r = await fuzz(t, {
     seed, ...(seconds !== undefined ? { seconds } : {}), ...(runs !== undefined ? { runs } : {}),
     ...(a.corpus ? { corpus: a.corpus } : {}), ...(a["save-corpus"] ? { saveCorpus: a["save-corpus"] } : {}),
-    ...(a.artifacts ? { artifacts: a.artifacts } : {}), ...(a.distill ? { distill: a.distill } : {}), ...(a.quiet ? { log: () => {} } : {}),
+    ...(a.artifacts ? { artifacts: a.artifacts } : {}), ...(a.coverage && a.verbose ? { perFunction: true } : {}), ...(a.distill ? { distill: a.distill } : {}), ...(a.quiet ? { log: () => {} } : {}),
   });
   if (a.json) console.log(JSON.stringify(r, null, 2));
   else {
     console.log(`${r.target}: ${r.runs} runs in ${r.seconds.toFixed(1)} s (${Math.round(r.execPerSec)} exec/s), seed ${r.seed}, ${r.unit} ${r.reached}/${r.total || "?"}, corpus ${r.corpus}`);
     for (const m of r.timeline) console.log(`  after ${m.seconds} s: ${r.unit} ${m.reached}/${r.total || "?"} (${m.runs} runs)`);
     if (a.coverage && r.byFile) for (const [f, [got, all]] of Object.entries(r.byFile).sort()) console.log(`  ${f.padEnd(28)} ${String(got).padStart(5)}/${all}`);
+    if (r.byFunction) {
+      console.log("  functions with edges not reached:");
+      for (const [f, [got, all]] of Object.entries(r.byFunction).sort()) if (got > 0 && got < all) console.log(`    ${f.padEnd(48)} ${String(got).padStart(5)}/${all}`);
+    }
     if (r.finding) console.log(`FINDING: ${r.finding.message}\n  saved ${r.finding.file} (${r.finding.size} bytes); npm run fuzz -- --replay ${r.finding.file}`);
     else console.log("no findings");
   }

@@ -21,8 +21,8 @@ export interface Harness {
   readonly mapSize: number;
   /** The expensive oracle (all card memory) — run periodically and on every replay. */
   fullAudit(): void;
-  /** Reached / total feedback points per firmware source file. */
-  byFile?(seen: Uint8Array): Record<string, [number, number]>;
+  /** Reached / total feedback points per firmware source file (or per function). */
+  byFile?(seen: Uint8Array, perFunction?: boolean): Record<string, [number, number]>;
   /** The input as the runner reads it, one line per operation (for --replay --verbose). */
   explain?(input: Uint8Array): string[];
   /** Back to the baseline including bytes no input may change (before re-running to find a culprit). */

@@ -422,7 +422,7 @@ class VirtioHarness implements Harness {
 
   explain(input: Uint8Array): string[] { return this.codec.explain(input); }
   collect(seen: Uint8Array): number { return this.fc.collect(seen); }
-  byFile(seen: Uint8Array): Record<string, [number, number]> { return this.fc.byFile(seen); }
+  byFile(seen: Uint8Array, perFunction?: boolean): Record<string, [number, number]> { return this.fc.byFile(seen, perFunction); }
   fullAudit(): void { this.fc.auditFull(); }
   restoreAll(): void { this.fc.restoreAll(); }
 }
