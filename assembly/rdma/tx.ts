@@ -7,7 +7,7 @@ import { NET_FRAME_MAX } from "../memmap";
 import { txSpace, txNextFrame, txCommit } from "../net/ring";
 import {
   Op, OpClass, Pos, PSN_MASK, PMTU_MIN, PMTU_MAX, TXD_OPCODE, TXD_PSN, TXD_ACKREQ, TXD_PAYLOAD, TXD_LEN, TXD_MTU,
-  TXD_IMM_FLAG, TXD_PORT, TXD_RETH_LEN, OPF_ACKREQ, OPF_PAYLOAD, OPT_HDRLEN,
+  TXD_IMM_FLAG, TXD_PORT, TXD_RETH_LEN, TXD_FROM_PKT, OPF_ACKREQ, OPF_PAYLOAD, OPT_HDRLEN,
 } from "./wire";
 import { opValid, opFlags, opEntry } from "./opcodes";
 import { buildPacket, FRAME_OVERHEAD } from "./frame";
@@ -68,8 +68,10 @@ export function txPacket(d: u32): u32 {
  * READ_RESPONSE), TXD_LEN its bytes at TXD_PAYLOAD, TXD_MTU the path MTU, TXD_PSN the first
  * PSN. The RETH (WRITE) goes on the FIRST/ONLY packet with the whole length, the AETH (READ
  * RESPONSE) on FIRST/LAST/ONLY, ImmDt (TXD_IMM_FLAG) and AckReq (TXD_ACKREQ) on the last.
- * All packets go into the TX ring or none do. Writes the next PSN back to TXD_PSN and returns
- * the number of packets, or TX_ERROR (counted).
+ * TXD_FROM_PKT > 0 resends the message from that packet on, with the PSNs, opcodes and bytes
+ * those packets had (go-back-N, §9.7.6.1.3). All packets go into the TX ring or none do. Writes
+ * the PSN after the message back to TXD_PSN and returns the number of packets sent, or
+ * TX_ERROR (counted).
  */
 export function txMessage(d: u32): u32 {
   const cls = <u32>load<u8>(d + TXD_OPCODE);
@@ -80,14 +82,17 @@ export function txMessage(d: u32): u32 {
     return TX_ERROR;
   }
   const npk = segCount(len, mtu);
-  if (txSpace() < npk) { count(Counter.err_rdma_tx_ring_full); return TX_ERROR; }
+  const from = load<u32>(d + TXD_FROM_PKT);
+  if (from >= npk) { count(Counter.err_rdma_tx_bad_desc); return TX_ERROR; }
+  if (txSpace() < npk - from) { count(Counter.err_rdma_tx_ring_full); return TX_ERROR; }
   const imm = load<u32>(d + TXD_IMM_FLAG) != 0;
   const ackreq = load<u32>(d + TXD_ACKREQ) != 0;
   const port = load<u32>(d + TXD_PORT);
-  let psn = load<u32>(d + TXD_PSN) & PSN_MASK;
-  let src = load<u32>(d + TXD_PAYLOAD);
-  let left = len;
-  for (let i: u32 = 0; i < npk; i++) {
+  const psn0 = load<u32>(d + TXD_PSN) & PSN_MASK;
+  let psn = (psn0 + from) & PSN_MASK;
+  let src = load<u32>(d + TXD_PAYLOAD) + from * mtu;
+  let left = len - from * mtu;
+  for (let i: u32 = from; i < npk; i++) {
     const pos = npk == 1 ? Pos.ONLY : i == 0 ? Pos.FIRST : i == npk - 1 ? Pos.LAST : Pos.MIDDLE;
     const op = segOpcode(cls, pos, imm);
     const n = left < mtu ? left : mtu;
@@ -100,6 +105,6 @@ export function txMessage(d: u32): u32 {
     left -= n;
   }
   store<u32>(d + TXD_PSN, psn);
-  countN(Counter.rdma_tx_frames, <u64>npk);
-  return npk;
+  countN(Counter.rdma_tx_frames, <u64>(npk - from));
+  return npk - from;
 }

@@ -212,6 +212,7 @@ export const TXD_PORT: u32 = 92; // u32 frame ring port number (NET slot port)
 export const TXD_ATOMIC_SWAP: u32 = 96; // u64 swap/add data
 export const TXD_ATOMIC_CMP: u32 = 104; // u64 compare data
 export const TXD_ATOMIC_ORIG: u32 = 112; // u64 original data of an ATOMIC ACK
+export const TXD_FROM_PKT: u32 = 120; // u32: rdmaTxMessage starts at this packet of the message (go-back-N resend)
 
 /** Path MTUs a message may be cut at (§9.7.7 / A17: 256..4096). */
 export const PMTU_MIN: u32 = 256;

@@ -71,6 +71,20 @@ describe("segmentation by path MTU", () => {
     expect(txDrain(c).map(fields).map((g) => g.op)).toEqual([0x05]);
   });
 
+  it("resends a message from packet k with the same PSNs, opcodes and bytes (go-back-N)", () => {
+    const data = pattern(5 * 512 - 7, 9);
+    const base = { opcode: W.OpClass.WRITE, payload: data, mtu: 512, psn: 0xfffffd, ackreq: true, va: 0x9000n, rkey: 3 };
+    expect(c.fw.rdmaTxMessage(writeDesc(c, base))).toBe(5);
+    const all = txDrain(c);
+    const d = writeDesc(c, { ...base, fromPkt: 2 });
+    expect(c.fw.rdmaTxMessage(d)).toBe(3);
+    expect(c.dv.getUint32(d + W.TXD_PSN, true)).toBe((0xfffffd + 5) & 0xffffff);
+    expect(txDrain(c).map((f) => Buffer.from(f).toString("hex"))).toEqual(all.slice(2).map((f) => Buffer.from(f).toString("hex")));
+    const before = c.counters().err_rdma_tx_bad_desc!;
+    expect(c.fw.rdmaTxMessage(writeDesc(c, { ...base, fromPkt: 5 })) >>> 0).toBe(0xffffffff);
+    expect(c.counters().err_rdma_tx_bad_desc).toBe(before + 1);
+  });
+
   it("refuses a bad MTU or class, and a message the TX ring cannot hold whole, counting each", () => {
     const before = c.counters();
     expect(c.fw.rdmaTxMessage(writeDesc(c, { opcode: W.OpClass.SEND, payload: pattern(10), mtu: 1500 })) >>> 0).toBe(0xffffffff);

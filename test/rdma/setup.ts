@@ -18,7 +18,7 @@ export interface Desc {
   opcode: number; seM?: number; pkey?: number; dqp?: number; psn?: number; ackreq?: boolean;
   va?: bigint; rkey?: number; dmaLen?: number; aeth?: number; imm?: number; iethRkey?: number;
   qkey?: number; srcQp?: number; payload?: Uint8Array; mtu?: number; immFlag?: boolean; port?: number;
-  swap?: bigint; cmp?: bigint; orig?: bigint;
+  swap?: bigint; cmp?: bigint; orig?: bigint; fromPkt?: number;
 }
 
 export const DEFAULTS = {
@@ -63,6 +63,7 @@ export function writeDesc(c: Card, d: Desc): number {
   dv.setUint32(a + W.TXD_MTU, d.mtu ?? 1024, true);
   dv.setUint32(a + W.TXD_IMM_FLAG, d.immFlag ? 1 : 0, true);
   dv.setUint32(a + W.TXD_PORT, d.port ?? 0, true);
+  dv.setUint32(a + W.TXD_FROM_PKT, d.fromPkt ?? 0, true);
   return a;
 }
 
