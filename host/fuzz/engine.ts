@@ -184,7 +184,7 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     let child: Uint8Array;
     const r = rng.below(20);
     if (r < 2) child = h.generate(rng);
-    else if (r < 11) { child = parent; for (let k = 1 + rng.small(3); k > 0; k--) child = h.mutate(child, rng); }
+    else if (r < 11) child = h.mutate(parent, rng, 1 + rng.small(3));
     else if (r < 17) child = havoc(parent, rng, rng.chance(0.2) ? rng.pick(corpus).data : undefined);
     else child = havoc(h.mutate(parent, rng), rng);
     runs++;

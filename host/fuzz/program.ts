@@ -28,8 +28,10 @@ export interface Program { header: Uint8Array; ops: Op[] }
 
 export class ProgramCodec {
   private readonly sizes: number[];
+  private readonly widths: number[][];
   constructor(readonly specs: readonly OpSpec[], readonly headerBytes: number) {
     this.sizes = specs.map((s) => s.fields.reduce((n, f) => n + f.width, 0));
+    this.widths = specs.map((s) => s.fields.map((f) => f.width));
   }
 
   op(name: string, ...vals: number[]): Op {
@@ -44,33 +46,36 @@ export class ProgramCodec {
     const ops: Op[] = [];
     let i = this.headerBytes;
     const n = b.length;
-    const byte = (k: number) => (k < n ? b[k]! : 0);
-    const rd = (w: number): number => {
-      let v: number;
-      if (w === 1) v = byte(i);
-      else if (w === 2) v = byte(i) | (byte(i + 1) << 8);
-      else if (w === 4) v = (byte(i) | (byte(i + 1) << 8) | (byte(i + 2) << 16) | (byte(i + 3) << 24)) >>> 0;
-      else v = ((byte(i) | (byte(i + 1) << 8) | (byte(i + 2) << 16) | (byte(i + 3) << 24)) >>> 0) +
-        ((byte(i + 4) | (byte(i + 5) << 8) | (byte(i + 6) << 16) | (byte(i + 7) << 24)) >>> 0) * 4294967296;
-      i += w;
-      return v;
-    };
+    // short inputs decode as if zero-padded: copy the tail into a padded buffer once
+    let src = b;
+    const nspecs = this.specs.length;
     while (i < n && ops.length < MAX_OPS) {
-      const code = b[i++]! % this.specs.length;
+      const code = src[i++]! % nspecs;
       const spec = this.specs[code]!;
-      const fs = spec.fields;
-      const vals = new Array<number>(fs.length);
-      for (let k = 0; k < fs.length; k++) vals[k] = rd(fs[k]!.width);
+      const ws = this.widths[code]!;
+      if (i + this.sizes[code]! > src.length) { const pad = new Uint8Array(i + this.sizes[code]! + 1); pad.set(src.subarray(0, n)); src = pad; }
+      const vals = new Array<number>(ws.length);
+      for (let k = 0; k < ws.length; k++) {
+        const w = ws[k]!;
+        if (w === 1) vals[k] = src[i]!;
+        else if (w === 2) vals[k] = src[i]! | (src[i + 1]! << 8);
+        else if (w === 4) vals[k] = (src[i]! | (src[i + 1]! << 8) | (src[i + 2]! << 16) | (src[i + 3]! << 24)) >>> 0;
+        else vals[k] = ((src[i]! | (src[i + 1]! << 8) | (src[i + 2]! << 16) | (src[i + 3]! << 24)) >>> 0) +
+          ((src[i + 4]! | (src[i + 5]! << 8) | (src[i + 6]! << 16) | (src[i + 7]! << 24)) >>> 0) * 4294967296;
+        i += w;
+      }
       const op: Op = { code, vals };
       if (spec.blob) {
-        const n = b[i++] ?? 0;
-        op.blob = b.slice(i, i + n);
-        i += n;
+        const len = i < n ? src[i]! : 0;
+        i++;
+        op.blob = b.slice(Math.min(i, n), Math.min(i + len, n));
+        i += len;
       }
       ops.push(op);
     }
     return { header, ops };
   }
+
 
   encode(p: Program): Uint8Array {
     let n = this.headerBytes;

@@ -11,8 +11,8 @@ export interface Harness {
   readonly unit: string;
   /** A new input built from the wire format: valid headers and chains, sane indexes. */
   generate(rng: Rng): Uint8Array;
-  /** A structural mutation of `input` (fields, operations), still decodable. */
-  mutate(input: Uint8Array, rng: Rng): Uint8Array;
+  /** `steps` (default 1) structural mutations of `input` (fields, operations), still decodable. */
+  mutate(input: Uint8Array, rng: Rng, steps?: number): Uint8Array;
   /** Run one input from the baseline state; throws (a Finding, a trap, a host error) when an oracle fails. */
   run(input: Uint8Array): void;
   /** Feedback points reached since the last call, marked in `seen`; returns how many were new. */

@@ -235,10 +235,11 @@ class NvmeHarness implements Harness {
     return [c.op("sqe", 0, slot, opc, 0, rng.below(0x10000), nsid, prp1, 0, prp2, cdw10, cdw11, 0, 0)];
   }
 
-  mutate(input: Uint8Array, rng: Rng): Uint8Array {
-    const p = this.codec.decode(input);
+  mutate(input: Uint8Array, rng: Rng, steps = 1): Uint8Array {
+    let p = this.codec.decode(input);
     const fi = this.funcs[p.header[0]! & 1]!;
-    return this.codec.encode(this.codec.mutate(p, rng, () => this.commands(rng, fi, fi.sqTail.slice(), fi.cqHead.slice(), 1 + rng.small(3))));
+    for (let k = 0; k < steps; k++) p = this.codec.mutate(p, rng, () => this.commands(rng, fi, fi.sqTail.slice(), fi.cqHead.slice(), 1 + rng.small(3)));
+    return this.codec.encode(p);
   }
 
   // ---- running ----

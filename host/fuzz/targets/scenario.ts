@@ -77,7 +77,13 @@ class ScenarioHarness implements Harness {
     return enc.encode(JSON.stringify(s));
   }
 
-  mutate(input: Uint8Array, rng: Rng): Uint8Array {
+  mutate(input: Uint8Array, rng: Rng, steps = 1): Uint8Array {
+    let out = input;
+    for (let k = 0; k < steps; k++) out = this.mutateOnce(out, rng);
+    return out;
+  }
+
+  private mutateOnce(input: Uint8Array, rng: Rng): Uint8Array {
     let doc: unknown;
     try { doc = JSON.parse(dec.decode(input)); } catch { return havoc(input, rng); }
     // all (parent, key) pairs in the document

@@ -233,12 +233,13 @@ class VirtioHarness implements Harness {
     });
   }
 
-  mutate(input: Uint8Array, rng: Rng): Uint8Array {
-    const p = this.codec.decode(input);
+  mutate(input: Uint8Array, rng: Rng, steps = 1): Uint8Array {
+    let p = this.codec.decode(input);
     const ctx = this.ctx(p.header[0]!);
     ctx.pos = rng.below(ctx.qsize);
     ctx.availIdx = rng.below(ctx.qsize);
-    return this.codec.encode(this.codec.mutate(p, rng, () => this.requests(rng, ctx, 1 + rng.small(3)).concat(rng.chance(0.5) ? [this.codec.op("notify", 0), this.codec.op("poll", 255)] : [])));
+    for (let k = 0; k < steps; k++) p = this.codec.mutate(p, rng, () => this.requests(rng, ctx, 1 + rng.small(3)).concat(rng.chance(0.5) ? [this.codec.op("notify", 0), this.codec.op("poll", 255)] : []));
+    return this.codec.encode(p);
   }
 
   // ---- running ----
