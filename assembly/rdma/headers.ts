@@ -27,13 +27,14 @@ import {
 // ---- IPv4 (RFC 791 §3.1) ----
 /** RFC 1071 checksum of the 20-byte header at p with its checksum field as it is. */
 @inline export function ipSum(p: u32): u32 {
-  // Ones' complement sum of the little-endian u16 words; byte order only swaps the result.
-  let s: u32 = <u32>load<u16>(p) + <u32>load<u16>(p, 2) + <u32>load<u16>(p, 4) + <u32>load<u16>(p, 6)
-    + <u32>load<u16>(p, 8) + <u32>load<u16>(p, 10) + <u32>load<u16>(p, 12) + <u32>load<u16>(p, 14)
-    + <u32>load<u16>(p, 16) + <u32>load<u16>(p, 18);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return s;
+  // Ones' complement sum of the little-endian u16 words (byte order only swaps the result),
+  // summed as five u32 words in 64 bits and folded.
+  let s: u64 = <u64>load<u32>(p) + <u64>load<u32>(p, 4) + <u64>load<u32>(p, 8) + <u64>load<u32>(p, 12)
+    + <u64>load<u32>(p, 16);
+  s = (s & 0xffffffff) + (s >> 32);
+  let t = <u32>(s & 0xffff) + <u32>(s >> 16);
+  t = (t & 0xffff) + (t >> 16);
+  return (t & 0xffff) + (t >> 16);
 }
 
 /** IPv4 header without options; addresses as 4 wire bytes each (u32 loaded little-endian). */

@@ -63,6 +63,7 @@ export function rxPoll(budget: u32): u32 {
   const head = rxHead();
   let frameNo = load<u32>(ctrl + RC_RX_FRAMES);
   let logProd = load<u32>(ctrl + RC_LOG_PROD);
+  let accepted: u32 = 0;
   for (let k: u32 = 0; k < n; k++) {
     const slot = head + k;
     const s = rxSlotAddr(slot);
@@ -105,9 +106,8 @@ export function rxPoll(budget: u32): u32 {
         }
       }
     }
-    if (reason == 0) { flags |= RXF_ACCEPTED; count(Counter.rdma_rx_accepted); }
-    else if (reason != Counter.rdma_rx_duplicate) count(<Counter>reason);
-    else count(Counter.rdma_rx_duplicate);
+    if (reason == 0) { flags |= RXF_ACCEPTED; accepted++; }
+    else count(<Counter>reason); // a drop reason, or rdma_rx_duplicate
     if ((flagsCtl & RCF_NO_LOG) == 0) {
       if (logProd - load<u32>(ctrl + RC_LOG_CONS) >= RXLOG_ENTRIES) {
         store<u32>(ctrl + RC_LOG_CONS, logProd - RXLOG_ENTRIES + 1); // drop the oldest entry
@@ -132,6 +132,7 @@ export function rxPoll(budget: u32): u32 {
   store<u32>(ctrl + RC_RX_FRAMES, frameNo);
   store<u32>(ctrl + RC_LOG_PROD, logProd);
   countN(Counter.rdma_rx_frames, <u64>n);
+  countN(Counter.rdma_rx_accepted, <u64>accepted);
   return n;
 }
 
