@@ -67,7 +67,18 @@ export interface FabricOptions {
   capture?: PcapWriter;
   /** Where frames are captured (default "rx"; see the top of this file). */
   capturePoint?: "rx" | "tx";
+  /** Called for every frame sent and arriving, and every link going down or up (tracing). Costs nothing when absent. */
+  onEvent?: (e: FabricEvent) => void;
 }
+
+/**
+ * What onEvent gets. A "tx" frame event when a frame is put on a wire (dropped: lost or link
+ * down there), an "rx" one when it arrives (dropped: link down, RX ring full under rxFull
+ * "drop"). `bytes` is a view valid during the call only.
+ */
+export type FabricEvent =
+  | { kind: "frame"; link: string; way: "ab" | "ba"; dir: "tx" | "rx"; ns: number; bytes: Uint8Array; dropped?: "lost" | "link_down" | "ring_full" }
+  | { kind: "link"; link: string; ns: number; up: boolean };
 
 /** Fabric-wide counters: frames the fabric could not move, by reason, and pauses. */
 export interface FabricCounters {
@@ -139,6 +150,9 @@ export class Fabric {
   private readonly capture: PcapWriter | undefined;
   private readonly captureRx: boolean;
   private anyLinkCapture = false;
+  private readonly onEvent: ((e: FabricEvent) => void) | undefined;
+  private lastNow = 0;
+  private lastStart = 0;
 
   // Frames in flight: metadata in parallel typed arrays, indexed by a frame id. A frame's
   // bytes are in endpoint src[id]'s TX slot txIdx[id] at off[id], or (src -1) in the pool's
@@ -171,6 +185,7 @@ export class Fabric {
     if (!(this.pauseFrames >= 1)) throw new RangeError(`fabric: pauseFrames must be ≥ 1, got ${opts.pauseFrames}`);
     this.capture = opts.capture;
     this.captureRx = (opts.capturePoint ?? "rx") === "rx";
+    this.onEvent = opts.onEvent;
     for (let i = 0; i < POOL_INITIAL; i++) this.free[i] = POOL_INITIAL - 1 - i;
     this.freeTop = POOL_INITIAL;
   }
@@ -191,6 +206,8 @@ export class Fabric {
     this.eps[ib]!.ports[b.port] = link.dirs[1];
     this.dirList.push(link.dirs[0], link.dirs[1]);
     this.queues.push({ q: new Int32Array(64), head: 0, n: 0 }, { q: new Int32Array(64), head: 0, n: 0 });
+    const on = this.onEvent;
+    if (on) link.onChange = (up) => on({ kind: "link", link: link.name, ns: this.lastNow, up });
     if (opts.capture) this.anyLinkCapture = true;
     return link;
   }
@@ -216,6 +233,7 @@ export class Fabric {
    * that has arrived by `now` into the RX rings. Returns the frames delivered.
    */
   step(now: number): number {
+    this.lastNow = now;
     for (const e of this.eps) this.drainTx(e, now);
     for (const e of this.eps) this.openRx(e);
     let delivered = 0;
@@ -242,10 +260,17 @@ export class Fabric {
       else { const Q = queues[from]!; Q.head = (Q.head + 1) & (Q.q.length - 1); Q.n--; }
       this.onWire--;
       const ld = this.dirList[this.dirOf[s]!]!;
-      if (!ld.link.up) { ld.stats.dropped_link_down++; this.release(s); continue; }
+      if (!ld.link.up) {
+        ld.stats.dropped_link_down++;
+        if (this.onEvent) this.rxEvent(ld, s, bt, "link_down");
+        this.release(s);
+        continue;
+      }
       if (this.captureRx) this.record(ld, bt, this.src[s]! < 0 ? this.data : this.eps[this.src[s]!]!.u8, this.off[s]!, this.len[s]!);
       const e = this.eps[ld.toIndex]!;
-      if (e.wait.length === e.waitHead && e.rxSpace > 0) {
+      const fits = e.wait.length === e.waitHead && e.rxSpace > 0;
+      if (this.onEvent) this.rxEvent(ld, s, bt, fits || !this.drop ? undefined : "ring_full");
+      if (fits) {
         this.put(e, ld, s);
         delivered++;
       } else if (this.drop) {
@@ -328,7 +353,13 @@ export class Fabric {
         const r = this.eps[ld.toIndex]!;
         if (r.wait.length - r.waitHead >= this.pauseFrames) { this.counters.tx_paused++; break; }
       }
-      this.send(ld, e, next, s + M.NET_SLOT_HDR, len, now);
+      const fate = this.send(ld, e, next, s + M.NET_SLOT_HDR, len, now);
+      if (this.onEvent) {
+        this.onEvent({
+          kind: "frame", link: ld.link.name, way: ld.dir === 0 ? "ab" : "ba", dir: "tx", ns: this.lastStart,
+          bytes: e.u8.subarray(s + M.NET_SLOT_HDR, s + M.NET_SLOT_HDR + len), ...(fate ? { dropped: fate } : {}),
+        });
+      }
     }
     e.txNext = next;
     this.releaseTx(e);
@@ -346,7 +377,7 @@ export class Fabric {
   }
 
   /** Put frame `idx` of e's TX ring (bytes at off) on a link direction: serialization, faults, arrival time. */
-  private send(ld: LinkDir, from: Endpoint, idx: number, off: number, len: number, now: number): void {
+  private send(ld: LinkDir, from: Endpoint, idx: number, off: number, len: number, now: number): "lost" | "link_down" | undefined {
     const st = ld.stats;
     const o = ld.link.options;
     const slot = idx % M.NET_RING_ENTRIES;
@@ -355,10 +386,11 @@ export class Fabric {
     const start = now > ld.busyUntil ? now : ld.busyUntil;
     const end = start + (len + o.wireOverhead) * ld.nsPerByte;
     ld.busyUntil = end;
+    this.lastStart = start;
     if (!this.captureRx) this.record(ld, start, from.u8, off, len);
     let arrival = end + o.latencyNs;
     from.txFlags[slot] = TX_DONE; // unless the frame stays in its slot (below)
-    if (!ld.link.up) { st.dropped_link_down++; return; }
+    if (!ld.link.up) { st.dropped_link_down++; return "link_down"; }
     const p = ld.prng;
     // Faults, drawn in a fixed order: injected (first match), loss, corruption, reordering, duplication.
     let corruptAt = -1, held = false;
@@ -366,12 +398,12 @@ export class Fabric {
       const a = this.injected(ld, from.u8.subarray(off, off + len));
       if (a) {
         const k = a.fault.kind;
-        if (k === "drop") { st.lost++; return; }
+        if (k === "drop") { st.lost++; return "lost"; }
         if (k === "delay") { arrival += a.fault.delayNs ?? 10_000; st.delayed++; held = true; }
         else corruptAt = (a.fault.bit ?? p.below(len * 8)) % (len * 8);
       }
     }
-    if (ld.lossT > 0 && p.next() < ld.lossT) { st.lost++; return; }
+    if (ld.lossT > 0 && p.next() < ld.lossT) { st.lost++; return "lost"; }
     let corruptRand = -1;
     if (ld.corruptT > 0 && p.next() < ld.corruptT) corruptRand = p.below(len * 8);
     if (ld.reorderT > 0 && p.next() < ld.reorderT) { arrival += o.reorderNs; st.reordered++; held = true; }
@@ -407,6 +439,13 @@ export class Fabric {
       this.schedule(d, ld, arrival + o.dupDelayNs, held || o.dupDelayNs > 0);
       st.duplicated++;
     }
+    return undefined;
+  }
+
+  private rxEvent(ld: LinkDir, s: number, ns: number, dropped: "link_down" | "ring_full" | undefined): void {
+    const src = this.src[s]!, off = this.off[s]!;
+    const bytes = (src < 0 ? this.data : this.eps[src]!.u8).subarray(off, off + this.len[s]!);
+    this.onEvent!({ kind: "frame", link: ld.link.name, way: ld.dir === 0 ? "ab" : "ba", dir: "rx", ns, bytes, ...(dropped ? { dropped } : {}) });
   }
 
   /** The first armed fault of ld that matches the frame, used up by one; undefined when none does. */

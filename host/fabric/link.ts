@@ -202,7 +202,14 @@ export class Link {
   up = true;
 
   /** Take the link down (frames sent or arriving meanwhile are dropped, counted dropped_link_down) or up again. */
-  setUp(up: boolean): void { this.up = up; }
+  setUp(up: boolean): void {
+    if (up === this.up) return;
+    this.up = up;
+    this.onChange?.(up);
+  }
+
+  /** Set by the fabric when it reports link events. */
+  onChange: ((up: boolean) => void) | undefined;
 
   /**
    * Arm a fault for the next `count` frames (default 1) that match, on one direction or

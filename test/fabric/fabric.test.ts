@@ -269,6 +269,31 @@ describe("link down and up, injected faults", () => {
   });
 });
 
+describe("events for tracing", () => {
+  it("reports each frame sent and arriving, drops with their reason, and links going down and up", () => {
+    const [a, b] = cards();
+    const ev: string[] = [];
+    const f = new Fabric({
+      rxFull: "drop",
+      onEvent: (e) => ev.push(e.kind === "link" ? `link ${e.link} ${e.up ? "up" : "down"} @${e.ns}` : `${e.dir} ${e.link}.${e.way} #${seqOf(e.bytes).seq} @${e.ns}${e.dropped ? ` ${e.dropped}` : ""}`),
+    });
+    const l = f.connect({ card: a!, port: 0 }, { card: b!, port: 0 }, { gbps: 8, latencyNs: 100, wireOverhead: 0 }); // 1 ns per byte
+    l.inject({ kind: "drop", dir: "ab", match: (fr) => fr[0] === 2 });
+    for (let i = 1; i <= 3; i++) txPush(a!.memory, frame(i), 0);
+    f.step(0);
+    f.step(1000);
+    l.setUp(false);
+    txPush(b!.memory, frame(9), 0);
+    f.step(2000);
+    l.setUp(true);
+    expect(ev).toEqual([
+      "tx link0.ab #1 @0", "tx link0.ab #2 @64 lost", "tx link0.ab #3 @128",
+      "rx link0.ab #1 @164", "rx link0.ab #3 @292",
+      "link link0 down @1000", "tx link0.ba #9 @2000 link_down", "link link0 up @2000",
+    ]);
+  });
+});
+
 describe("capture", () => {
   it('captures at the receiving port by default (after faults) or at the sending port ("tx", before them)', () => {
     const run = (point: "rx" | "tx") => {
