@@ -56,7 +56,7 @@ import { setApiFileOpener } from "./api/testbed.js";
 setApiFileOpener((path, bytes, blockSize) => new FileBackend({ path, bytes, blockSize }));
 
 // The fabric (issue 3): links between cards' Ethernet frame rings, pcap capture and replay.
-export { Fabric, MAX_PORTS, type FabricOptions, type FabricCounters, type FabricStats } from "./fabric/fabric.js";
+export { Fabric, MAX_PORTS, type FabricOptions, type FabricCounters, type FabricStats, type FabricEvent } from "./fabric/fabric.js";
 export { Link, LinkDir, ETH_WIRE_OVERHEAD, type LinkOptions, type LinkEnd, type DirStats as LinkDirStats, type InjectedFault } from "./fabric/link.js";
 export {
   PcapWriter, PcapParser, PcapError, MemorySink, readPcap, parsePcapHeader, LINKTYPE_ETHERNET, PCAP_MAGIC_NS, PCAP_MAGIC_US,
