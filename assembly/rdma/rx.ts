@@ -7,13 +7,12 @@
 // transport, UD Q_Key and RC sequence (seq.ts).
 import { Counter } from "../counters";
 import { count, countN } from "../stats";
-import { NET_FRAME_MAX, RDMA_CTRL, RXLOG_BASE, RXLOG_ENTRIES, RXLOG_ENTRY_SIZE, MAX_QPS } from "../memmap";
+import { NET_FRAME_MAX, NET_SLOT_HDR, NET_SLOT_LEN_OFF, RDMA_CTRL, RXLOG_BASE, RXLOG_ENTRIES, RXLOG_ENTRY_SIZE, MAX_QPS } from "../memmap";
 import { rxPending, rxCorrupt, rxHead, rxRelease, rxSlotAddr } from "../net/ring";
-import { NET_SLOT_HDR, NET_SLOT_LEN_OFF } from "../memmap";
 import {
   ETH_HDR_LEN, ETH_TYPE_OFF, ETHERTYPE_IPV4, IP_HDR_LEN, IP_VER_IHL_OFF, IP_TOTLEN_OFF, IP_FRAG_OFF, IP_MF_OFFSET_MASK,
   IP_PROTO_OFF, IPPROTO_UDP, UDP_HDR_LEN, UDP_DPORT_OFF, UDP_LEN_OFF, ROCEV2_UDP_PORT, BTH_LEN, BTH_TVER_MASK,
-  BTH_PAD_MASK, BTH_PAD_SHIFT, BTH_ACKREQ, PSN_MASK, ICRC_LEN, OPF_PAYLOAD, OPF_RC, OPF_UD, OPT_HDRLEN, OPT_FLAGS,
+  BTH_PAD_MASK, BTH_PAD_SHIFT, BTH_ACKREQ, BTH_OPCODE_OFF, BTH_FLAGS_OFF, BTH_DQP_OFF, BTH_PSN_OFF, QPN_MASK, RETH_DMALEN_OFF, PSN_MASK, ICRC_LEN, OPF_PAYLOAD, OPF_RC, OPF_UD, OPT_HDRLEN, OPT_FLAGS,
   OPT_POS, OPT_CLASS, OPT_VALID, OPT_RETH, OPT_DETH, Transport, OpClass, RXL_FRAME, RXL_OPCODE, RXL_POS, RXL_FLAGS, RXL_PAD,
   RXL_DQP, RXL_PSN, RXL_REASON, RXL_PAYLOAD_LEN, RXL_CLASS, RXL_SLOT, RXF_ICRC_OK, RXF_ACCEPTED, RXF_BTH,
   RXF_ICRC_CHECKED, RXF_ACKREQ, RC_LOG_PROD, RC_LOG_CONS, RC_RX_FRAMES, RC_FLAGS, RCF_NO_ICRC_CHECK, RCF_NO_LOG,
@@ -75,11 +74,11 @@ export function rxPoll(budget: u32): u32 {
     if (reason == 0) {
       const ipLen = be16(f + ETH_HDR_LEN + IP_TOTLEN_OFF);
       const b = f + BTH_AT;
-      op = <u32>load<u8>(b);
-      const bf = <u32>load<u8>(b, 1);
+      op = <u32>load<u8>(b + BTH_OPCODE_OFF);
+      const bf = <u32>load<u8>(b + BTH_FLAGS_OFF);
       pad = (bf & BTH_PAD_MASK) >> BTH_PAD_SHIFT;
-      dqp = be32(b + 4) & 0xffffff;
-      const pw = be32(b + 8);
+      dqp = be32(b + BTH_DQP_OFF) & QPN_MASK;
+      const pw = be32(b + BTH_PSN_OFF);
       psn = pw & PSN_MASK;
       flags = RXF_BTH | ((pw & BTH_ACKREQ) != 0 ? RXF_ACKREQ : 0);
       if ((flagsCtl & RCF_NO_ICRC_CHECK) == 0) {
@@ -162,7 +161,7 @@ export function rxPoll(budget: u32): u32 {
   if (cls == OpClass.ACK || cls == OpClass.ATOMIC_ACK) return 0; // the completer's (qpAcked)
   let readPsns: u32 = 1;
   if (cls == OpClass.READ_REQUEST) {
-    const dl = be32(b + <u32>load<u8>(opEntry(op) + OPT_RETH) + 12);
+    const dl = be32(b + <u32>load<u8>(opEntry(op) + OPT_RETH) + RETH_DMALEN_OFF);
     readPsns = dl == 0 ? 1 : (dl + mtu - 1) / mtu;
   }
   return seqCheck(q + QP_RQ, op, psn, plen, mtu, readPsns);
