@@ -13,6 +13,7 @@ import { opValid, opFlags, opEntry } from "./opcodes";
 import { buildPacket, FRAME_OVERHEAD } from "./frame";
 
 export const TX_ERROR: u32 = 0xffffffff;
+const MAX_PAD: u32 = 3; // pad to a multiple of 4 bytes (§9.5: PadCnt is 2 bits)
 
 /** Packets a message of `len` bytes takes at path MTU `mtu` (a zero-length message is one ONLY packet). */
 @inline export function segCount(len: u32, mtu: u32): u32 { return len == 0 ? 1 : (len + mtu - 1) / mtu; }
@@ -50,7 +51,7 @@ export function txPacket(d: u32): u32 {
   const op = <u32>load<u8>(d + TXD_OPCODE);
   const len = load<u32>(d + TXD_LEN);
   if (!opValid(op) || ((opFlags(op) & OPF_PAYLOAD) == 0 && len != 0)
-    || len > NET_FRAME_MAX - FRAME_OVERHEAD - <u32>load<u8>(opEntry(op) + OPT_HDRLEN) - 3) {
+    || len > NET_FRAME_MAX - FRAME_OVERHEAD - <u32>load<u8>(opEntry(op) + OPT_HDRLEN) - MAX_PAD) {
     count(Counter.err_rdma_tx_bad_desc);
     return TX_ERROR;
   }
