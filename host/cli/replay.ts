@@ -11,7 +11,7 @@ import * as M from "../../assembly/memmap.js";
 import { Counter } from "../../assembly/counters.js";
 import {
   Op, Pos, OpClass, RXL_FLAGS, RXL_OPCODE, RXL_POS, RXL_DQP, RXL_PSN, RXL_REASON, RXL_PAYLOAD_LEN, RXL_CLASS, RXL_SLOT,
-  RXF_ICRC_OK, RXF_ACCEPTED, RXF_BTH, RXF_ICRC_CHECKED, RC_LOG_PROD, RC_LOG_CONS,
+  RXF_ICRC_OK, RXF_ACCEPTED, RXF_BTH, RXF_ICRC_CHECKED, RXF_ACKREQ, RC_LOG_PROD, RC_LOG_CONS,
 } from "../../assembly/rdma/wire.js";
 import { Card } from "../card.js";
 import { PcapFileReader } from "../fabric/pcap-file.js";
@@ -45,6 +45,8 @@ export interface ReplayLine {
   packet: "first" | "middle" | "last" | "only" | "none" | null;
   dest_qp: number | null;
   psn: number | null;
+  /** The BTH AckReq bit. */
+  ack_req: boolean | null;
   payload_len: number | null;
   /** true/false when the ICRC was checked; null when the framing was too broken to find it. */
   icrc_ok: boolean | null;
@@ -200,6 +202,7 @@ export class Replayer {
       packet: bth && Op[op] !== undefined ? (POS_NAMES[dv.getUint8(e + RXL_POS)] ?? null) : null,
       dest_qp: bth ? dv.getUint32(e + RXL_DQP, true) : null,
       psn: bth ? dv.getUint32(e + RXL_PSN, true) : null,
+      ack_req: bth ? (flags & RXF_ACKREQ) !== 0 : null,
       payload_len: (flags & RXF_ACCEPTED) !== 0 ? dv.getUint32(e + RXL_PAYLOAD_LEN, true) : null,
       icrc_ok: (flags & RXF_ICRC_CHECKED) !== 0 ? (flags & RXF_ICRC_OK) !== 0 : null,
       action: (flags & RXF_ACCEPTED) !== 0 ? "accepted" : "dropped",
@@ -211,7 +214,7 @@ export class Replayer {
 
   private tooLong(r: PcapRecord): ReplayLine {
     return {
-      frame: r.number, opcode: null, opcode_name: null, class: null, packet: null, dest_qp: null, psn: null, payload_len: null,
+      frame: r.number, opcode: null, opcode_name: null, class: null, packet: null, dest_qp: null, psn: null, ack_req: null, payload_len: null,
       icrc_ok: null, action: "dropped", reason: Counter[Counter.err_rdma_oversized],
       ...(r.origLen > r.frame.length ? { snapped: true as const } : {}),
     };

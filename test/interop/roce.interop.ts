@@ -10,6 +10,7 @@ import { Fabric } from "../../host/fabric/fabric.js";
 import { Counter } from "../../assembly/counters.js";
 import { card, writeDesc, rxLog, W, type Desc } from "../rdma/setup.js";
 import { sampleFrames } from "../rdma/samples.js";
+import { replayCli, type ReplayLine } from "../../host/cli/replay.js";
 import { representativeFrames, roceFrame, type RoceSpec } from "./roce-frames.js";
 import { tshark, problems, packets, fields } from "./tshark.js";
 
@@ -157,5 +158,25 @@ describe("tshark decodes frames the firmware built, captured while they crossed 
     expect(w.map((f) => f.get("infiniband.bth.psn"))).toEqual(["1000", "1001", "1002", "1003", "1004"]);
     expect(w[0]!.get("infiniband.reth.dmalen")).toBe(String(WRITE_LEN));
     expect(w.map((f) => f.get("infiniband.bth.a"))).toEqual(["0", "0", "0", "0", "1"]);
+  });
+});
+
+describe("wasm-dpu replay and tshark agree on every frame of a capture", () => {
+  it("opcode, dest QP, PSN and AckReq match frame by frame; frames tshark decodes as RoCEv2 are accepted with a good ICRC", async () => {
+    const frames = [...(await sampleFrames()), ...representativeFrames().map(roceFrame)];
+    const file = capture("agree.pcap", frames);
+    const out: string[] = [];
+    expect(await replayCli([file, "--json"], { out: (l) => out.push(l), err: (l) => { throw new Error(l); } })).toBe(0);
+    const ours = out.map((l) => JSON.parse(l) as ReplayLine);
+    const theirs = packets(file).map(fields);
+    expect(ours).toHaveLength(frames.length);
+    expect(theirs).toHaveLength(frames.length);
+    ours.forEach((r, i) => {
+      const t = theirs[i]!;
+      expect(r, `frame ${i + 1}`).toMatchObject({ frame: i + 1, action: "accepted", icrc_ok: true });
+      expect([r.opcode, r.dest_qp, r.psn, r.ack_req], `frame ${i + 1}`).toEqual([
+        Number(t.get("infiniband.bth.opcode")), Number(t.get("infiniband.bth.destqp")), Number(t.get("infiniband.bth.psn")), t.get("infiniband.bth.a") === "1",
+      ]);
+    });
   });
 });
