@@ -291,6 +291,7 @@ export class Fabric {
 
   /** Virtual time of the next arrival (Infinity when nothing is on the wires); frames waiting for ring space are due now. */
   nextArrivalNs(): number {
+    if (this.waitingTotal > 0) return this.lastNow;
     let t = this.heapN > 0 ? this.time[this.heap[0]!]! : Infinity;
     for (const Q of this.queues) if (Q.n > 0 && this.time[Q.q[Q.head]!]! < t) t = this.time[Q.q[Q.head]!]!;
     return t;
