@@ -179,15 +179,17 @@ export function crc16T10Dif(p: u32, n: u32): u32 { return crc16T10DifUpdate(0, p
 // few header bytes done by slicing-by-16 (larger chunks amortize the 16-lane join).
 // Layout of CRC_AUX per polynomial (0x1000 apart):
 //   +0     nibble tables: for plane j, lo[j] (16 B) then hi[j] (16 B) = 128 B
-//   +0x400 shift by SIMD_CHUNK zero bytes: 8 tables (one per register nibble) x 16 u32 = 512 B
-//   +0x600 shift by 16 * SIMD_CHUNK zero bytes, the same shape
+//   +0x400 + 0x200 k: shift by (SIMD_CHUNK << k) zero bytes, k = 0..4: 8 tables (one per
+//          register nibble) x 16 u32 = 512 B each; k = 4 is the whole block
 // (CRC_AUX + 0x1f00: 64 bytes where the lane registers are spilled for the join.)
 const SIMD_CHUNK: u32 = 256;
 const SIMD_BLOCK: u32 = 16 * SIMD_CHUNK;
 const SIMD_MIN: u32 = SIMD_BLOCK;
 const AUX_NIB: u32 = 0;
-const AUX_SHIFT_CHUNK: u32 = 0x400;
-const AUX_SHIFT_BLOCK: u32 = 0x600;
+// Shift tables for 2^k chunks, k = 0..4 (the last is the whole block), 0x200 bytes apart.
+const AUX_SHIFT: u32 = 0x400;
+const AUX_SHIFT_STRIDE: u32 = 0x200;
+const AUX_SHIFT_BLOCK: u32 = AUX_SHIFT + 4 * AUX_SHIFT_STRIDE;
 
 @inline function auxFor(tbl: u32): u32 { return CRC_AUX + (tbl == CRC32_TABLE ? 0 : 0x1000); }
 
@@ -206,9 +208,9 @@ function buildAux(tbl: u32): void {
       store<u8>(aux + AUX_NIB + j * 32 + 16 + v, <u8>(load<u32>(tbl + ((v << 4) << 2)) >> (j * 8)));
     }
   }
-  for (let s: u32 = 0; s < 2; s++) {
-    const m = s == 0 ? SIMD_CHUNK : SIMD_BLOCK;
-    const at = aux + (s == 0 ? AUX_SHIFT_CHUNK : AUX_SHIFT_BLOCK);
+  for (let k: u32 = 0; k < 5; k++) {
+    const m = SIMD_CHUNK << k;
+    const at = aux + AUX_SHIFT + k * AUX_SHIFT_STRIDE;
     for (let nib: u32 = 0; nib < 8; nib++) {
       for (let v: u32 = 0; v < 16; v++) store<u32>(at + nib * 64 + (v << 2), shiftSlow(tbl, v << (nib * 4), m));
     }
@@ -230,7 +232,7 @@ function crc32Simd(tbl: u32, crc: u32, p: u32, n: u32): u32 {
   const lo2 = v128.load(aux, 64), hi2 = v128.load(aux, 80);
   const lo3 = v128.load(aux, 96), hi3 = v128.load(aux, 112);
   const m4 = i8x16.splat(0x0f);
-  const shChunk = aux + AUX_SHIFT_CHUNK, shBlock = aux + AUX_SHIFT_BLOCK;
+  const shBlock = aux + AUX_SHIFT_BLOCK;
   const blocks = n / SIMD_BLOCK;
   for (let blk: u32 = 0; blk < blocks; blk++) {
     let b0 = i8x16.splat(0), b1 = i8x16.splat(0), b2 = i8x16.splat(0), b3 = i8x16.splat(0);
@@ -375,14 +377,24 @@ function crc32Simd(tbl: u32, crc: u32, p: u32, n: u32): u32 {
       b2 = v128.xor(b3, v128.xor(i8x16.swizzle(lo2, l), i8x16.swizzle(hi2, h)));
       b3 = v128.xor(i8x16.swizzle(lo3, l), i8x16.swizzle(hi3, h));
     }
-    // Join: the block's register is lanes 0..15 folded with the chunk shift; then the running one.
-    v128.store(LANE_TMP, b0); v128.store(LANE_TMP, b1, 16); v128.store(LANE_TMP, b2, 32); v128.store(LANE_TMP, b3, 48);
-    let lanes: u32 = 0;
-    for (let i: u32 = 0; i < 16; i++) {
-      const r = <u32>load<u8>(LANE_TMP + i) | (<u32>load<u8>(LANE_TMP + i, 16) << 8)
-        | (<u32>load<u8>(LANE_TMP + i, 32) << 16) | (<u32>load<u8>(LANE_TMP + i, 48) << 24);
-      lanes = shiftBy(shChunk, lanes) ^ r;
+    // Join: gather each lane's register from the four byte planes (lane i = u32 i at LANE_TMP),
+    // fold neighbours pairwise (chunk i is 15 - i chunks from the block's end), then the running one.
+    const p01lo = i8x16.shuffle(b0, b1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const p01hi = i8x16.shuffle(b0, b1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const p23lo = i8x16.shuffle(b2, b3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const p23hi = i8x16.shuffle(b2, b3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    v128.store(LANE_TMP, i16x8.shuffle(p01lo, p23lo, 0, 8, 1, 9, 2, 10, 3, 11));
+    v128.store(LANE_TMP, i16x8.shuffle(p01lo, p23lo, 4, 12, 5, 13, 6, 14, 7, 15), 16);
+    v128.store(LANE_TMP, i16x8.shuffle(p01hi, p23hi, 0, 8, 1, 9, 2, 10, 3, 11), 32);
+    v128.store(LANE_TMP, i16x8.shuffle(p01hi, p23hi, 4, 12, 5, 13, 6, 14, 7, 15), 48);
+    for (let k: u32 = 0; k < 4; k++) {
+      const sh = aux + AUX_SHIFT + k * AUX_SHIFT_STRIDE, step: u32 = 1 << k;
+      for (let i: u32 = 0; i < 16; i += step << 1) {
+        const at = LANE_TMP + (i << 2);
+        store<u32>(at, shiftBy(sh, load<u32>(at)) ^ load<u32>(at + (step << 2)));
+      }
     }
+    const lanes = load<u32>(LANE_TMP);
     crc = shiftBy(shBlock, crc) ^ lanes;
     p += SIMD_BLOCK;
   }
