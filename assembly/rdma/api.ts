@@ -3,7 +3,7 @@
 import { RDMA_SCRATCH, RDMA_CTRL, NET_TX_CTRL } from "../memmap";
 import { txSpace } from "../net/ring";
 import { crc32, crc32c, crc16T10Dif, crc32Scalar } from "../crc";
-import { TXD_SIZE, RC_FLAGS } from "./wire";
+import { TXD_SIZE, RC_FLAGS, IP_HDR_LEN, UDP_HDR_LEN, BTH_LEN, ICRC_LEN } from "./wire";
 import { rxPoll } from "./rx";
 import { txPacket, txMessage, segCount, TX_ERROR } from "./tx";
 import { icrcCompute, buildPacket } from "./frame";
@@ -31,8 +31,10 @@ export function rdmaRxPoll(budget: u32): u32 { return rxPoll(budget); }
 /** RDMA control flags (wire.ts RCF_*). */
 export function rdmaSetFlags(flags: u32): void { store<u32>(RDMA_CTRL + RC_FLAGS, flags); }
 
-/** ICRC of the frame at f (Ethernet header first) whose IPv4 total length is ipLen. */
-export function rdmaIcrc(f: u32, ipLen: u32): u32 { return icrcCompute(f, ipLen); }
+/** ICRC of the frame at f (Ethernet header first) whose IPv4 total length is ipLen (0 when too short to have one). */
+export function rdmaIcrc(f: u32, ipLen: u32): u32 {
+  return ipLen < IP_HDR_LEN + UDP_HDR_LEN + BTH_LEN + ICRC_LEN ? 0 : icrcCompute(f, ipLen);
+}
 
 /** CRCs over card memory [p, p+n). */
 export function crc32Of(p: u32, n: u32): u32 { return crc32(p, n); }

@@ -22,7 +22,7 @@ export const FRAME_OVERHEAD: u32 = BTH_AT + ICRC_LEN;
 let icrcSeed: u32 = 0;
 const MASKED_LEN: u32 = IP_HDR_LEN + UDP_HDR_LEN + BTH_LEN; // 40 bytes with masked fields
 // The masks as they apply to little-endian words of the IPv4 header (words 0-4), the UDP header
-// (5-6) and the BTH (7-9); compile-time checked against the field offsets below.
+// (5-6) and the BTH (7-9), derived from the field offsets.
 const MASK_W0: u32 = 0xff << (IP_TOS_OFF * 8);
 const MASK_W2: u32 = (0xff << ((IP_TTL_OFF - 8) * 8)) | (0xffff << ((IP_CSUM_OFF - 8) * 8));
 const MASK_W6: u32 = 0xffff << ((IP_HDR_LEN + UDP_CSUM_OFF - 24) * 8);
