@@ -8,7 +8,7 @@ import {
   BTH_LEN, BTH_RESV8A_OFF, ICRC_LEN, OPT_HDRLEN, OPT_RETH, OPT_AETH, OPT_IMMDT, OPT_IETH, OPT_DETH, OPT_ATOMICETH,
   OPT_ATOMICACKETH, TXD_DST_MAC, TXD_SRC_IP, TXD_DST_IP, TXD_SPORT, TXD_TOS, TXD_TTL, TXD_BTH_FLAGS, TXD_PKEY, TXD_DQP,
   TXD_RETH_VA, TXD_RETH_RKEY, TXD_AETH, TXD_IMM, TXD_IETH_RKEY, TXD_DETH_QKEY, TXD_DETH_SRCQP, TXD_ATOMIC_SWAP,
-  TXD_ATOMIC_CMP, TXD_ATOMIC_ORIG,
+  TXD_ATOMIC_CMP, TXD_ATOMIC_ORIG, OPT_CNP, CNP_RESERVED_LEN,
 } from "./wire";
 import { opEntry } from "./opcodes";
 import { ethPut, ipPut, udpPut, bthPut, rethPut, dethPut, put32, put64, be16 } from "./headers";
@@ -87,6 +87,8 @@ export function buildPacket(d: u32, f: u32, op: u32, psn: u32, ackreq: bool, pay
   if (o) put32(b + o, load<u32>(d + TXD_IMM));
   o = <u32>load<u8>(e + OPT_IETH);
   if (o) put32(b + o, load<u32>(d + TXD_IETH_RKEY));
+  o = <u32>load<u8>(e + OPT_CNP);
+  if (o) memory.fill(b + o, 0, CNP_RESERVED_LEN);
   const pl = b + hdrLen;
   if (len) memory.copy(pl, payload, len);
   store<u32>(pl + len, 0); // pad bytes (and harmless beyond: the ICRC overwrites them)

@@ -7,7 +7,7 @@ import {
   Op, Pos, OpClass, BTH_LEN, RETH_LEN, AETH_LEN, IMMDT_LEN, IETH_LEN, DETH_LEN, ATOMICETH_LEN, ATOMICACKETH_LEN,
   OPT_ENTRY_SIZE, OPT_VALID, OPT_CLASS, OPT_POS, OPT_HDRLEN, OPT_FLAGS, OPT_RETH, OPT_AETH, OPT_IMMDT, OPT_IETH,
   OPT_DETH, OPT_ATOMICETH, OPT_ATOMICACKETH, OPF_RETH, OPF_AETH, OPF_IMMDT, OPF_IETH, OPF_DETH, OPF_ATOMICETH,
-  OPF_ATOMICACKETH, OPF_PAYLOAD, OPF_REQUEST, OPF_ACKREQ, OPF_RC, OPF_UD, OPF_SOLICIT,
+  OPF_ATOMICACKETH, OPF_PAYLOAD, OPF_REQUEST, OPF_ACKREQ, OPF_RC, OPF_UD, OPF_SOLICIT, OPF_CNP, OPT_CNP, CNP_RESERVED_LEN,
 } from "./wire";
 
 export const OPCODE_TABLE: u32 = <u32>memory.data(256 * OPT_ENTRY_SIZE, 16);
@@ -33,6 +33,7 @@ function def(op: u32, cls: OpClass, pos: Pos, flags: u32): void {
   if (flags & OPF_ATOMICACKETH) { store<u8>(e, <u8>off, OPT_ATOMICACKETH); off += ATOMICACKETH_LEN; }
   if (flags & OPF_IMMDT) { store<u8>(e, <u8>off, OPT_IMMDT); off += IMMDT_LEN; }
   if (flags & OPF_IETH) { store<u8>(e, <u8>off, OPT_IETH); off += IETH_LEN; }
+  if (flags & OPF_CNP) { store<u8>(e, <u8>off, OPT_CNP); off += CNP_RESERVED_LEN; }
   store<u8>(e, 1, OPT_VALID);
   store<u8>(e, <u8>cls, OPT_CLASS);
   store<u8>(e, <u8>pos, OPT_POS);
@@ -77,6 +78,10 @@ def(Op.RC_FETCH_ADD, OpClass.ATOMIC, Pos.NONE, RQ | AR | OPF_ATOMICETH);
 // UD SEND ONLY (§9.4.1, §9.8): DETH carries the Q_Key and the source QP.
 def(Op.UD_SEND_ONLY, OpClass.SEND, Pos.ONLY, OPF_REQUEST | OPF_UD | PL | SE | OPF_DETH);
 def(Op.UD_SEND_ONLY_IMM, OpClass.SEND, Pos.ONLY, OPF_REQUEST | OPF_UD | PL | SE | OPF_DETH | OPF_IMMDT);
+
+// CNP (Annex A17.9.2): BTH (dest QP, PSN 0) and 16 reserved bytes; it tells a reaction point to
+// slow down and is never part of a message, so no sequence check applies.
+def(Op.CNP, OpClass.CNP, Pos.NONE, OPF_RC | OPF_UD | OPF_CNP);
 
 /** Opcode table entry address of `op` (16 bytes, wire.ts OPT_*), for the host and tests. */
 export function rdmaOpcodeEntry(op: u32): u32 { return opEntry(op); }

@@ -158,7 +158,7 @@ export function rxPoll(budget: u32): u32 {
     if (st != QpState.RTS) return Counter.err_rdma_bad_qp;
     return seqCheck(q + QP_RSP, op, psn, plen, mtu, 1);
   }
-  if (cls == OpClass.ACK || cls == OpClass.ATOMIC_ACK) return 0; // the completer's (qpAcked)
+  if (cls == OpClass.ACK || cls == OpClass.ATOMIC_ACK || cls == OpClass.CNP) return 0; // the completer's, or congestion control's
   let readPsns: u32 = 1;
   if (cls == OpClass.READ_REQUEST) {
     const dl = be32(b + <u32>load<u8>(opEntry(op) + OPT_RETH) + RETH_DMALEN_OFF);

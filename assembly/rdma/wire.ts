@@ -73,6 +73,7 @@ export const DETH_SRCQP_OFF: u32 = 4;
 export const ATOMICETH_LEN: u32 = 28; // VA u64 | R_Key u32 | swap/add u64 | compare u64 (§9.3.4)
 export const ATOMICACKETH_LEN: u32 = 8; // original remote data u64 (§9.3.5.3)
 export const ICRC_LEN: u32 = 4;
+export const CNP_RESERVED_LEN: u32 = 16; // the 16 reserved bytes after a CNP's BTH (Annex A17.9.2)
 
 // AETH syndrome (§9.3.5 table 43): [7:5] type, [4:0] credit count / RNR timer / NAK code.
 export const AETH_ACK: u32 = 0x00;
@@ -116,13 +117,14 @@ export enum Op {
   RC_SEND_ONLY_INV = 0x17,
   UD_SEND_ONLY = 0x64,
   UD_SEND_ONLY_IMM = 0x65,
+  CNP = 0x81, // RoCEv2 congestion notification packet (Annex A17.9.2)
 }
 
 /** Where a packet sits in its message (§9.4: FIRST/MIDDLE/LAST/ONLY); NONE for ACKs and requests without payload. */
 export enum Pos { NONE = 0, FIRST = 1, MIDDLE = 2, LAST = 3, ONLY = 4 }
 
 /** What kind of operation an opcode belongs to. */
-export enum OpClass { SEND = 1, WRITE = 2, READ_REQUEST = 3, READ_RESPONSE = 4, ACK = 5, ATOMIC = 6, ATOMIC_ACK = 7 }
+export enum OpClass { SEND = 1, WRITE = 2, READ_REQUEST = 3, READ_RESPONSE = 4, ACK = 5, ATOMIC = 6, ATOMIC_ACK = 7, CNP = 8 }
 
 export enum Transport { RC = 0, UC = 1, RD = 2, UD = 3 } // opcode [7:5]
 
@@ -140,6 +142,7 @@ export const OPT_IETH: u32 = 9;
 export const OPT_DETH: u32 = 10;
 export const OPT_ATOMICETH: u32 = 11;
 export const OPT_ATOMICACKETH: u32 = 12;
+export const OPT_CNP: u32 = 13; // the CNP's reserved bytes
 export const OPF_RETH: u32 = 1 << 0;
 export const OPF_AETH: u32 = 1 << 1;
 export const OPF_IMMDT: u32 = 1 << 2;
@@ -153,6 +156,7 @@ export const OPF_ACKREQ: u32 = 1 << 9; // a requester sets AckReq on it (ends a 
 export const OPF_RC: u32 = 1 << 10; // valid on a reliable connection
 export const OPF_UD: u32 = 1 << 11; // valid on an unreliable datagram QP
 export const OPF_SOLICIT: u32 = 1 << 12; // may carry SE (ends a SEND or a WRITE with immediate)
+export const OPF_CNP: u32 = 1 << 13; // 16 reserved bytes follow the BTH (CNP)
 
 // ---- receive result log entry (RXLOG_BASE, memmap.ts), one per frame taken from the RX ring ----
 export const RXL_FRAME: u32 = 0; // u32 frame number, 1-based since init (Wireshark's numbering on replay)

@@ -56,6 +56,7 @@ describe("RoCEv2 headers and the ICRC", () => {
     ["SEND ONLY with invalidate", { opcode: 0x17, payload: pattern(40), iethRkey: 0xabcdef02 }, 0],
     ["UD SEND ONLY to QP1 (CM MAD)", { opcode: 0x64, dqp: 1, payload: pattern(256, 5), qkey: W.GSI_QKEY, srcQp: 1 }, 0],
     ["UD SEND ONLY with immediate", { opcode: 0x65, dqp: 9, payload: pattern(20), qkey: 0x11, srcQp: 0x123456, imm: 5 }, 0],
+    ["CNP", { opcode: 0x81, dqp: 0x118, psn: 0 }, 0],
   ];
   for (const [name, d, dmaLen] of cases) {
     it(`builds ${name} (opcode 0x${d.opcode.toString(16)}) as the spec lays it out, ICRC as zlib computes it`, () => {
@@ -70,7 +71,7 @@ describe("RoCEv2 headers and the ICRC", () => {
   it("has one table entry per opcode with the header lengths of IBTA table 38, and nothing else", () => {
     const want: Record<number, number> = {
       0x00: 12, 0x01: 12, 0x02: 12, 0x03: 16, 0x04: 12, 0x05: 16, 0x06: 28, 0x07: 12, 0x08: 12, 0x09: 16, 0x0a: 28, 0x0b: 32,
-      0x0c: 28, 0x0d: 16, 0x0e: 12, 0x0f: 16, 0x10: 16, 0x11: 16, 0x12: 24, 0x13: 40, 0x14: 40, 0x16: 16, 0x17: 16, 0x64: 20, 0x65: 24,
+      0x0c: 28, 0x0d: 16, 0x0e: 12, 0x0f: 16, 0x10: 16, 0x11: 16, 0x12: 24, 0x13: 40, 0x14: 40, 0x16: 16, 0x17: 16, 0x64: 20, 0x65: 24, 0x81: 28,
     };
     for (let op = 0; op < 256; op++) {
       const e = c.fw.rdmaOpcodeEntry(op);

@@ -79,7 +79,7 @@ describe("receive path: parse, type, ICRC check, result log", () => {
       ["err_rdma_bad_icrc", edit((f) => { f[f.length - 1] ^= 1; }, false)],
       ["err_rdma_bad_tver", edit((f) => { f[43] |= 1; })],
       ["err_rdma_unknown_opcode", edit((f) => { f[42] = 0x15; })],
-      ["err_rdma_unknown_opcode", edit((f) => { f[42] = 0x81; })],
+      ["err_rdma_unknown_opcode", edit((f) => { f[42] = 0x24; })], // UC SEND ONLY: a transport this layer does not handle
       ["err_rdma_bad_pad", edit((f) => { f[17] -= 1; f[39] -= 1; })], // payload + pad not a multiple of 4
       ["err_rdma_bad_pad", (() => { const f = build(c, { opcode: 0x11, aeth: 1 }); f[43] |= 0x10; return reseal(f); })()], // pad on an ACK
       ["err_rdma_bad_length", edit((f) => { f[42] = 0x0c; })], // a READ REQUEST carries no payload; this one has bytes left over

@@ -167,6 +167,7 @@ export function extHeaders(op: number, d: Desc, dmaLen: number): number[] {
     case 0x16: case 0x17: return be32(d.iethRkey ?? 0);
     case 0x64: return [...be32(d.qkey ?? 0), 0, ...be24(d.srcQp ?? 0)];
     case 0x65: return [...be32(d.qkey ?? 0), 0, ...be24(d.srcQp ?? 0), ...imm()];
+    case 0x81: return new Array(16).fill(0); // CNP reserved bytes
     default: return [];
   }
 }

@@ -32,12 +32,14 @@ describe("ICRC against frames from outside the project", () => {
       const v = c.fw.rdmaIcrc(at, (f[16]! << 8) | f[17]!) >>> 0;
       expect([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]).toEqual(wire);
       expect(icrcRef(f)).toBe(v); // and so does the tests' own zlib reference
-      // On receive: the ICRC is good; neither opcode is one this layer handles, so each is a counted drop.
+      // On receive: the ICRC is good; the CNP is typed and accepted, UC is not a transport this
+      // layer handles (an unknown opcode, counted).
       rxPush(c, [f]);
       c.fw.rdmaRxPoll(1);
       const [l] = rxLog(c, (n) => Counter[n]!);
       expect(l!.icrcOk).toBe(true);
-      expect(l!.reason).toBe("err_rdma_unknown_opcode");
+      expect(l!.reason).toBe(f === CNP ? null : "err_rdma_unknown_opcode");
+      if (f === CNP) expect([l!.opcode, l!.cls, l!.dqp, l!.psn, l!.payloadLen]).toEqual([0x81, W.OpClass.CNP, 0x118, 0, 0]);
       expect(l!.flags & W.RXF_BTH).toBeTruthy();
     });
   }
