@@ -152,18 +152,10 @@ export class Testbed {
   run(opts: RunOptions = {}): RunResult {
     const { card, jobs, clock } = this;
     const budget = this.scenario.poll_budget;
-    const every = opts.progressEvery ?? DEFAULT_PROGRESS_EVERY;
-    const stallRounds = opts.stallRounds ?? DEFAULT_STALL_ROUNDS;
     const pollNs = clock.model.pollNs;
-    const t0 = card.now;
-    const wall0 = performance.now();
     let polls = 0;
-    let idle = 0;
-    let stalled = false;
-    for (;;) {
-      let active = 0;
-      for (const j of jobs) if (!j.done) { j.submit(card.now); active++; }
-      if (active === 0) break;
+    const round = (): number => {
+      for (const j of jobs) if (!j.done) j.submit(card.now);
       const start = card.now;
       const taken = card.poll(budget);
       const cost = clock.charge(taken);
@@ -172,9 +164,29 @@ export class Testbed {
       const step = taken > 0 ? (cost - pollNs) / taken : 0;
       let reaped = 0;
       for (const j of jobs) reaped += j.reap(start + pollNs + reaped * step, step, card.now);
-      idle = reaped === 0 ? idle + 1 : 0;
+      return reaped;
+    };
+    return this.runLoop(round, opts, card.now, () => polls);
+  }
+
+  /**
+   * The run loop, shared with the testbed API (whose rounds also fire faults and hooks):
+   * `round()` returns the IOs it reaped; it runs until every job is done, or until no IO
+   * completed for stallRounds rounds. Virtual time is counted from t0.
+   */
+  runLoop(round: () => number, opts: RunOptions, t0: number, polls: () => number): RunResult {
+    const { card, jobs } = this;
+    const every = opts.progressEvery ?? DEFAULT_PROGRESS_EVERY;
+    const stallRounds = opts.stallRounds ?? DEFAULT_STALL_ROUNDS;
+    const wall0 = performance.now();
+    let rounds = 0;
+    let idle = 0;
+    let stalled = false;
+    while (!jobs.every((j) => j.done)) {
+      idle = round() === 0 ? idle + 1 : 0;
+      rounds++;
       if (idle >= stallRounds) { stalled = true; break; }
-      if (opts.onProgress && polls % every === 0) opts.onProgress(this.progress(t0));
+      if (opts.onProgress && rounds % every === 0) opts.onProgress(this.progress(t0));
     }
     const wallNs = Math.round((performance.now() - wall0) * 1e6);
     opts.onProgress?.(this.progress(t0));
@@ -190,8 +202,8 @@ export class Testbed {
       }),
       firmware: { variant: card.firmwareVariant, counters: card.counters(), errors: card.errors() },
       virtualNs: card.now - t0,
-      polls,
-      cost: { ...clock.model },
+      polls: polls(),
+      cost: { ...this.clock.model },
       wallNs,
       stalled,
     };

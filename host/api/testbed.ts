@@ -449,50 +449,8 @@ export class DpuTestbed {
   runWorkload(opts: { stallRounds?: number; onProgress?: (p: Progress) => void; progressEvery?: number } = {}): RunResult {
     if (!this.build.workload) throw new TestbedError("runWorkload: this testbed was created without workload: true");
     this.checkOpen();
-    const jobs = this.testbed.jobs;
-    const stallRounds = opts.stallRounds ?? 100_000;
-    const every = opts.progressEvery ?? 128;
-    const wall0 = performance.now();
-    let idle = 0, stalled = false, rounds = 0;
-    const jobsDone = () => jobs.every((j) => j.done);
-    const progress = (): Progress => {
-      let fraction = 1, completed = 0;
-      for (const j of jobs) {
-        const p = j.progress();
-        completed += p.completed;
-        const rt = j.options.runtime;
-        const f = p.target !== Infinity ? p.completed / p.target : rt ? this.now / rt : 1;
-        fraction = Math.min(fraction, j.done ? 1 : f);
-      }
-      return { fraction: Math.min(1, fraction), completed, virtualNs: this.now };
-    };
-    for (;;) {
-      if (jobsDone()) break;
-      const reaped = this.round();
-      rounds++;
-      idle = reaped === 0 ? idle + 1 : 0;
-      if (idle >= stallRounds) { stalled = true; break; }
-      if (opts.onProgress && rounds % every === 0) opts.onProgress(progress());
-    }
-    opts.onProgress?.(progress());
-    const card = this.card;
-    return {
-      scenario: this.scenario.name,
-      seed: this.scenario.seed,
-      jobs: jobs.map((j, i): VmResult => {
-        const r = j.result();
-        const vm = this.scenario.vms[i]!;
-        if (stalled) r.errors += j.inflight;
-        return { ...r, vm: vm.name, device: vm.device };
-      }),
-      firmware: { variant: card.firmwareVariant, counters: card.counters(), errors: card.errors() },
-      // From virtual time 0 and the firmware's own poll count, so a restored run reports the same figures.
-      virtualNs: this.now,
-      polls: this.rounds,
-      cost: { ...this.testbed.clock.model },
-      wallNs: Math.round((performance.now() - wall0) * 1e6),
-      stalled,
-    };
+    // From virtual time 0 and the testbed's own round count, so a restored run reports the same figures.
+    return this.testbed.runLoop(() => this.round(), opts, 0, () => this.rounds);
   }
 
   private checkOpen(): void { if (this.closed) throw new TestbedError("this testbed is closed"); }
