@@ -170,26 +170,24 @@ export function crc16T10Dif(p: u32, n: u32): u32 { return crc16T10DifUpdate(0, p
 
 // ---- 16-stream SIMD kernel ----
 //
-// A block of 16 * SIMD_CHUNK bytes is cut into 16 contiguous chunks; lane i of the vectors runs
+// A block of 16 chunks of `chunk` bytes is cut into 16 contiguous pieces; lane i of the vectors runs
 // the byte-at-a-time CRC of chunk i, each register kept as four byte planes (plane j holds byte j
 // of every lane's register). One byte step is two 16-entry nibble lookups (i8x16.swizzle) per
 // plane. The 16 lane registers are then joined with the zero-shift operator: appending m zero
-// bytes to a message is linear in its register, tabulated per register nibble for m = SIMD_CHUNK
-// and m = 16 * SIMD_CHUNK. Blocks are 4 KiB, so a frame with a 4 KiB payload is one block plus a
-// few header bytes done by slicing-by-16 (larger chunks amortize the 16-lane join).
-// Layout of CRC_AUX per polynomial (0x1000 apart):
+// bytes to a message is linear in its register, tabulated per register nibble for m = 64 << k.
+// Buffers go through 4 KiB blocks (256-byte chunks: a 4 KiB-payload frame is one block plus a
+// few header bytes), then 1 KiB blocks (64-byte chunks: frames at a 1 or 2 KiB path MTU), then
+// slicing-by-16 for the rest. Layout of CRC_AUX per polynomial (0x1000 apart):
 //   +0     nibble tables: for plane j, lo[j] (16 B) then hi[j] (16 B) = 128 B
-//   +0x400 + 0x200 k: shift by (SIMD_CHUNK << k) zero bytes, k = 0..4: 8 tables (one per
-//          register nibble) x 16 u32 = 512 B each; k = 4 is the whole block
+//   +0x80 + 0x200 k: shift by 64 << k zero bytes, k = 0..6: 8 tables (one per register nibble)
+//          x 16 u32 = 512 B each
 // (CRC_AUX + 0x1f00: 64 bytes where the lane registers are spilled for the join.)
-const SIMD_CHUNK: u32 = 256;
-const SIMD_BLOCK: u32 = 16 * SIMD_CHUNK;
-const SIMD_MIN: u32 = SIMD_BLOCK;
+const SIMD_MIN: u32 = 1024; // the smallest block
 const AUX_NIB: u32 = 0;
-// Shift tables for 2^k chunks, k = 0..4 (the last is the whole block), 0x200 bytes apart.
-const AUX_SHIFT: u32 = 0x400;
+// Shift tables for 64 << k zero bytes, k = 0..6 (64 B .. 4 KiB), 0x200 bytes apart.
+const AUX_SHIFT: u32 = 0x80;
 const AUX_SHIFT_STRIDE: u32 = 0x200;
-const AUX_SHIFT_BLOCK: u32 = AUX_SHIFT + 4 * AUX_SHIFT_STRIDE;
+const AUX_SHIFTS: u32 = 7;
 
 @inline function auxFor(tbl: u32): u32 { return CRC_AUX + (tbl == CRC32_TABLE ? 0 : 0x1000); }
 
@@ -208,8 +206,8 @@ function buildAux(tbl: u32): void {
       store<u8>(aux + AUX_NIB + j * 32 + 16 + v, <u8>(load<u32>(tbl + ((v << 4) << 2)) >> (j * 8)));
     }
   }
-  for (let k: u32 = 0; k < 5; k++) {
-    const m = SIMD_CHUNK << k;
+  for (let k: u32 = 0; k < AUX_SHIFTS; k++) {
+    const m: u32 = 64 << k;
     const at = aux + AUX_SHIFT + k * AUX_SHIFT_STRIDE;
     for (let nib: u32 = 0; nib < 8; nib++) {
       for (let v: u32 = 0; v < 16; v++) store<u32>(at + nib * 64 + (v << 2), shiftSlow(tbl, v << (nib * 4), m));
@@ -225,25 +223,25 @@ function buildAux(tbl: u32): void {
     ^ load<u32>(at + ((crc >>> 22) & 0x3c), 384) ^ load<u32>(at + ((crc >>> 26) & 0x3c), 448);
 }
 
-function crc32Simd(tbl: u32, crc: u32, p: u32, n: u32): u32 {
-  const aux = auxFor(tbl);
+/** `blocks` blocks of 16 chunks of `chunk` bytes (chunk a power of two, 64..256), continuing `crc`. */
+@inline function simdBlocks(aux: u32, crc: u32, p: u32, blocks: u32, chunk: u32): u32 {
+  const kb = chunk == 64 ? 0 : chunk == 128 ? 1 : 2; // shift table of one chunk
   const lo0 = v128.load(aux), hi0 = v128.load(aux, 16);
   const lo1 = v128.load(aux, 32), hi1 = v128.load(aux, 48);
   const lo2 = v128.load(aux, 64), hi2 = v128.load(aux, 80);
   const lo3 = v128.load(aux, 96), hi3 = v128.load(aux, 112);
   const m4 = i8x16.splat(0x0f);
-  const shBlock = aux + AUX_SHIFT_BLOCK;
-  const blocks = n / SIMD_BLOCK;
+  const shBlock = aux + AUX_SHIFT + (kb + 4) * AUX_SHIFT_STRIDE;
   for (let blk: u32 = 0; blk < blocks; blk++) {
     let b0 = i8x16.splat(0), b1 = i8x16.splat(0), b2 = i8x16.splat(0), b3 = i8x16.splat(0);
     let x = b0, l = b0, h = b0;
-    for (let k: u32 = 0; k < SIMD_CHUNK; k += 16) {
+    for (let k: u32 = 0; k < chunk; k += 16) {
       // Transpose 16 x 16 bytes: row i = chunk i's bytes k..k+15 -> column vectors.
       const q = p + k;
-      const r0 = v128.load(q), r1 = v128.load(q, 1 * SIMD_CHUNK), r2 = v128.load(q, 2 * SIMD_CHUNK), r3 = v128.load(q, 3 * SIMD_CHUNK);
-      const r4 = v128.load(q, 4 * SIMD_CHUNK), r5 = v128.load(q, 5 * SIMD_CHUNK), r6 = v128.load(q, 6 * SIMD_CHUNK), r7 = v128.load(q, 7 * SIMD_CHUNK);
-      const r8 = v128.load(q, 8 * SIMD_CHUNK), r9 = v128.load(q, 9 * SIMD_CHUNK), ra = v128.load(q, 10 * SIMD_CHUNK), rb = v128.load(q, 11 * SIMD_CHUNK);
-      const rc = v128.load(q, 12 * SIMD_CHUNK), rd = v128.load(q, 13 * SIMD_CHUNK), re = v128.load(q, 14 * SIMD_CHUNK), rf = v128.load(q, 15 * SIMD_CHUNK);
+      const r0 = v128.load(q), r1 = v128.load(q + 1 * chunk), r2 = v128.load(q + 2 * chunk), r3 = v128.load(q + 3 * chunk);
+      const r4 = v128.load(q + 4 * chunk), r5 = v128.load(q + 5 * chunk), r6 = v128.load(q + 6 * chunk), r7 = v128.load(q + 7 * chunk);
+      const r8 = v128.load(q + 8 * chunk), r9 = v128.load(q + 9 * chunk), ra = v128.load(q + 10 * chunk), rb = v128.load(q + 11 * chunk);
+      const rc = v128.load(q + 12 * chunk), rd = v128.load(q + 13 * chunk), re = v128.load(q + 14 * chunk), rf = v128.load(q + 15 * chunk);
       // Stage 1: interleave bytes.
       const s0 = i8x16.shuffle(r0, r1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
       const s1 = i8x16.shuffle(r0, r1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -388,7 +386,7 @@ function crc32Simd(tbl: u32, crc: u32, p: u32, n: u32): u32 {
     v128.store(LANE_TMP, i16x8.shuffle(p01hi, p23hi, 0, 8, 1, 9, 2, 10, 3, 11), 32);
     v128.store(LANE_TMP, i16x8.shuffle(p01hi, p23hi, 4, 12, 5, 13, 6, 14, 7, 15), 48);
     for (let k: u32 = 0; k < 4; k++) {
-      const sh = aux + AUX_SHIFT + k * AUX_SHIFT_STRIDE, step: u32 = 1 << k;
+      const sh = aux + AUX_SHIFT + (kb + k) * AUX_SHIFT_STRIDE, step: u32 = 1 << k;
       for (let i: u32 = 0; i < 16; i += step << 1) {
         const at = LANE_TMP + (i << 2);
         store<u32>(at, shiftBy(sh, load<u32>(at)) ^ load<u32>(at + (step << 2)));
@@ -396,9 +394,19 @@ function crc32Simd(tbl: u32, crc: u32, p: u32, n: u32): u32 {
     }
     const lanes = load<u32>(LANE_TMP);
     crc = shiftBy(shBlock, crc) ^ lanes;
-    p += SIMD_BLOCK;
+    p += chunk << 4;
   }
-  return sliceRefl(tbl, crc, p, n - blocks * SIMD_BLOCK);
+  return crc;
+}
+
+/** 4 KiB blocks (256-byte chunks), then 1 KiB blocks (64-byte chunks), then slicing-by-16. */
+function crc32Simd(tbl: u32, crc: u32, p: u32, n: u32): u32 {
+  const aux = auxFor(tbl);
+  const big = n >> 12;
+  if (big) { crc = simdBlocks(aux, crc, p, big, 256); p += big << 12; n -= big << 12; }
+  const small = n >> 10;
+  if (small) { crc = simdBlocks(aux, crc, p, small, 64); p += small << 10; n -= small << 10; }
+  return sliceRefl(tbl, crc, p, n);
 }
 
 const LANE_TMP: u32 = CRC_AUX + 0x1f00;
