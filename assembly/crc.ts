@@ -49,69 +49,113 @@ function buildCrc16(tbl: u32): void {
 
 // ---- scalar kernels ----
 
-/** Raw CRC-32-family register update (no init/final inversion) over [p, p+n), slicing-by-16. */
-@inline function sliceRefl(tbl: u32, crc: u32, p: u32, n: u32): u32 {
+/** Raw register update (no init/final inversion) over [p, p+n) with CRC32_TABLE, slicing-by-16. */
+@inline function slice32(crc: u32, p: u32, n: u32): u32 {
   const end16 = p + (n & ~15);
   while (p < end16) {
     const a = load<u32>(p) ^ crc;
     const b = load<u32>(p, 4);
     const c = load<u32>(p, 8);
     const d = load<u32>(p, 12);
-    crc = load<u32>(tbl + ((a << 2) & 0x3fc), 15 << 10) ^ load<u32>(tbl + ((a >>> 6) & 0x3fc), 14 << 10)
-      ^ load<u32>(tbl + ((a >>> 14) & 0x3fc), 13 << 10) ^ load<u32>(tbl + ((a >>> 22) & 0x3fc), 12 << 10)
-      ^ load<u32>(tbl + ((b << 2) & 0x3fc), 11 << 10) ^ load<u32>(tbl + ((b >>> 6) & 0x3fc), 10 << 10)
-      ^ load<u32>(tbl + ((b >>> 14) & 0x3fc), 9 << 10) ^ load<u32>(tbl + ((b >>> 22) & 0x3fc), 8 << 10)
-      ^ load<u32>(tbl + ((c << 2) & 0x3fc), 7 << 10) ^ load<u32>(tbl + ((c >>> 6) & 0x3fc), 6 << 10)
-      ^ load<u32>(tbl + ((c >>> 14) & 0x3fc), 5 << 10) ^ load<u32>(tbl + ((c >>> 22) & 0x3fc), 4 << 10)
-      ^ load<u32>(tbl + ((d << 2) & 0x3fc), 3 << 10) ^ load<u32>(tbl + ((d >>> 6) & 0x3fc), 2 << 10)
-      ^ load<u32>(tbl + ((d >>> 14) & 0x3fc), 1 << 10) ^ load<u32>(tbl + ((d >>> 22) & 0x3fc));
+    crc = load<u32>((a << 2) & 0x3fc, CRC32_TABLE + (15 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32_TABLE + (14 << 10))
+      ^ load<u32>((a >>> 14) & 0x3fc, CRC32_TABLE + (13 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32_TABLE + (12 << 10))
+      ^ load<u32>((b << 2) & 0x3fc, CRC32_TABLE + (11 << 10)) ^ load<u32>((b >>> 6) & 0x3fc, CRC32_TABLE + (10 << 10))
+      ^ load<u32>((b >>> 14) & 0x3fc, CRC32_TABLE + (9 << 10)) ^ load<u32>((b >>> 22) & 0x3fc, CRC32_TABLE + (8 << 10))
+      ^ load<u32>((c << 2) & 0x3fc, CRC32_TABLE + (7 << 10)) ^ load<u32>((c >>> 6) & 0x3fc, CRC32_TABLE + (6 << 10))
+      ^ load<u32>((c >>> 14) & 0x3fc, CRC32_TABLE + (5 << 10)) ^ load<u32>((c >>> 22) & 0x3fc, CRC32_TABLE + (4 << 10))
+      ^ load<u32>((d << 2) & 0x3fc, CRC32_TABLE + (3 << 10)) ^ load<u32>((d >>> 6) & 0x3fc, CRC32_TABLE + (2 << 10))
+      ^ load<u32>((d >>> 14) & 0x3fc, CRC32_TABLE + (1 << 10)) ^ load<u32>((d >>> 22) & 0x3fc, CRC32_TABLE);
     p += 16;
   }
   if (n & 8) {
     const a = load<u32>(p) ^ crc;
     const b = load<u32>(p, 4);
-    crc = load<u32>(tbl + ((a << 2) & 0x3fc), 7 << 10) ^ load<u32>(tbl + ((a >>> 6) & 0x3fc), 6 << 10)
-      ^ load<u32>(tbl + ((a >>> 14) & 0x3fc), 5 << 10) ^ load<u32>(tbl + ((a >>> 22) & 0x3fc), 4 << 10)
-      ^ load<u32>(tbl + ((b << 2) & 0x3fc), 3 << 10) ^ load<u32>(tbl + ((b >>> 6) & 0x3fc), 2 << 10)
-      ^ load<u32>(tbl + ((b >>> 14) & 0x3fc), 1 << 10) ^ load<u32>(tbl + ((b >>> 22) & 0x3fc));
+    crc = load<u32>((a << 2) & 0x3fc, CRC32_TABLE + (7 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32_TABLE + (6 << 10))
+      ^ load<u32>((a >>> 14) & 0x3fc, CRC32_TABLE + (5 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32_TABLE + (4 << 10))
+      ^ load<u32>((b << 2) & 0x3fc, CRC32_TABLE + (3 << 10)) ^ load<u32>((b >>> 6) & 0x3fc, CRC32_TABLE + (2 << 10))
+      ^ load<u32>((b >>> 14) & 0x3fc, CRC32_TABLE + (1 << 10)) ^ load<u32>((b >>> 22) & 0x3fc, CRC32_TABLE);
     p += 8;
   }
   if (n & 4) {
     const a = load<u32>(p) ^ crc;
-    crc = load<u32>(tbl + ((a << 2) & 0x3fc), 3 << 10) ^ load<u32>(tbl + ((a >>> 6) & 0x3fc), 2 << 10)
-      ^ load<u32>(tbl + ((a >>> 14) & 0x3fc), 1 << 10) ^ load<u32>(tbl + ((a >>> 22) & 0x3fc));
+    crc = load<u32>((a << 2) & 0x3fc, CRC32_TABLE + (3 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32_TABLE + (2 << 10))
+      ^ load<u32>((a >>> 14) & 0x3fc, CRC32_TABLE + (1 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32_TABLE);
     p += 4;
   }
   const end = p + (n & 3);
   while (p < end) {
-    crc = (crc >>> 8) ^ load<u32>(tbl + (((crc ^ <u32>load<u8>(p)) & 0xff) << 2));
+    crc = (crc >>> 8) ^ load<u32>(((crc ^ <u32>load<u8>(p)) & 0xff) << 2, CRC32_TABLE);
     p++;
   }
   return crc;
 }
 
+/** Raw register update (no init/final inversion) over [p, p+n) with CRC32C_TABLE, slicing-by-16. */
+@inline function slice32c(crc: u32, p: u32, n: u32): u32 {
+  const end16 = p + (n & ~15);
+  while (p < end16) {
+    const a = load<u32>(p) ^ crc;
+    const b = load<u32>(p, 4);
+    const c = load<u32>(p, 8);
+    const d = load<u32>(p, 12);
+    crc = load<u32>((a << 2) & 0x3fc, CRC32C_TABLE + (15 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32C_TABLE + (14 << 10))
+      ^ load<u32>((a >>> 14) & 0x3fc, CRC32C_TABLE + (13 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32C_TABLE + (12 << 10))
+      ^ load<u32>((b << 2) & 0x3fc, CRC32C_TABLE + (11 << 10)) ^ load<u32>((b >>> 6) & 0x3fc, CRC32C_TABLE + (10 << 10))
+      ^ load<u32>((b >>> 14) & 0x3fc, CRC32C_TABLE + (9 << 10)) ^ load<u32>((b >>> 22) & 0x3fc, CRC32C_TABLE + (8 << 10))
+      ^ load<u32>((c << 2) & 0x3fc, CRC32C_TABLE + (7 << 10)) ^ load<u32>((c >>> 6) & 0x3fc, CRC32C_TABLE + (6 << 10))
+      ^ load<u32>((c >>> 14) & 0x3fc, CRC32C_TABLE + (5 << 10)) ^ load<u32>((c >>> 22) & 0x3fc, CRC32C_TABLE + (4 << 10))
+      ^ load<u32>((d << 2) & 0x3fc, CRC32C_TABLE + (3 << 10)) ^ load<u32>((d >>> 6) & 0x3fc, CRC32C_TABLE + (2 << 10))
+      ^ load<u32>((d >>> 14) & 0x3fc, CRC32C_TABLE + (1 << 10)) ^ load<u32>((d >>> 22) & 0x3fc, CRC32C_TABLE);
+    p += 16;
+  }
+  if (n & 8) {
+    const a = load<u32>(p) ^ crc;
+    const b = load<u32>(p, 4);
+    crc = load<u32>((a << 2) & 0x3fc, CRC32C_TABLE + (7 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32C_TABLE + (6 << 10))
+      ^ load<u32>((a >>> 14) & 0x3fc, CRC32C_TABLE + (5 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32C_TABLE + (4 << 10))
+      ^ load<u32>((b << 2) & 0x3fc, CRC32C_TABLE + (3 << 10)) ^ load<u32>((b >>> 6) & 0x3fc, CRC32C_TABLE + (2 << 10))
+      ^ load<u32>((b >>> 14) & 0x3fc, CRC32C_TABLE + (1 << 10)) ^ load<u32>((b >>> 22) & 0x3fc, CRC32C_TABLE);
+    p += 8;
+  }
+  if (n & 4) {
+    const a = load<u32>(p) ^ crc;
+    crc = load<u32>((a << 2) & 0x3fc, CRC32C_TABLE + (3 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32C_TABLE + (2 << 10))
+      ^ load<u32>((a >>> 14) & 0x3fc, CRC32C_TABLE + (1 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32C_TABLE);
+    p += 4;
+  }
+  const end = p + (n & 3);
+  while (p < end) {
+    crc = (crc >>> 8) ^ load<u32>(((crc ^ <u32>load<u8>(p)) & 0xff) << 2, CRC32C_TABLE);
+    p++;
+  }
+  return crc;
+}
+
+// Table addresses are compile-time constants, so every lookup is one load with an immediate offset.
+@inline function sliceRefl(tbl: u32, crc: u32, p: u32, n: u32): u32 {
+  return tbl == CRC32_TABLE ? slice32(crc, p, n) : slice32c(crc, p, n);
+}
+
 /** CRC-32 register after 16 bytes given as four little-endian words (already loaded). */
 @inline export function crc32Words16(crc: u32, a: u32, b: u32, c: u32, d: u32): u32 {
-  const t = CRC32_TABLE;
   a ^= crc;
-  return load<u32>(t + ((a << 2) & 0x3fc), 15 << 10) ^ load<u32>(t + ((a >>> 6) & 0x3fc), 14 << 10)
-    ^ load<u32>(t + ((a >>> 14) & 0x3fc), 13 << 10) ^ load<u32>(t + ((a >>> 22) & 0x3fc), 12 << 10)
-    ^ load<u32>(t + ((b << 2) & 0x3fc), 11 << 10) ^ load<u32>(t + ((b >>> 6) & 0x3fc), 10 << 10)
-    ^ load<u32>(t + ((b >>> 14) & 0x3fc), 9 << 10) ^ load<u32>(t + ((b >>> 22) & 0x3fc), 8 << 10)
-    ^ load<u32>(t + ((c << 2) & 0x3fc), 7 << 10) ^ load<u32>(t + ((c >>> 6) & 0x3fc), 6 << 10)
-    ^ load<u32>(t + ((c >>> 14) & 0x3fc), 5 << 10) ^ load<u32>(t + ((c >>> 22) & 0x3fc), 4 << 10)
-    ^ load<u32>(t + ((d << 2) & 0x3fc), 3 << 10) ^ load<u32>(t + ((d >>> 6) & 0x3fc), 2 << 10)
-    ^ load<u32>(t + ((d >>> 14) & 0x3fc), 1 << 10) ^ load<u32>(t + ((d >>> 22) & 0x3fc));
+  return load<u32>((a << 2) & 0x3fc, CRC32_TABLE + (15 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32_TABLE + (14 << 10))
+    ^ load<u32>((a >>> 14) & 0x3fc, CRC32_TABLE + (13 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32_TABLE + (12 << 10))
+    ^ load<u32>((b << 2) & 0x3fc, CRC32_TABLE + (11 << 10)) ^ load<u32>((b >>> 6) & 0x3fc, CRC32_TABLE + (10 << 10))
+    ^ load<u32>((b >>> 14) & 0x3fc, CRC32_TABLE + (9 << 10)) ^ load<u32>((b >>> 22) & 0x3fc, CRC32_TABLE + (8 << 10))
+    ^ load<u32>((c << 2) & 0x3fc, CRC32_TABLE + (7 << 10)) ^ load<u32>((c >>> 6) & 0x3fc, CRC32_TABLE + (6 << 10))
+    ^ load<u32>((c >>> 14) & 0x3fc, CRC32_TABLE + (5 << 10)) ^ load<u32>((c >>> 22) & 0x3fc, CRC32_TABLE + (4 << 10))
+    ^ load<u32>((d << 2) & 0x3fc, CRC32_TABLE + (3 << 10)) ^ load<u32>((d >>> 6) & 0x3fc, CRC32_TABLE + (2 << 10))
+    ^ load<u32>((d >>> 14) & 0x3fc, CRC32_TABLE + (1 << 10)) ^ load<u32>((d >>> 22) & 0x3fc, CRC32_TABLE);
 }
 
 /** CRC-32 register after 8 bytes given as two little-endian words. */
 @inline export function crc32Words8(crc: u32, a: u32, b: u32): u32 {
-  const t = CRC32_TABLE;
   a ^= crc;
-  return load<u32>(t + ((a << 2) & 0x3fc), 7 << 10) ^ load<u32>(t + ((a >>> 6) & 0x3fc), 6 << 10)
-    ^ load<u32>(t + ((a >>> 14) & 0x3fc), 5 << 10) ^ load<u32>(t + ((a >>> 22) & 0x3fc), 4 << 10)
-    ^ load<u32>(t + ((b << 2) & 0x3fc), 3 << 10) ^ load<u32>(t + ((b >>> 6) & 0x3fc), 2 << 10)
-    ^ load<u32>(t + ((b >>> 14) & 0x3fc), 1 << 10) ^ load<u32>(t + ((b >>> 22) & 0x3fc));
+  return load<u32>((a << 2) & 0x3fc, CRC32_TABLE + (7 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32_TABLE + (6 << 10))
+    ^ load<u32>((a >>> 14) & 0x3fc, CRC32_TABLE + (5 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32_TABLE + (4 << 10))
+    ^ load<u32>((b << 2) & 0x3fc, CRC32_TABLE + (3 << 10)) ^ load<u32>((b >>> 6) & 0x3fc, CRC32_TABLE + (2 << 10))
+    ^ load<u32>((b >>> 14) & 0x3fc, CRC32_TABLE + (1 << 10)) ^ load<u32>((b >>> 22) & 0x3fc, CRC32_TABLE);
 }
 
 /** CRC-32 register update: continue `crc` (a raw register, not inverted) over [p, p+n). */
