@@ -181,7 +181,6 @@ export function crc32Scalar(p: u32, n: u32): u32 { return ~sliceRefl(CRC32_TABLE
 
 /** CRC-16 T10-DIF register update over [p, p+n), slicing-by-16 (init 0 for a fresh guard). */
 export function crc16T10DifUpdate(crc: u32, p: u32, n: u32): u32 {
-  const tbl = CRC16_TABLE;
   const end16 = p + (n & ~15);
   while (p < end16) {
     const a = load<u32>(p);
@@ -191,19 +190,19 @@ export function crc16T10DifUpdate(crc: u32, p: u32, n: u32): u32 {
     // Bytes in stream order are the little-endian bytes of a, b, c, d; the register meets the first two.
     const x0 = (a & 0xff) ^ (crc >> 8);
     const x1 = ((a >> 8) & 0xff) ^ (crc & 0xff);
-    crc = load<u32>(tbl + (x0 << 2), 15 << 10) ^ load<u32>(tbl + (x1 << 2), 14 << 10)
-      ^ load<u32>(tbl + ((a >>> 14) & 0x3fc), 13 << 10) ^ load<u32>(tbl + ((a >>> 22) & 0x3fc), 12 << 10)
-      ^ load<u32>(tbl + ((b << 2) & 0x3fc), 11 << 10) ^ load<u32>(tbl + ((b >>> 6) & 0x3fc), 10 << 10)
-      ^ load<u32>(tbl + ((b >>> 14) & 0x3fc), 9 << 10) ^ load<u32>(tbl + ((b >>> 22) & 0x3fc), 8 << 10)
-      ^ load<u32>(tbl + ((c << 2) & 0x3fc), 7 << 10) ^ load<u32>(tbl + ((c >>> 6) & 0x3fc), 6 << 10)
-      ^ load<u32>(tbl + ((c >>> 14) & 0x3fc), 5 << 10) ^ load<u32>(tbl + ((c >>> 22) & 0x3fc), 4 << 10)
-      ^ load<u32>(tbl + ((d << 2) & 0x3fc), 3 << 10) ^ load<u32>(tbl + ((d >>> 6) & 0x3fc), 2 << 10)
-      ^ load<u32>(tbl + ((d >>> 14) & 0x3fc), 1 << 10) ^ load<u32>(tbl + ((d >>> 22) & 0x3fc));
+    crc = load<u32>((x0 << 2), CRC16_TABLE + (15 << 10)) ^ load<u32>((x1 << 2), CRC16_TABLE + (14 << 10))
+      ^ load<u32>(((a >>> 14) & 0x3fc), CRC16_TABLE + (13 << 10)) ^ load<u32>(((a >>> 22) & 0x3fc), CRC16_TABLE + (12 << 10))
+      ^ load<u32>(((b << 2) & 0x3fc), CRC16_TABLE + (11 << 10)) ^ load<u32>(((b >>> 6) & 0x3fc), CRC16_TABLE + (10 << 10))
+      ^ load<u32>(((b >>> 14) & 0x3fc), CRC16_TABLE + (9 << 10)) ^ load<u32>(((b >>> 22) & 0x3fc), CRC16_TABLE + (8 << 10))
+      ^ load<u32>(((c << 2) & 0x3fc), CRC16_TABLE + (7 << 10)) ^ load<u32>(((c >>> 6) & 0x3fc), CRC16_TABLE + (6 << 10))
+      ^ load<u32>(((c >>> 14) & 0x3fc), CRC16_TABLE + (5 << 10)) ^ load<u32>(((c >>> 22) & 0x3fc), CRC16_TABLE + (4 << 10))
+      ^ load<u32>(((d << 2) & 0x3fc), CRC16_TABLE + (3 << 10)) ^ load<u32>(((d >>> 6) & 0x3fc), CRC16_TABLE + (2 << 10))
+      ^ load<u32>(((d >>> 14) & 0x3fc), CRC16_TABLE + (1 << 10)) ^ load<u32>(((d >>> 22) & 0x3fc), CRC16_TABLE);
     p += 16;
   }
   const end = p + (n & 15);
   while (p < end) {
-    crc = ((crc << 8) & 0xffff) ^ load<u32>(tbl + ((((crc >> 8) ^ <u32>load<u8>(p)) & 0xff) << 2));
+    crc = ((crc << 8) & 0xffff) ^ load<u32>(((((crc >> 8) ^ <u32>load<u8>(p)) & 0xff) << 2), CRC16_TABLE);
     p++;
   }
   return crc;
