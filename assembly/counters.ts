@@ -106,5 +106,24 @@ export enum Counter {
   rdma_qp_transitions,
   err_rdma_bad_qkey,
 
+  // ---- rdma CM (assembly/rdma/cm.ts: connection setup over QP1) ----
+  cm_transitions,
+  cm_mads_sent,
+  cm_mads_received,
+  cm_retransmits,
+  cm_give_ups,
+  cm_rejects_sent,
+  cm_rejects_received,
+  cm_duplicates,
+  err_cm_bad_transition,
+  err_cm_short_mad,
+  err_cm_bad_mad,
+  err_cm_unknown_attr,
+  err_cm_unknown_conn,
+  err_cm_no_resources,
+  err_cm_bad_private_data,
+  err_cm_tx_failed,
+  err_cm_qp_setup,
+
   COUNT,
 }

@@ -153,7 +153,13 @@ export const RXLOG_ENTRY_SIZE: u32 = 32;
 export const QP_TABLE_BASE: u32 = RXLOG_BASE + RXLOG_ENTRIES * RXLOG_ENTRY_SIZE;
 export const MAX_QPS: u32 = 256;
 export const QP_ENTRY_SIZE: u32 = 128;
-export const CARD_FIXED_END: u32 = QP_TABLE_BASE + MAX_QPS * QP_ENTRY_SIZE;
+// RDMA-CM (rdma/cm.ts, layouts in rdma/cm-wire.ts): control block, then the connection table.
+export const CM_CTRL: u32 = QP_TABLE_BASE + MAX_QPS * QP_ENTRY_SIZE;
+export const CM_CTRL_SIZE: u32 = 256;
+export const CM_CONN_BASE: u32 = CM_CTRL + CM_CTRL_SIZE;
+export const CM_MAX_CONNS: u32 = 64;
+export const CM_CONN_SIZE: u32 = 512;
+export const CARD_FIXED_END: u32 = CM_CONN_BASE + CM_MAX_CONNS * CM_CONN_SIZE;
 // RAM disks and guest windows start at the first page boundary at or after CARD_FIXED_END.
 
 // ---- firmware event trace (assembly/trace.ts; host/trace/ drains it), inside FW_STATE ----

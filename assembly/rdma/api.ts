@@ -90,3 +90,26 @@ export function benchTxPackets(d: u32, n: u32): u32 {
   }
   return built;
 }
+
+// ---- RDMA-CM connection setup (cm.ts; layouts in cm-wire.ts) ----
+import { cmInit, cmConfig, cmListen, cmConnect, cmDisconnect, cmRelease, cmPoll, cmConnAddr, cmState } from "./cm";
+/** Our IPv4 address (wire bytes as a little-endian u32) and MAC (high 16 / low 32 bits); sets up QP1. */
+export function rdmaCmInit(ipWire: u32, macHi: u32, macLo: u32): u32 { return cmInit(ipWire, macHi, macLo); }
+/** Retransmit timeout (virtual ns) and retransmits before a counted give-up. */
+export function rdmaCmConfig(timeoutNs: u32, maxRetries: u32): void { cmConfig(timeoutNs, maxRetries); }
+/** Listen on an RDMA IP CM port (TCP port space, e.g. 4420); the listener's id or 0xFFFFFFFF. */
+export function rdmaCmListen(port: u32): u32 { return cmListen(port); }
+/** Connect an NVMe-oF queue to port of the peer (IP wire bytes, MAC); the connection id or 0xFFFFFFFF. */
+export function rdmaCmConnect(port: u32, qid: u32, hrqsize: u32, hsqsize: u32, cntlid: u32, mtu: u32, ipWire: u32, macHi: u32, macLo: u32): u32 {
+  return cmConnect(port, qid, hrqsize, hsqsize, cntlid, mtu, ipWire, macHi, macLo);
+}
+/** Disconnect an established connection (DREQ/DREP); 0 or 0xFFFFFFFF. */
+export function rdmaCmDisconnect(id: u32): u32 { return cmDisconnect(id); }
+/** Free a listener or a connection that ended (REJECTED, TIMED_OUT); 0 or 0xFFFFFFFF. */
+export function rdmaCmRelease(id: u32): u32 { return cmRelease(id); }
+/** CM timers at virtual time now (ns): retransmits, give-ups, TIMEWAIT expiry; MADs resent. */
+export function rdmaCmPoll(now: f64): u32 { return cmPoll(now); }
+/** Card offset of connection id's entry (cm-wire.ts CN_*), 0 for a bad id. */
+export function rdmaCmConnAddr(id: u32): u32 { return cmConnAddr(id); }
+/** Connection id's CmState. */
+export function rdmaCmState(id: u32): u32 { return cmState(id); }

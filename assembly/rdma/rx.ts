@@ -15,12 +15,13 @@ import {
   BTH_PAD_MASK, BTH_PAD_SHIFT, BTH_ACKREQ, BTH_OPCODE_OFF, BTH_FLAGS_OFF, BTH_DQP_OFF, BTH_PSN_OFF, QPN_MASK, RETH_DMALEN_OFF, PSN_MASK, ICRC_LEN, OPF_PAYLOAD, OPF_RC, OPF_UD, OPT_HDRLEN, OPT_FLAGS,
   OPT_POS, OPT_CLASS, OPT_VALID, OPT_RETH, OPT_DETH, Transport, OpClass, RXL_FRAME, RXL_OPCODE, RXL_POS, RXL_FLAGS, RXL_PAD,
   RXL_DQP, RXL_PSN, RXL_REASON, RXL_PAYLOAD_LEN, RXL_CLASS, RXL_SLOT, RXF_ICRC_OK, RXF_ACCEPTED, RXF_BTH,
-  RXF_ICRC_CHECKED, RXF_ACKREQ, RC_LOG_PROD, RC_LOG_CONS, RC_RX_FRAMES, RC_FLAGS, RCF_NO_ICRC_CHECK, RCF_NO_LOG,
+  RXF_ICRC_CHECKED, RXF_ACKREQ, QP1, RC_LOG_PROD, RC_LOG_CONS, RC_RX_FRAMES, RC_FLAGS, RCF_NO_ICRC_CHECK, RCF_NO_LOG,
 } from "./wire";
 import { opEntry } from "./opcodes";
 import { ipSum, be16, be32 } from "./headers";
 import { icrcCompute, BTH_AT } from "./frame";
 import { seqCheck } from "./seq";
+import { cmRecv } from "./cm";
 import { qpAddr, QpState, QP_STATE, QP_TRANSPORT, QP_MTU, QP_RQ, QP_RSP, QP_QKEY } from "./qp";
 
 const MIN_FRAME: u32 = BTH_AT + BTH_LEN + ICRC_LEN;
@@ -149,7 +150,8 @@ export function rxPoll(budget: u32): u32 {
   if (t == Transport.UD) {
     if ((opf & OPF_UD) == 0) return Counter.err_rdma_wrong_transport;
     // A datagram whose Q_Key differs from the QP's is dropped (§10.2.4.1 Q_Key checks).
-    return be32(b + <u32>load<u8>(opEntry(op) + OPT_DETH)) == load<u32>(q + QP_QKEY) ? 0 : Counter.err_rdma_bad_qkey;
+    if (be32(b + <u32>load<u8>(opEntry(op) + OPT_DETH)) != load<u32>(q + QP_QKEY)) return Counter.err_rdma_bad_qkey;
+    return dqp == QP1 ? cmRecv(b, op, plen) : 0; // CM MADs on the GSI QP (rdma/cm.ts)
   }
   if ((opf & OPF_RC) == 0) return Counter.err_rdma_wrong_transport;
   const cls = <u32>load<u8>(opEntry(op) + OPT_CLASS);
