@@ -214,7 +214,7 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
       while (markAt < marks.length && s >= marks[markAt]!) { timeline.push({ seconds: marks[markAt]!, runs, reached }); markAt++; }
       if (s >= nextLog) {
         nextLog = s + (s < 20 ? 2 : 10);
-        log(`fuzz: ${target.name} #${runs} ${Math.round(s)}s ${Math.round(runs / s)} exec/s  ${h.unit} ${reached}/${h.total}  corpus ${corpus.length}`);
+        log(`fuzz: ${target.name} #${runs} ${Math.round(s)}s ${Math.round(runs / s)} exec/s  ${h.unit} ${reached}/${h.total || "?"}  corpus ${corpus.length}`);
       }
     }
   }
