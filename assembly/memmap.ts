@@ -159,7 +159,14 @@ export const CM_CTRL_SIZE: u32 = 256;
 export const CM_CONN_BASE: u32 = CM_CTRL + CM_CTRL_SIZE;
 export const CM_MAX_CONNS: u32 = 64;
 export const CM_CONN_SIZE: u32 = 512;
-export const CARD_FIXED_END: u32 = CM_CONN_BASE + CM_MAX_CONNS * CM_CONN_SIZE;
+// RC transport (rdma/mr.ts, rdma/resp.ts, rdma/req.ts): the memory region table, then per QP
+// a control block, a send queue, a receive queue and a completion queue (rdma/rcdefs.ts RCQ_*).
+export const MR_TABLE_BASE: u32 = CM_CONN_BASE + CM_MAX_CONNS * CM_CONN_SIZE;
+export const MAX_MRS: u32 = 256;
+export const MR_ENTRY_SIZE: u32 = 32;
+export const RCQ_BASE: u32 = MR_TABLE_BASE + MAX_MRS * MR_ENTRY_SIZE;
+export const RCQ_SIZE: u32 = 0x3000; // 12 KiB per QP
+export const CARD_FIXED_END: u32 = RCQ_BASE + MAX_QPS * RCQ_SIZE;
 // RAM disks and guest windows start at the first page boundary at or after CARD_FIXED_END.
 
 // ---- firmware event trace (assembly/trace.ts; host/trace/ drains it), inside FW_STATE ----

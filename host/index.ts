@@ -7,6 +7,8 @@ export { loadFirmware, instantiateFirmware, type Firmware } from "./loader.js";
 export { Counter } from "../assembly/counters.js";
 /** RoCEv2 wire constants and the layouts the firmware shares (TXD_*, RXL_*, RC_*, OPT_*, Op, Pos, OpClass). */
 export * as RoceWire from "../assembly/rdma/wire.js";
+/** RDMA-CM wire constants (MAD and CM message offsets, NVMe-oF private data), CmState and the connection entry layout (CN_*). */
+export * as RdmaCm from "../assembly/rdma/cm-wire.js";
 export type { BlockBackend } from "./backends/types.js";
 export { MemoryBackend } from "./backends/memory.js";
 export { FileBackend, type FileBackendOptions } from "./backends/file.js";

@@ -113,3 +113,40 @@ export function rdmaCmPoll(now: f64): u32 { return cmPoll(now); }
 export function rdmaCmConnAddr(id: u32): u32 { return cmConnAddr(id); }
 /** Connection id's CmState. */
 export function rdmaCmState(id: u32): u32 { return cmState(id); }
+
+// ---- RC transport (mr.ts, resp.ts, req.ts, rc.ts; layouts in rcdefs.ts) ----
+import { mrRegister, mrDeregister } from "./mr";
+import { rcEnable, rcPostSend, rcPostRecv, rcServiceAll } from "./req";
+import { rcAddr, rcSetNow } from "./rc";
+
+/**
+ * Register [addr, addr+len) of guest `guest`'s RAM window (card memory when guest is -1) as the
+ * virtual addresses from vaHi:vaLo with access bits (rcdefs.ts MR_*). Returns the key (lkey ==
+ * rkey), or 0 when refused (err_rdma_mr_bad).
+ */
+export function rdmaMrRegister(guest: i32, addr: u32, len: u32, vaHi: u32, vaLo: u32, access: u32): u32 {
+  return mrRegister(guest, addr, len, (<u64>vaHi << 32) | <u64>vaLo, access);
+}
+/** Deregister the region of key: 0, or a Counter when no region has it. */
+export function rdmaMrDeregister(key: u32): u32 { return mrDeregister(key); }
+/** Let the RC engine drive QP qpn (req.ts rcEnable). */
+export function rdmaRcEnable(qpn: u32, timeoutNs: f64, ackEvery: u32, rnrCode: u32, maxWr: u32): u32 {
+  return rcEnable(qpn, timeoutNs, ackEvery, rnrCode, maxWr);
+}
+/** Card offset of QP qpn's RC block: control words, then SQ, RQ, CQ at rcdefs.ts RCQ_*. */
+export function rdmaRcBlock(qpn: u32): u32 { return rcAddr(qpn); }
+/** n send WQEs written at the send queue's tail: check and queue them; returns n or 0. */
+export function rdmaRcPostSend(qpn: u32, n: u32): u32 { return rcPostSend(qpn, n); }
+/** n receive WQEs written at the receive queue's tail: check and queue them; returns those queued. */
+export function rdmaRcPostRecv(qpn: u32, n: u32): u32 { return rcPostRecv(qpn, n); }
+/**
+ * One RC round at virtual time now (ns): up to budget received frames through the receive
+ * path (responder, completer), then every engine QP's timers, resends and new work requests.
+ * Returns the frames taken from the RX ring.
+ */
+export function rdmaRcPoll(budget: u32, now: f64): u32 {
+  rcSetNow(now);
+  const n = rxPoll(budget);
+  rcServiceAll();
+  return n;
+}

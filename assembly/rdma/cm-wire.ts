@@ -127,7 +127,7 @@ export enum CmState {
   DISCONNECTING = 7, // DREQ sent, waiting for DREP (DREQ retransmitted on timeout)
   TIMEWAIT = 8, // QP in ERR; the slot is freed after one timeout
   REJECTED = 9, // active: REJ received (reason in CN_REJ_REASON)
-  TIMED_OUT = 10, // gave up after the retry limit
+  TIMED_OUT = 10, // active: gave up after the retry limit (a passive connection goes to TIMEWAIT)
 }
 export enum CmRole { NONE = 0, ACTIVE = 1, PASSIVE = 2 }
 

@@ -59,7 +59,7 @@ export function cmTransitionAllowed(from: u32, to: u32): bool {
     case CmState.REQ_SENT: return to == CmState.REP_RCVD || to == CmState.REJECTED || to == CmState.TIMED_OUT;
     case CmState.REP_RCVD: return to == CmState.ESTABLISHED;
     case CmState.REQ_RCVD: return to == CmState.REP_SENT || to == CmState.IDLE;
-    case CmState.REP_SENT: return to == CmState.ESTABLISHED || to == CmState.TIMED_OUT || to == CmState.REJECTED || to == CmState.TIMEWAIT;
+    case CmState.REP_SENT: return to == CmState.ESTABLISHED || to == CmState.TIMEWAIT;
     case CmState.ESTABLISHED: return to == CmState.DISCONNECTING || to == CmState.TIMEWAIT;
     case CmState.DISCONNECTING: return to == CmState.TIMEWAIT;
     case CmState.TIMEWAIT: return to == CmState.IDLE;
@@ -437,7 +437,8 @@ function recvRej(m: u32): u32 {
   count(Counter.cm_rejects_received);
   store<u32>(c + CN_REJ_REASON, be16(m + REJ_REASON));
   const st = load<u32>(c + CN_STATE);
-  if (st == CmState.REQ_SENT || st == CmState.REP_SENT) cmTransition(c, CmState.REJECTED);
+  if (st == CmState.REQ_SENT) cmTransition(c, CmState.REJECTED);
+  else if (st == CmState.REP_SENT) { disarm(c); cmTransition(c, CmState.TIMEWAIT); } // passive: nobody to tell, free it
   else count(Counter.cm_duplicates);
   return 0;
 }
@@ -587,7 +588,9 @@ export function cmPoll(t: f64): u32 {
     if (r >= load<u32>(CM_CTRL + CMC_MAX_RETRIES)) {
       count(Counter.cm_give_ups);
       disarm(c);
-      cmTransition(c, st == CmState.DISCONNECTING ? CmState.TIMEWAIT : CmState.TIMED_OUT);
+      // The active side keeps TIMED_OUT for its host to see (rdmaCmRelease frees it); a passive
+      // connection and a DREQ nobody answered go through TIMEWAIT and free themselves.
+      cmTransition(c, st == CmState.DISCONNECTING || load<u32>(c + CN_ROLE) == CmRole.PASSIVE ? CmState.TIMEWAIT : CmState.TIMED_OUT);
       continue;
     }
     store<u32>(c + CN_RETRIES, r + 1);

@@ -21,6 +21,8 @@ import { opEntry } from "./opcodes";
 import { ipSum, be16, be32 } from "./headers";
 import { icrcCompute, BTH_AT } from "./frame";
 import { seqCheck } from "./seq";
+import { rcOn } from "./rc";
+import { rcDeliver } from "./resp";
 import { cmRecv } from "./cm";
 import { qpAddr, QpState, QP_STATE, QP_TRANSPORT, QP_MTU, QP_RQ, QP_RSP, QP_QKEY } from "./qp";
 
@@ -154,6 +156,7 @@ export function rxPoll(budget: u32): u32 {
     return dqp == QP1 ? cmRecv(b, op, plen) : 0; // CM MADs on the GSI QP (rdma/cm.ts)
   }
   if ((opf & OPF_RC) == 0) return Counter.err_rdma_wrong_transport;
+  if (rcOn(dqp)) return rcDeliver(dqp, op, b, psn, plen); // the RC engine's QPs (rdma/resp.ts, req.ts)
   const cls = <u32>load<u8>(opEntry(op) + OPT_CLASS);
   const mtu = load<u32>(q + QP_MTU);
   if (cls == OpClass.READ_RESPONSE) {

@@ -3,7 +3,7 @@
 // QPNs and PSNs, a lossy link still connects (retransmits on the virtual clock), a port nobody
 // listens on is rejected, disconnect tears both sides down, and a silent peer is given up on.
 import { describe, it, expect } from "vitest";
-import { pair, connect, run, conn, conns, drops, CW, HOST, TARGET, type Pair } from "./cm-pair.js";
+import { pair, connect, run, conn, conns, drops, madAttr, CW, HOST, TARGET, type Pair } from "./cm-pair.js";
 import { writeDesc, txDrain, rxPush, rxLog, W } from "./setup.js";
 import { Counter } from "../../assembly/counters.js";
 import type { Card } from "../../host/card.js";
@@ -111,6 +111,27 @@ describe("RDMA-CM connection setup between two cards", () => {
     expect([qp(p.host, h.localQpn).state, qp(p.target, h.remoteQpn).state]).toEqual([QpState.RESET, QpState.RESET]);
     expect(p.host.fw.rdmaCmState(ids[0]!)).toBe(CW.CmState.ESTABLISHED);
     expect(p.host.fw.rdmaCmDisconnect(ids[1]!)).toBe(0xffffffff); // not established any more
+  });
+
+  it("a lost RTU: the target resends its REP on its timer, the host answers it with the RTU again, both sides end ESTABLISHED", async () => {
+    const p = await pair();
+    p.link.inject({ kind: "drop", dir: "ab", count: 1, match: (f) => madAttr(f) === CW.CM_ATTR_RTU });
+    const ids = connectAll(p, 1, 10_000_000);
+    expectMatched(p, ids);
+    expect([p.target.counters().cm_retransmits, p.host.counters().cm_duplicates, p.host.counters().cm_retransmits]).toEqual([1, 1, 1]);
+  });
+
+  it("a target whose REP is never answered gives up after its retransmits and frees the slot and the QP (TIMEWAIT, then IDLE)", async () => {
+    const p = await pair();
+    p.target.fw.rdmaCmConfig(100_000, 2);
+    p.target.fw.rdmaCmListen(4420);
+    p.link.inject({ kind: "drop", dir: "ab", count: 1000, match: (f) => madAttr(f) === CW.CM_ATTR_RTU });
+    connect(p, 0);
+    run(p, 5_000_000);
+    expect(p.target.counters().cm_give_ups).toBe(1);
+    expect(p.target.counters().cm_retransmits).toBe(2);
+    expect([...conns(p.target).values()].map((c) => c.state)).toEqual(["LISTEN"]);
+    expect(qp(p.target, 0x10).state).toBe(QpState.RESET);
   });
 
   it("gives up on a peer that never answers after the configured retransmits (counted), the connection TIMED_OUT", async () => {

@@ -1,7 +1,7 @@
 // Two cards on a Fabric with RDMA-CM set up on both (host 10.0.0.1, target 10.0.0.2), and a run
 // loop on the virtual clock: fabric step, receive poll, CM timers, on both cards.
 import { Fabric, type FabricOptions } from "../../host/fabric/fabric.js";
-import type { LinkOptions } from "../../host/fabric/link.js";
+import type { Link, LinkOptions } from "../../host/fabric/link.js";
 import type { Card } from "../../host/card.js";
 import * as CW from "../../assembly/rdma/cm-wire.js";
 import { card, rxLog, M } from "./setup.js";
@@ -17,15 +17,15 @@ export const ipWire = (ip: number[]) => (ip[0]! | (ip[1]! << 8) | (ip[2]! << 16)
 export const macHi = (m: number[]) => (m[0]! << 8) | m[1]!;
 export const macLo = (m: number[]) => ((m[2]! << 24) | (m[3]! << 16) | (m[4]! << 8) | m[5]!) >>> 0;
 
-export interface Pair { host: Card; target: Card; fabric: Fabric; now: number }
+export interface Pair { host: Card; target: Card; fabric: Fabric; link: Link; now: number }
 
 export async function pair(link: LinkOptions = {}, fabric: FabricOptions = {}): Promise<Pair> {
   const host = await card(), target = await card();
   const f = new Fabric({ seed: 7, ...fabric });
-  f.connect({ card: host, port: 0 }, { card: target, port: 0 }, { gbps: 100, latencyNs: 2000, ...link });
+  const l = f.connect({ card: host, port: 0 }, { card: target, port: 0 }, { gbps: 100, latencyNs: 2000, ...link });
   if (host.fw.rdmaCmInit(ipWire(HOST.ip), macHi(HOST.mac), macLo(HOST.mac)) !== 0) throw new Error("host CM init");
   if (target.fw.rdmaCmInit(ipWire(TARGET.ip), macHi(TARGET.mac), macLo(TARGET.mac)) !== 0) throw new Error("target CM init");
-  return { host, target, fabric: f, now: 0 };
+  return { host, target, fabric: f, link: l, now: 0 };
 }
 
 /** Connect an NVMe-oF queue from host to target port (default 4420). */
@@ -68,3 +68,9 @@ export function conns(c: Card): Map<number, ReturnType<typeof conn>> {
 
 /** Drop reasons in a card's receive log since the last call. */
 export const drops = (c: Card) => rxLog(c, (n) => Counter[n]!).filter((l) => !l.accepted).map((l) => l.reason);
+
+/** The CM attribute of a frame that carries a MAD to QP1 (Ethernet, IPv4, UDP, BTH, DETH, then the MAD), else -1. */
+export function madAttr(f: Uint8Array): number {
+  const mad = 14 + 20 + 8 + 12 + 8;
+  return f[42] === 0x64 && f.length >= mad + 256 ? (f[mad + 16]! << 8) | f[mad + 17]! : -1;
+}
