@@ -29,9 +29,6 @@ import {
   RCC_FROM_PKT, MR_LOCAL_WRITE, WrOp, WcStatus, WcOp, RNR_RETRY_INFINITE,
 } from "./rcdefs";
 
-/** QPs below this number may be driven by the engine (highest enabled + 1). */
-let rcHigh: u32 = 0;
-
 @inline function sqWqe(c: u32, i: u32): u32 { return c - RCQ_CTRL + RCQ_SQ + (i % RC_SQ_DEPTH) * SWQE_SIZE; }
 @inline function rqWqe(c: u32, i: u32): u32 { return c - RCQ_CTRL + RCQ_RQ + (i % RC_RQ_DEPTH) * RWQE_SIZE; }
 @inline function wcOp(op: u32): u32 { return op == WrOp.READ ? WcOp.RDMA_READ : op >= <u32>WrOp.WRITE ? WcOp.RDMA_WRITE : WcOp.SEND; }
@@ -54,7 +51,6 @@ export function rcEnable(qpn: u32, timeoutNs: f64, ackEvery: u32, rnrCode: u32, 
   store<u32>(c + RCC_MIN_RNR, rnrCode);
   store<u32>(c + RCC_MAX_WR, maxWr);
   store<u32>(c + RCC_ON, 1);
-  if (qpn + 1 > rcHigh) rcHigh = qpn + 1;
   return 0;
 }
 
@@ -298,9 +294,9 @@ function rcService(qpn: u32): void {
   }
 }
 
-/** Service every QP the engine drives (after the receive batch). */
+/** Service every QP the engine drives (after the receive batch); all state is in card memory. */
 export function rcServiceAll(): void {
-  for (let qpn: u32 = 0; qpn < rcHigh; qpn++) if (load<u32>(rcAddr(qpn) + RCC_ON) != 0) rcService(qpn);
+  for (let qpn: u32 = 0; qpn < MAX_QPS; qpn++) if (load<u32>(rcAddr(qpn) + RCC_ON) != 0) rcService(qpn);
 }
 
 /**

@@ -28,18 +28,19 @@ import {
 @inline function rqWqe(c: u32, i: u32): u32 { return c - RCQ_CTRL + RCQ_RQ + (i % RC_RQ_DEPTH) * RWQE_SIZE; }
 @inline function rqEmpty(c: u32): bool { return load<u32>(c + RCC_RQ_TAIL) == load<u32>(c + RCC_RQ_HEAD); }
 
-/** A NAK (or RNR NAK) for `psn`; counted by kind. */
+/**
+ * A NAK (or RNR NAK) for `psn`; counted by kind. The packets behind it are out of sequence
+ * now; they get no PSN sequence error NAK of their own until the expected PSN arrives (the
+ * requester already knows where things stand).
+ */
 function nak(qpn: u32, c: u32, psn: u32, syn: u32): void {
   if (sendAck(qpn, c, psn, syn)) count((syn & 0xe0) == AETH_RNR_NAK ? Counter.rdma_rc_rnr_naks_sent : Counter.rdma_rc_naks_sent);
+  store<u32>(c + RCC_NAK_SENT, 1);
 }
 
-/**
- * RNR NAK for `psn` (no receive WQE). The packets behind it are out of sequence now; they
- * get no PSN sequence error NAK (the requester knows where to resume after its RNR wait).
- */
+/** RNR NAK for `psn`: no receive WQE (§9.7.5.2.8); the requester resumes there after its wait. */
 function rnrNak(qpn: u32, c: u32, psn: u32): void {
   nak(qpn, c, psn, AETH_RNR_NAK | (load<u32>(c + RCC_MIN_RNR) & 31));
-  store<u32>(c + RCC_NAK_SENT, 1);
 }
 
 /**
@@ -167,7 +168,7 @@ export function rcDeliver(qpn: u32, op: u32, b: u32, psn: u32, plen: u32): u32 {
   }
   if (r == Counter.err_rdma_psn_out_of_seq) {
     // §9.7.5.2.1: one NAK for the expected PSN, then silence until it arrives.
-    if (load<u32>(c + RCC_NAK_SENT) == 0) { nak(qpn, c, epsn, AETH_NAK | NAK_PSN_SEQ_ERROR); store<u32>(c + RCC_NAK_SENT, 1); }
+    if (load<u32>(c + RCC_NAK_SENT) == 0) nak(qpn, c, epsn, AETH_NAK | NAK_PSN_SEQ_ERROR);
     return r;
   }
   if (r != 0) { nak(qpn, c, psn, AETH_NAK | NAK_INVALID_REQUEST); return r; }

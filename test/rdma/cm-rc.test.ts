@@ -1,0 +1,61 @@
+// The QPs the CM sets up carry traffic: after REQ / REP / RTU the RC engine (rdma/req.ts,
+// resp.ts) is enabled on both connected QPs and a SEND and an RDMA WRITE go through with the
+// QPNs and PSNs the CM negotiated, completed on both sides.
+import { describe, it, expect } from "vitest";
+import { pair, connect, run, conn, conns, CW, HOST, TARGET, type Pair } from "./cm-pair.js";
+import { postSend, postRecv, poll, ram, fill, R, W, VA0, type Side } from "./rc-setup.js";
+import { pattern } from "./setup.js";
+import type { Card } from "../../host/card.js";
+
+const RAM = 1 << 20; // guest 0 of setup.ts card()
+
+/** Enable the RC engine on a CM-connected QP: its frame addresses, and guest 0's RAM as a region. */
+function side(c: Card, qpn: number, me: typeof HOST, peer: typeof HOST): Side {
+  expect(c.fw.rdmaRcEnable(qpn, 20_000, 4, 1, 16)).toBe(0);
+  const blk = c.fw.rdmaRcBlock(qpn), d = blk + R.RCC_TXD;
+  c.u8.set(peer.mac, d + W.TXD_DST_MAC);
+  c.u8.set(me.mac, d + W.TXD_SRC_MAC);
+  c.u8.set(me.ip, d + W.TXD_SRC_IP);
+  c.u8.set(peer.ip, d + W.TXD_DST_IP);
+  c.dv.setUint16(d + W.TXD_SPORT, 0xc000 | qpn, true);
+  c.dv.setUint8(d + W.TXD_TTL, 64);
+  c.dv.setUint16(d + W.TXD_PKEY, 0xffff, true);
+  const key = c.fw.rdmaMrRegister(0, 0, RAM, Number(VA0 >> 32n), Number(VA0 & 0xffffffffn), R.MR_LOCAL_WRITE | R.MR_REMOTE_WRITE | R.MR_REMOTE_READ);
+  expect(key).not.toBe(0);
+  return { c, qpn, key, ram: c.guests[0]!.base, blk };
+}
+
+/** Both cards' RC rounds (receive path, CM timers, RC timers and sends), then the fabric. */
+function runRc(p: Pair, done: () => boolean): void {
+  for (let i = 0; i < 20_000 && !done(); i++) {
+    p.now += 1000;
+    for (const c of [p.host, p.target]) { c.fw.rdmaRcPoll(1024, p.now); c.fw.rdmaCmPoll(p.now); }
+    p.fabric.step(p.now);
+  }
+}
+
+describe("RDMA-CM connected QPs under the RC engine", () => {
+  it("a SEND and an RDMA WRITE on the admin queue's QPs complete with the CM's QPNs and PSNs", async () => {
+    const p = await pair();
+    p.target.fw.rdmaCmListen(4420);
+    const id = connect(p, 0);
+    run(p, 200_000, () => p.host.fw.rdmaCmState(id) === CW.CmState.ESTABLISHED && [...conns(p.target).values()].some((c) => c.state === "ESTABLISHED"));
+    const h = conn(p.host, id);
+    const t = [...conns(p.target).values()].find((c) => c.remoteCommId === h.localCommId)!;
+    expect([h.state, t.state]).toEqual(["ESTABLISHED", "ESTABLISHED"]);
+    const hs = side(p.host, h.localQpn, HOST, TARGET), ts = side(p.target, t.localQpn, TARGET, HOST);
+    const capsule = pattern(64, 3), data = pattern(3000, 4);
+    fill(hs, 0, capsule);
+    fill(hs, 4096, data);
+    expect(postRecv(ts, [{ wrid: 7, off: 0x8000, len: 4096 }])).toBe(1);
+    expect(postSend(hs, [{ op: R.WrOp.SEND, wrid: 1, off: 0, len: 64 }, { op: R.WrOp.WRITE, wrid: 2, off: 4096, len: 3000, rkey: ts.key, roff: 0x10000 }])).toBe(2);
+    const hc: ReturnType<typeof poll> = [], tc: ReturnType<typeof poll> = [];
+    runRc(p, () => { hc.push(...poll(hs)); tc.push(...poll(ts)); return hc.length === 2 && tc.length === 1; });
+    expect(hc.map((c) => [c.wrid, c.status])).toEqual([[1, 0], [2, 0]]);
+    expect(tc.map((c) => [c.wrid, c.status, c.len])).toEqual([[7, 0, 64]]);
+    expect(ram(ts, 0x8000, 64)).toEqual(capsule);
+    expect(ram(ts, 0x10000, 3000)).toEqual(data);
+    // The host sent 1 + 3 packets (MTU 1024) from the PSN it announced in its REQ.
+    expect(p.host.dv.getUint32(p.host.fw.rdmaQpAddr(h.localQpn) + 36, true)).toBe((h.localPsn + 4) & 0xffffff);
+  });
+});
