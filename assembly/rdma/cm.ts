@@ -320,11 +320,11 @@ export function cmRecv(b: u32, op: u32, plen: u32): u32 {
   const frame = b - BTH_AT;
   const attr = be16(m + MAD_ATTR_ID_OFF);
   if (attr == CM_ATTR_REQ) return recvReq(m, frame);
-  if (attr == CM_ATTR_REP) return recvRep(m);
-  if (attr == CM_ATTR_RTU) return recvRtu(m);
-  if (attr == CM_ATTR_REJ) return recvRej(m);
+  if (attr == CM_ATTR_REP) return recvRep(m, frame);
+  if (attr == CM_ATTR_RTU) return recvRtu(m, frame);
+  if (attr == CM_ATTR_REJ) return recvRej(m, frame);
   if (attr == CM_ATTR_DREQ) return recvDreq(m, frame);
-  if (attr == CM_ATTR_DREP) return recvDrep(m);
+  if (attr == CM_ATTR_DREP) return recvDrep(m, frame);
   return Counter.err_cm_unknown_attr;
 }
 
@@ -334,7 +334,8 @@ function recvReq(m: u32, frame: u32): u32 {
   // A REQ we already answered (our REP was lost): resend the REP; once established, ignore it.
   for (let i: u32 = 0; i < CM_MAX_CONNS - 1; i++) {
     const c = conn(i);
-    if (load<u32>(c + CN_ROLE) == CmRole.PASSIVE && load<u32>(c + CN_STATE) != CmState.IDLE
+    const cs = load<u32>(c + CN_STATE);
+    if (load<u32>(c + CN_ROLE) == CmRole.PASSIVE && cs != CmState.IDLE && cs != CmState.LISTEN
       && load<u32>(c + CN_REMOTE_COMM_ID) == rcid && load<u32>(c + CN_REMOTE_IP) == srcIp) {
       count(Counter.cm_duplicates);
       if (load<u32>(c + CN_STATE) == CmState.REP_SENT) { sendConnMad(c, false); count(Counter.cm_retransmits); }
@@ -394,11 +395,17 @@ function recvReq(m: u32, frame: u32): u32 {
   return 0;
 }
 
-/** The connection a REP/RTU/REJ/DREQ/DREP is for: its Remote Comm ID is our local one. */
-@inline function target(m: u32): u32 { return byLocalCommId(be32(m + REP_REMOTE_COMM_ID)); }
+/**
+ * The connection a REP/RTU/REJ/DREQ/DREP is for: its Remote Comm ID is our local one, and it
+ * comes from that connection's peer (or 0: an unknown connection).
+ */
+function target(m: u32, frame: u32): u32 {
+  const c = byLocalCommId(be32(m + REP_REMOTE_COMM_ID));
+  return c != 0 && load<u32>(c + CN_REMOTE_IP) == load<u32>(frame + ETH_HDR_LEN + IP_SRC_OFF) ? c : 0;
+}
 
-function recvRep(m: u32): u32 {
-  const c = target(m);
+function recvRep(m: u32, frame: u32): u32 {
+  const c = target(m, frame);
   if (c == 0 || load<u32>(c + CN_ROLE) != CmRole.ACTIVE) return Counter.err_cm_unknown_conn;
   const st = load<u32>(c + CN_STATE);
   if (st == CmState.ESTABLISHED) {
@@ -423,16 +430,16 @@ function recvRep(m: u32): u32 {
   return 0;
 }
 
-function recvRtu(m: u32): u32 {
-  const c = target(m);
+function recvRtu(m: u32, frame: u32): u32 {
+  const c = target(m, frame);
   if (c == 0 || load<u32>(c + CN_ROLE) != CmRole.PASSIVE) return Counter.err_cm_unknown_conn;
   if (load<u32>(c + CN_STATE) != CmState.REP_SENT) { count(Counter.cm_duplicates); return 0; }
   cmTransition(c, CmState.ESTABLISHED);
   return 0;
 }
 
-function recvRej(m: u32): u32 {
-  const c = target(m);
+function recvRej(m: u32, frame: u32): u32 {
+  const c = target(m, frame);
   if (c == 0) return Counter.err_cm_unknown_conn;
   count(Counter.cm_rejects_received);
   store<u32>(c + CN_REJ_REASON, be16(m + REJ_REASON));
@@ -444,7 +451,7 @@ function recvRej(m: u32): u32 {
 }
 
 function recvDreq(m: u32, frame: u32): u32 {
-  const c = target(m);
+  const c = target(m, frame);
   if (c == 0) return Counter.err_cm_unknown_conn;
   const st = load<u32>(c + CN_STATE);
   if (st == CmState.ESTABLISHED || st == CmState.REP_SENT || st == CmState.DISCONNECTING) {
@@ -459,8 +466,8 @@ function recvDreq(m: u32, frame: u32): u32 {
   return 0;
 }
 
-function recvDrep(m: u32): u32 {
-  const c = target(m);
+function recvDrep(m: u32, frame: u32): u32 {
+  const c = target(m, frame);
   if (c == 0) return Counter.err_cm_unknown_conn;
   if (load<u32>(c + CN_STATE) != CmState.DISCONNECTING) { count(Counter.cm_duplicates); return 0; }
   disarm(c);

@@ -70,12 +70,17 @@ describe("RDMA-CM connection setup between two cards", () => {
     expect(log.map((l) => [l.opcode, l.dqp, l.psn, l.accepted])).toEqual([[W.Op.RC_SEND_ONLY, h.remoteQpn, h.localPsn, true]]);
   });
 
-  it("still connects over a link that loses 30% of frames: REQ / REP / RTU retransmitted on the virtual clock", async () => {
-    const p = await pair({ loss: 0.3 }, { seed: 3 });
-    const ids = connectAll(p, 3, 100_000_000);
-    expectMatched(p, ids);
-    expect(p.host.counters().cm_retransmits + p.target.counters().cm_retransmits).toBeGreaterThan(0);
-    expect(p.fabric.stats().total.lost).toBeGreaterThan(0);
+  it("still connects over links that lose 30% of frames and duplicate and reorder 10% (4 seeds): REQ / REP / RTU retransmitted on the virtual clock, duplicates answered", async () => {
+    let retransmits = 0, lost = 0;
+    for (const seed of [1, 2, 3, 4]) {
+      const p = await pair({ loss: 0.3, duplicate: 0.1, reorder: 0.1 }, { seed });
+      const ids = connectAll(p, 3, 100_000_000);
+      expectMatched(p, ids);
+      retransmits += p.host.counters().cm_retransmits + p.target.counters().cm_retransmits;
+      lost += p.fabric.stats().total.lost;
+    }
+    expect(lost).toBeGreaterThan(0);
+    expect(retransmits).toBeGreaterThan(0);
   });
 
   it("rejects a REQ for a port nobody listens on (REJ, Invalid Service ID); the host's QP goes to ERR and the entry can be freed", async () => {
@@ -141,6 +146,23 @@ describe("RDMA-CM connection setup between two cards", () => {
     run(p, 1_000_000);
     expect(conn(p.host, id).state).toBe("TIMED_OUT");
     expect([p.host.counters().cm_retransmits, p.host.counters().cm_give_ups, p.host.counters().cm_mads_sent]).toEqual([3, 1, 4]);
+  });
+
+  it("ignores a DREQ naming a live connection from an address that is not its peer (counted drop); the connection stays up", async () => {
+    const p = await pair();
+    const [id] = connectAll(p, 1, 200_000);
+    const h = conn(p.host, id!);
+    const m = new Uint8Array(256), dv = new DataView(m.buffer);
+    m.set([1, 0x07, 2, 3]);
+    dv.setUint16(16, CW.CM_ATTR_DREQ);
+    dv.setUint32(CW.DREQ_LOCAL_COMM_ID, h.remoteCommId);
+    dv.setUint32(CW.DREQ_REMOTE_COMM_ID, h.localCommId);
+    p.target.fw.rdmaTxPacket(writeDesc(p.target, { opcode: W.Op.UD_SEND_ONLY, dqp: W.QP1, qkey: W.GSI_QKEY, srcQp: 1, payload: m, srcIp: [10, 0, 0, 9], dstIp: HOST.ip }));
+    rxPush(p.host, txDrain(p.target));
+    drops(p.host);
+    p.host.fw.rdmaRxPoll(16);
+    expect(drops(p.host)).toEqual(["err_cm_unknown_conn"]);
+    expect(p.host.fw.rdmaCmState(id!)).toBe(CW.CmState.ESTABLISHED);
   });
 
   it("drops malformed MADs on QP1 by reason: too short, wrong class, unknown attribute, unknown connection", async () => {
