@@ -83,6 +83,18 @@ describe("RDMA-CM connection setup between two cards", () => {
     expect(retransmits).toBeGreaterThan(0);
   });
 
+  it("is deterministic: the same seed over a lossy, duplicating link gives the same frames at the same virtual times", async () => {
+    const trace = async () => {
+      const frames: string[] = [];
+      const p = await pair({ loss: 0.3, duplicate: 0.1, reorder: 0.1 }, { seed: 2, onEvent: (e) => { if (e.kind === "frame" && e.dir === "rx") frames.push(`${e.ns} ${Buffer.from(e.bytes).toString("hex")}`); } });
+      connectAll(p, 3, 100_000_000);
+      return frames;
+    };
+    const a = await trace();
+    expect(a.length).toBeGreaterThan(9);
+    expect(await trace()).toEqual(a);
+  });
+
   it("rejects a REQ for a port nobody listens on (REJ, Invalid Service ID); the host's QP goes to ERR and the entry can be freed", async () => {
     const p = await pair();
     p.target.fw.rdmaCmListen(4420);
