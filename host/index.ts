@@ -9,6 +9,8 @@ export { Counter } from "../assembly/counters.js";
 export * as RoceWire from "../assembly/rdma/wire.js";
 /** RDMA-CM wire constants (MAD and CM message offsets, NVMe-oF private data), CmState and the connection entry layout (CN_*). */
 export * as RdmaCm from "../assembly/rdma/cm-wire.js";
+/** RC transport layouts: memory region table, send/receive WQEs, completions, per-QP control words (assembly/rdma/rcdefs.ts). */
+export * as RdmaRc from "../assembly/rdma/rcdefs.js";
 export type { BlockBackend } from "./backends/types.js";
 export { MemoryBackend } from "./backends/memory.js";
 export { FileBackend, type FileBackendOptions } from "./backends/file.js";

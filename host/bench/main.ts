@@ -10,6 +10,7 @@ import { formatValue, type BenchOptions, type Figure } from "./harness.js";
 import { benchFuzz } from "../fuzz/bench.js";
 import { benchFabric } from "../fabric/bench.js";
 import { benchCreate, benchSnapshot } from "./api.js";
+import { benchRcWrite } from "./rc.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "sync", run: benchVirtioSync },
@@ -28,6 +29,7 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "tx", run: benchTx },
   { id: "fabric-64", run: benchFabric(64) },
   { id: "fabric-4k", run: benchFabric(4096 + 58) },
+  { id: "rc-write-4k", run: benchRcWrite },
 ];
 
 async function main(): Promise<number> {
