@@ -53,7 +53,7 @@ export const REQ_ALTERNATE_PATH: u32 = 120; // 44 bytes, unused (zero)
 export const REQ_PRIVATE_DATA: u32 = 164; // 92 bytes, to the end of the MAD
 export const REQ_PRIVATE_DATA_LEN: u32 = 92;
 export const CM_TRANSPORT_RC: u32 = 0; // transport service type
-export const CM_TIMEOUT_EXP: u32 = 20; // CM response timeouts as 4.096 µs · 2^x (about 4.3 s)
+export const CM_TIMEOUT_EXP: u32 = 8; // CM response timeouts announced as 4.096 µs · 2^x: about 1 ms, the default retransmit timeout
 
 // ---- REP (§12.6.8) ----
 export const REP_LOCAL_COMM_ID: u32 = 24;
