@@ -82,6 +82,9 @@ export const DWZ_F_UNMAP: u32 = 1;
 // ---- limits this device offers (device config, virtio 1.2 §5.2.4) ----
 export const SEG_MAX: u32 = 64; // data descriptors per request (MAX_SEGS in blk/req.ts is 72)
 export const MAX_CHAIN: u32 = SEG_MAX + 2; // header + data + status
+// A chain past MAX_CHAIN is an error either way; the probe that names it (loop or too long)
+// is bounded, so a hostile ring costs O(MAX_CHAIN) per chain, not O(queue size).
+export const LONG_CHAIN_PROBE: u32 = 4 * MAX_CHAIN;
 export const MAX_QSIZE: u32 = 32768; // virtio 1.2 §2.7 / §2.8: Queue Size at most 32768
 export const MAX_DESC_LEN: u32 = 0x400000; // 4 MiB: longer descriptors are refused as oversized
 export const MAX_XFER: u32 = 0x400000; // 4 MiB per request

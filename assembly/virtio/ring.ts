@@ -16,7 +16,7 @@ import {
   AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING,
   USED_ELEM_SIZE, USED_F_NO_NOTIFY, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESCF_AVAIL,
   PDESCF_USED, PEVENT_OFF_WRAP, PEVENT_FLAGS, PEVENT_ENABLE, PEVENT_DISABLE, PEVENT_DESC,
-  PEVENT_WRAP_BIT, MAX_CHAIN, MAX_DESC_LEN, NO_VECTOR, QS_BROKEN, Q_STATE, Q_SIZE,
+  PEVENT_WRAP_BIT, MAX_CHAIN, LONG_CHAIN_PROBE, MAX_DESC_LEN, NO_VECTOR, QS_BROKEN, Q_STATE, Q_SIZE,
   Q_DESC, Q_DRIVER, Q_DEVICE, Q_VECTOR, Q_MODE, Q_LAST_AVAIL, Q_AVAIL_WRAP, Q_USED_IDX,
   Q_USED_WRAP, Q_USED_PUB, Q_PENDING, QM_PACKED, QM_EVENT_IDX, QM_INDIRECT, SH_NCHAINS,
   SH_NDESC, SH_CHAINS, SH_CHAIN_SIZE, SHC_ID, SHC_ERR, SHC_FIRST, SHC_NDESC, SHC_RING_N,
@@ -42,16 +42,18 @@ const ERR_SHIFT: u32 = 16; // walk results: Counter << 16 | descriptors stored
   store<u32>(cr + SHC_RING_N, ringN);
 }
 
-/** A split chain hit MAX_CHAIN at `idx`: a loop if it doesn't end within its table, else too long. */
-function longChain(tbl: u32, tsize: u32, idx: u32, seen: u32): Counter {
-  while (seen < tsize) {
+/** A split chain hit MAX_CHAIN at `idx`: a loop when Brent's cycle search finds one within the probe, else too long. */
+function longChain(tbl: u32, tsize: u32, idx: u32): Counter {
+  let tortoise = idx, power: u32 = 1, lam: u32 = 0;
+  for (let i: u32 = 0; i < LONG_CHAIN_PROBE; i++) {
     const da = tbl + (idx << DESC_SHIFT);
     if ((<u32>load<u16>(da + DESC_FLAGS) & DESCF_NEXT) == 0) return Counter.err_virtio_chain_too_long;
     idx = <u32>load<u16>(da + DESC_NEXT);
     if (idx >= tsize) return Counter.err_virtio_bad_desc_index;
-    seen++;
+    if (idx == tortoise) return Counter.err_virtio_desc_loop;
+    if (++lam == power) { tortoise = idx; power <<= 1; lam = 0; }
   }
-  return Counter.err_virtio_desc_loop;
+  return Counter.err_virtio_chain_too_long;
 }
 
 /**
@@ -76,7 +78,7 @@ function walkSplit(desc: u32, size: u32, head: u32, g: u32, mode: u32, dp: u32):
     }
     if (len == 0) return fail(Counter.err_virtio_desc_zero_len, nd);
     if (len > MAX_DESC_LEN) return fail(Counter.err_virtio_desc_oversized, nd);
-    if (nd == MAX_CHAIN) return fail(longChain(tbl, tsize, idx, seen), nd);
+    if (nd == MAX_CHAIN) return fail(longChain(tbl, tsize, idx), nd);
     putDesc(dp, load<u64>(da + DESC_ADDR), len, fl);
     dp += SH_DESC_SIZE; nd++; seen++;
     if ((fl & DESCF_NEXT) == 0) return nd;

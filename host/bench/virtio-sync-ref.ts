@@ -45,16 +45,19 @@ export class SplitSyncRef {
     dv.setUint32(cr + V.SHC_RING_N, ringN, true);
   }
 
-  private longChain(tbl: number, tsize: number, idx: number, seen: number): number {
+  /** As the firmware's longChain: Brent's cycle search, bounded by V.LONG_CHAIN_PROBE steps. */
+  private longChain(tbl: number, tsize: number, idx: number): number {
     const dv = this.dv;
-    while (seen < tsize) {
+    let tortoise = idx, power = 1, lam = 0;
+    for (let i = 0; i < V.LONG_CHAIN_PROBE; i++) {
       const da = tbl + idx * 16;
       if ((dv.getUint16(da + V.DESC_FLAGS, true) & V.DESCF_NEXT) === 0) return Counter.err_virtio_chain_too_long;
       idx = dv.getUint16(da + V.DESC_NEXT, true);
       if (idx >= tsize) return Counter.err_virtio_bad_desc_index;
-      seen++;
+      if (idx === tortoise) return Counter.err_virtio_desc_loop;
+      if (++lam === power) { tortoise = idx; power *= 2; lam = 0; }
     }
-    return Counter.err_virtio_desc_loop;
+    return Counter.err_virtio_chain_too_long;
   }
 
   /** One chain from head into dp; returns reason << 16 | descriptors stored. */
@@ -76,7 +79,7 @@ export class SplitSyncRef {
       }
       if (len === 0) return (Counter.err_virtio_desc_zero_len << 16) | nd;
       if (len > V.MAX_DESC_LEN) return (Counter.err_virtio_desc_oversized << 16) | nd;
-      if (nd === V.MAX_CHAIN) return (this.longChain(tbl, tsize, idx, seen) << 16) | nd;
+      if (nd === V.MAX_CHAIN) return (this.longChain(tbl, tsize, idx) << 16) | nd;
       this.putDesc(dp, da, len, fl);
       dp += V.SH_DESC_SIZE; nd++; seen++;
       if ((fl & V.DESCF_NEXT) === 0) return nd;

@@ -67,6 +67,28 @@ describe("hostile split rings", () => {
     expect(r.card.errors()).toEqual({ err_virtio_desc_loop: 1 });
   });
 
+  it("a loop in a 32768-entry ring is named by a bounded probe, not a walk of the whole ring", async () => {
+    // Descriptors 3..end chain on from the status descriptor, and `end` points back to 10. A loop
+    // of 50 is found within the probe (desc_loop); one of 29990 is reported as too long, where a
+    // whole-ring walk would have taken 32768 steps for this one chain.
+    for (const [end, reason] of [[60, "err_virtio_desc_loop"], [30000, "err_virtio_chain_too_long"]] as const) {
+      const r = await rig({ indirect: false, queueSize: 32768, deviceQueueSize: 32768 });
+      const buf = r.guest.alloc(512);
+      const q = raw(r, { type: V.BLK_T_IN, data: [{ addr: buf, len: 512, write: true }] });
+      for (let i = 2; i <= end; i++) {
+        const d = descAt(r, i);
+        r.guest.dv.setBigUint64(d + V.DESC_ADDR, BigInt(buf), true);
+        r.guest.dv.setUint32(d + V.DESC_LEN, 512, true);
+        r.guest.dv.setUint16(d + V.DESC_FLAGS, V.DESCF_WRITE | V.DESCF_NEXT, true);
+        r.guest.dv.setUint16(d + V.DESC_NEXT, i === end ? 10 : i + 1, true);
+      }
+      r.drv.kick();
+      r.card.poll();
+      expect(lastUsed(r)).toMatchObject({ id: q.id, len: 0 });
+      expect(r.card.errors()).toEqual({ [reason]: 1 });
+    }
+  });
+
   it("chain longer than the device takes: err_virtio_chain_too_long, disk untouched", async () => {
     const r = await rig({ indirect: false });
     const buf = r.guest.alloc(70 * 512);
