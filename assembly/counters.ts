@@ -42,6 +42,7 @@ export enum Counter {
   err_virtio_misaligned,
   err_virtio_bad_discard,
   virtio_used,
+  err_virtio_stale_completion, // a request finished after a reset or a broken queue: dropped, not written
 
   // ---- nvme ----
   nvme_admin_commands,

@@ -282,6 +282,7 @@ export function virtioBlkComplete(r: u32): void {
   const aux1 = load<u32>(a + R_AUX1);
   // A reset since this request was parsed: its queue and status byte are no longer the driver's.
   if ((aux1 >>> AUX1_GEN_SHIFT) != (load<u32>(fpAddr(f) + FP_GEN) & GEN_MASK) || load<u32>(qa + Q_STATE) != QS_READY) {
+    count(Counter.err_virtio_stale_completion);
     reqFree(r);
     return;
   }
