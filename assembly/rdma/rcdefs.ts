@@ -22,13 +22,13 @@ export const MR_REMOTE_READ: u32 = 4;
 export const MR_CARD_MEMORY: u32 = 0xffffffff; // -1 as the i32 it is passed as
 
 // ---- per-QP block at RCQ_BASE + qpn * RCQ_SIZE ----
-export const RCQ_CTRL: u32 = 0; // control words below (512 bytes)
-export const RCQ_SQ: u32 = 512; // send queue: RC_SQ_DEPTH WQEs of SWQE_SIZE
-export const RCQ_RQ: u32 = RCQ_SQ + 64 * 64; // receive queue: RC_RQ_DEPTH WQEs of RWQE_SIZE
-export const RCQ_CQ: u32 = RCQ_RQ + 64 * 32; // completion queue: RC_CQ_DEPTH CQEs of CQE_SIZE
 export const RC_SQ_DEPTH: u32 = 64;
 export const RC_RQ_DEPTH: u32 = 64;
 export const RC_CQ_DEPTH: u32 = 128;
+export const RCQ_CTRL: u32 = 0; // control words below (512 bytes)
+export const RCQ_SQ: u32 = 512; // send queue: RC_SQ_DEPTH WQEs of SWQE_SIZE (64)
+export const RCQ_RQ: u32 = RCQ_SQ + RC_SQ_DEPTH * 64; // receive queue: RC_RQ_DEPTH WQEs of RWQE_SIZE (32)
+export const RCQ_CQ: u32 = RCQ_RQ + RC_RQ_DEPTH * 32; // completion queue: RC_CQ_DEPTH CQEs of CQE_SIZE (32), up to RCQ_SIZE
 
 // Control words (u32 unless noted). Ring indexes are free-running; slot = index % depth.
 export const RCC_ON: u32 = 0; // 1 when the RC engine drives this QP (rdmaRcEnable)
