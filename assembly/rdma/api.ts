@@ -116,7 +116,7 @@ export function rdmaCmState(id: u32): u32 { return cmState(id); }
 
 // ---- RC transport (mr.ts, resp.ts, req.ts, rc.ts; layouts in rcdefs.ts) ----
 import { mrRegister, mrDeregister } from "./mr";
-import { rcEnable, rcPostSend, rcPostRecv, rcServiceAll } from "./req";
+import { rcEnable, rcPostSend, rcPostRecv, rcServiceAll, rcNextDeadline } from "./req";
 import { rcAddr, rcSetNow } from "./rc";
 
 /**
@@ -150,3 +150,5 @@ export function rdmaRcPoll(budget: u32, now: f64): u32 {
   rcServiceAll();
   return n;
 }
+/** Earliest end of an RC retransmission timer or RNR wait (virtual ns), +Infinity when none runs. */
+export function rdmaRcNextDeadline(): f64 { return rcNextDeadline(); }

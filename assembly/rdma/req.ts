@@ -371,3 +371,18 @@ export function compRecv(qpn: u32, op: u32, b: u32, psn: u32, plen: u32): u32 {
   }
   return Counter.rdma_rx_duplicate; // no READ in flight has that PSN: a late copy
 }
+
+/**
+ * Earliest virtual time (ns) at which a retransmission timer or an RNR wait of an engine QP
+ * in RTS ends, or +Infinity when none runs: a host loop may jump its clock there when idle.
+ */
+export function rcNextDeadline(): f64 {
+  let t: f64 = Infinity;
+  for (let qpn: u32 = 0; qpn < MAX_QPS; qpn++) {
+    const c = rcAddr(qpn);
+    if (load<u32>(c + RCC_ON) == 0 || load<u32>(qpAddr(qpn) + QP_STATE) != QpState.RTS) continue;
+    if (load<u32>(c + RCC_RNR_WAIT) != 0) { const u = load<f64>(c + RCC_RNR_UNTIL); if (u < t) t = u; }
+    else if (load<u32>(c + RCC_TIMER) != 0) { const u = load<f64>(c + RCC_DEADLINE); if (u < t) t = u; }
+  }
+  return t;
+}

@@ -150,7 +150,17 @@ describe("RC transport under faults", () => {
     postRecv(p.b, [{ wrid: 9, off: 0, len: 100 }]);
     postSend(p.a, [{ op: R.WrOp.SEND, wrid: 1, off: 0, len: 100 }, { op: R.WrOp.READ, wrid: 2, off: 0, len: 100, rkey: p.b.key, roff: 0 }]);
     const aDone: Cqe[] = [];
-    run(p, () => (aDone.push(...poll(p.a)), aDone.length === 2), 1000);
+    // Idle between timeouts: the host jumps its clock to the next deadline (one step each).
+    run(p, () => false, 1); // both WQEs go out at 1 µs, into a dead link
+    const t0 = p.now;
+    expect(p.a.c.fw.rdmaRcNextDeadline()).toBe(1000 + 10_000); // sent at 1 µs, 10 µs timeout
+    for (let i = 0; i < 4; i++) {
+      p.now = p.a.c.fw.rdmaRcNextDeadline() - 1000;
+      expect(p.now).toBeGreaterThan(t0 - 1);
+      run(p, () => false, 1);
+    }
+    expect(p.a.c.fw.rdmaRcNextDeadline()).toBe(Infinity);
+    aDone.push(...poll(p.a));
     expect(aDone).toMatchObject([{ wrid: 1, status: R.WcStatus.RETRY_EXC_ERR }, { wrid: 2, status: R.WcStatus.WR_FLUSH_ERR }]);
     const ca = counters(p.a);
     expect(ca.rdma_rc_timeouts).toBe(4); // three retries, then the fourth timeout gives up
