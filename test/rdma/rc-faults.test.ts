@@ -3,7 +3,7 @@
 // receive is posted, remote access errors (bad R_Key, outside the region, missing right), and
 // retry exhaustion moving the requester's QP to ERR with the rest flushed.
 import { describe, it, expect } from "vitest";
-import { pair, run, postSend, postRecv, poll, ram, fill, counters, R, QpState, VA0, type Cqe } from "./rc-setup.js";
+import { pair, run, postSend, postRecv, poll, ram, fill, counters, R, M, QpState, VA0, type Cqe } from "./rc-setup.js";
 import { pattern } from "./setup.js";
 
 /** Opcode of a RoCEv2 frame (BTH first byte) and its PSN. */
@@ -51,6 +51,35 @@ describe("RC transport under faults", () => {
     expect(cb.rdma_rx_duplicate + ca.rdma_rx_duplicate).toBeGreaterThan(0);
     expect(ca.err_rdma_retry_exceeded).toBe(0);
     expect(a.c.fw.rdmaQpState(a.qpn)).toBe(QpState.RTS);
+  });
+
+  it("deterministic: the same seed gives the same frames, counters and completions; another seed does not", async () => {
+    const once = async (seed: number) => {
+      const frames: string[] = [];
+      const p = await pair({ mtu: 256, seed, link: { latencyNs: 1500, loss: 0.05, reorder: 0.05, duplicate: 0.05 } });
+      postRecv(p.b, Array.from({ length: 10 }, (_, i) => ({ wrid: i, off: i * 4096, len: 4096 })));
+      postSend(p.a, Array.from({ length: 20 }, (_, i) => ({ op: [R.WrOp.SEND, R.WrOp.WRITE, R.WrOp.READ][i % 3]!, wrid: i, off: i * 4096, len: 700 + i * 37, rkey: p.b.key, roff: 0x80000 + i * 4096 })));
+      const done: Cqe[] = [];
+      run(p, () => {
+        for (const s of [p.a, p.b]) {
+          const dv = s.c.dv, prod = dv.getUint32(M.NET_RX_CTRL, true);
+          for (let k = dv.getUint32(M.NET_RX_CTRL + 4, true); k !== prod; k = (k + 1) >>> 0) {
+            const at = M.NET_RX_SLOTS + (k % M.NET_RING_ENTRIES) * M.NET_SLOT_SIZE;
+            frames.push(`${p.now} ${Buffer.from(s.c.u8.subarray(at + M.NET_SLOT_HDR, at + M.NET_SLOT_HDR + dv.getUint32(at, true))).toString("hex")}`);
+          }
+        }
+        done.push(...poll(p.a));
+        return done.length === 20;
+      }, 100_000);
+      return { frames, done, ca: counters(p.a), cb: counters(p.b) };
+    };
+    const x = await once(3), y = await once(3), z = await once(4);
+    expect(x.done.every((c) => c.status === R.WcStatus.SUCCESS)).toBe(true);
+    expect(x.frames.length).toBeGreaterThan(100);
+    expect(y.frames).toEqual(x.frames);
+    expect(y.ca).toEqual(x.ca);
+    expect(y.cb).toEqual(x.cb);
+    expect(z.frames).not.toEqual(x.frames);
   });
 
   it("a lost packet inside a message: the responder NAKs a PSN sequence error once, the requester goes back to that PSN", async () => {
