@@ -53,29 +53,10 @@ function buildCrc16(tbl: u32): void {
 @inline function slice32(crc: u32, p: u32, n: u32): u32 {
   const end16 = p + (n & ~15);
   while (p < end16) {
-    const a = load<u32>(p) ^ crc;
-    const b = load<u32>(p, 4);
-    const c = load<u32>(p, 8);
-    const d = load<u32>(p, 12);
-    crc = load<u32>((a << 2) & 0x3fc, CRC32_TABLE + (15 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32_TABLE + (14 << 10))
-      ^ load<u32>((a >>> 14) & 0x3fc, CRC32_TABLE + (13 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32_TABLE + (12 << 10))
-      ^ load<u32>((b << 2) & 0x3fc, CRC32_TABLE + (11 << 10)) ^ load<u32>((b >>> 6) & 0x3fc, CRC32_TABLE + (10 << 10))
-      ^ load<u32>((b >>> 14) & 0x3fc, CRC32_TABLE + (9 << 10)) ^ load<u32>((b >>> 22) & 0x3fc, CRC32_TABLE + (8 << 10))
-      ^ load<u32>((c << 2) & 0x3fc, CRC32_TABLE + (7 << 10)) ^ load<u32>((c >>> 6) & 0x3fc, CRC32_TABLE + (6 << 10))
-      ^ load<u32>((c >>> 14) & 0x3fc, CRC32_TABLE + (5 << 10)) ^ load<u32>((c >>> 22) & 0x3fc, CRC32_TABLE + (4 << 10))
-      ^ load<u32>((d << 2) & 0x3fc, CRC32_TABLE + (3 << 10)) ^ load<u32>((d >>> 6) & 0x3fc, CRC32_TABLE + (2 << 10))
-      ^ load<u32>((d >>> 14) & 0x3fc, CRC32_TABLE + (1 << 10)) ^ load<u32>((d >>> 22) & 0x3fc, CRC32_TABLE);
+    crc = crc32Words16(crc, load<u32>(p), load<u32>(p, 4), load<u32>(p, 8), load<u32>(p, 12));
     p += 16;
   }
-  if (n & 8) {
-    const a = load<u32>(p) ^ crc;
-    const b = load<u32>(p, 4);
-    crc = load<u32>((a << 2) & 0x3fc, CRC32_TABLE + (7 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32_TABLE + (6 << 10))
-      ^ load<u32>((a >>> 14) & 0x3fc, CRC32_TABLE + (5 << 10)) ^ load<u32>((a >>> 22) & 0x3fc, CRC32_TABLE + (4 << 10))
-      ^ load<u32>((b << 2) & 0x3fc, CRC32_TABLE + (3 << 10)) ^ load<u32>((b >>> 6) & 0x3fc, CRC32_TABLE + (2 << 10))
-      ^ load<u32>((b >>> 14) & 0x3fc, CRC32_TABLE + (1 << 10)) ^ load<u32>((b >>> 22) & 0x3fc, CRC32_TABLE);
-    p += 8;
-  }
+  if (n & 8) { crc = crc32Words8(crc, load<u32>(p), load<u32>(p, 4)); p += 8; }
   if (n & 4) {
     const a = load<u32>(p) ^ crc;
     crc = load<u32>((a << 2) & 0x3fc, CRC32_TABLE + (3 << 10)) ^ load<u32>((a >>> 6) & 0x3fc, CRC32_TABLE + (2 << 10))
