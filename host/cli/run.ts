@@ -2,7 +2,7 @@
 // cli(argv, io) returns the exit status (0 ok, 1 IO or verify errors, 2 usage or scenario).
 import { parseArgs } from "node:util";
 import { ScenarioError, loadScenario, DEFAULT_SCENARIO, BUILTIN_SCENARIOS, type Overrides } from "../scenario.js";
-import { Testbed, type Progress } from "../index.js";
+import { Testbed, type Progress, type RunResult } from "../index.js";
 import { parseDuration } from "../workload/units.js";
 import { toJson, summary, runOk } from "./report.js";
 import { version } from "./version.js";
@@ -143,17 +143,22 @@ async function run(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliI
     io.err(`wasm-dpu: ${(e as Error).message}`);
     return EXIT_USAGE;
   }
+  return report(v, io, (onProgress) => tb.run({ onProgress }), () => tb.close());
+}
+
+/** Run with the progress bar, print the result (JSON or summary), close; the exit status. */
+function report(v: ReturnType<typeof parse>["values"], io: CliIo, go: (onProgress?: (p: Progress) => void) => RunResult, close: () => void): number {
   const bar = v.quiet ? undefined : io.progress;
   let result;
   try {
     bar?.start();
-    result = tb.run({ onProgress: bar ? (p) => bar.update(p) : undefined });
+    result = go(bar ? (p) => bar.update(p) : undefined);
   } catch (e) {
     io.err(`wasm-dpu: run failed: ${(e as Error).message}`);
     return EXIT_FAILED;
   } finally {
     bar?.stop();
-    tb.close();
+    close();
   }
   if (v.json) io.out(JSON.stringify(toJson(result, { wall: !v["no-wall"], version }), null, 2));
   else io.out(summary(result));
@@ -170,25 +175,13 @@ async function runWithSnapshots(v: ReturnType<typeof parse>["values"], o: Overri
     io.err(`wasm-dpu: ${(e as Error).message.replace(/^createTestbed: /, "")}`);
     return EXIT_USAGE;
   }
-  const bar = v.quiet ? undefined : io.progress;
-  let result;
-  try {
-    bar?.start();
+  return report(v, io, (onProgress) => {
     if (v.snapshot !== undefined) {
       const at = parseDuration(v["snapshot-at"]!);
       const jobs = tb.testbed.jobs;
       tb.runUntil(() => tb.now >= at || jobs.every((j) => j.done), { timeout: Infinity });
       saveSnapshot(tb, v.snapshot);
     }
-    result = tb.runWorkload({ onProgress: bar ? (p) => bar.update(p) : undefined });
-  } catch (e) {
-    io.err(`wasm-dpu: run failed: ${(e as Error).message}`);
-    return EXIT_FAILED;
-  } finally {
-    bar?.stop();
-    tb.close();
-  }
-  if (v.json) io.out(JSON.stringify(toJson(result, { wall: !v["no-wall"], version }), null, 2));
-  else io.out(summary(result));
-  return runOk(result) ? EXIT_OK : EXIT_FAILED;
+    return tb.runWorkload({ onProgress });
+  }, () => tb.close());
 }
