@@ -101,13 +101,14 @@ export function qpAcked(qpn: u32, psn: u32): u32 {
 
 /**
  * Requester: the retransmit timer fired (or a NAK PSN sequence error arrived). Go-back-N
- * restarts at the oldest unacknowledged PSN: returns it, or 0xFFFFFFFF when the retry count
- * is exhausted and the QP went to ERR.
+ * restarts at the oldest unacknowledged PSN: returns it, or RETRY_EXHAUSTED when the retry
+ * count is exhausted and the QP went to ERR.
  */
+export const RETRY_EXHAUSTED: u32 = 0xffffffff; // not a PSN: PSNs are 24 bits
 export function qpRetry(qpn: u32): u32 {
   const q = qpAddr(qpn);
   const left = load<u32>(q + QP_RETRIES_LEFT);
-  if (left == 0) { qpModify(qpn, QpState.ERR, 0, 0, 0); return 0xffffffff; }
+  if (left == 0) { qpModify(qpn, QpState.ERR, 0, 0, 0); return RETRY_EXHAUSTED; }
   store<u32>(q + QP_RETRIES_LEFT, left - 1);
   return load<u32>(q + QP_SQ_UNA);
 }

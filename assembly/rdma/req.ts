@@ -17,7 +17,7 @@ import {
 import { opEntry, opPos } from "./opcodes";
 import { be32 } from "./headers";
 import { psnDiff } from "./seq";
-import { qpAddr, qpModify, qpAcked, qpRetry, qpTakePsns, QpState, QP_STATE, QP_MTU, QP_DEST_QP, QP_SQ_PSN, QP_SQ_UNA, QP_RNR_RETRY } from "./qp";
+import { qpAddr, qpModify, qpAcked, qpRetry, RETRY_EXHAUSTED, qpTakePsns, QpState, QP_STATE, QP_MTU, QP_DEST_QP, QP_SQ_PSN, QP_SQ_UNA, QP_RNR_RETRY } from "./qp";
 import { txPacket, txMessage, segCount, TX_ERROR } from "./tx";
 import { mrCheck, MR_DENIED } from "./mr";
 import { rcAddr, rcTxd, rcNow, cqPush, rnrNs } from "./rc";
@@ -271,7 +271,7 @@ function rcService(qpn: u32): void {
     if (load<u32>(q + QP_SQ_UNA) == load<u32>(q + QP_SQ_PSN)) store<u32>(c + RCC_TIMER, 0);
     else {
       count(Counter.rdma_rc_timeouts);
-      if (qpRetry(qpn) == 0xffffffff) { failHead(qpn, c, WcStatus.RETRY_EXC_ERR, Counter.err_rdma_retry_exceeded); return; }
+      if (qpRetry(qpn) == RETRY_EXHAUSTED) { failHead(qpn, c, WcStatus.RETRY_EXC_ERR, Counter.err_rdma_retry_exceeded); return; }
       startResend(qpn, c);
     }
   }
@@ -332,7 +332,7 @@ export function compRecv(qpn: u32, op: u32, b: u32, psn: u32, plen: u32): u32 {
       const code = syn & 31;
       if (code == NAK_PSN_SEQ_ERROR) {
         if (load<u32>(c + RCC_RNR_WAIT) != 0) return 0; // the RNR wait resends anyway
-        if (qpRetry(qpn) == 0xffffffff) { failHead(qpn, c, WcStatus.RETRY_EXC_ERR, Counter.err_rdma_retry_exceeded); return 0; }
+        if (qpRetry(qpn) == RETRY_EXHAUSTED) { failHead(qpn, c, WcStatus.RETRY_EXC_ERR, Counter.err_rdma_retry_exceeded); return 0; }
         startResend(qpn, c);
         return 0;
       }

@@ -9,7 +9,7 @@ import { Counter } from "../counters";
 import { count } from "../stats";
 import {
   Op, OpClass, Pos, PSN_MASK, OPT_HDRLEN, BTH_PSN_OFF, BTH_ACKREQ, RETH_VA_OFF, RETH_RKEY_OFF, RETH_DMALEN_OFF, OPT_RETH, OPT_IMMDT,
-  AETH_ACK, AETH_RNR_NAK, AETH_NAK, NAK_PSN_SEQ_ERROR, NAK_INVALID_REQUEST, NAK_REMOTE_ACCESS_ERROR, TXD_OPCODE, TXD_DQP,
+  AETH_ACK, AETH_RNR_NAK, AETH_NAK, AETH_TYPE_MASK, MSN_MASK, NAK_PSN_SEQ_ERROR, NAK_INVALID_REQUEST, NAK_REMOTE_ACCESS_ERROR, TXD_OPCODE, TXD_DQP,
   TXD_PSN, TXD_ACKREQ, TXD_AETH, TXD_LEN, TXD_MTU, TXD_PAYLOAD, TXD_FROM_PKT, TXD_IMM_FLAG,
 } from "./wire";
 import { opEntry, opClass, opPos } from "./opcodes";
@@ -34,7 +34,7 @@ import {
  * requester already knows where things stand).
  */
 function nak(qpn: u32, c: u32, psn: u32, syn: u32): void {
-  if (sendAck(qpn, c, psn, syn)) count((syn & 0xe0) == AETH_RNR_NAK ? Counter.rdma_rc_rnr_naks_sent : Counter.rdma_rc_naks_sent);
+  if (sendAck(qpn, c, psn, syn)) count((syn & AETH_TYPE_MASK) == AETH_RNR_NAK ? Counter.rdma_rc_rnr_naks_sent : Counter.rdma_rc_naks_sent);
   store<u32>(c + RCC_NAK_SENT, 1);
 }
 
@@ -60,7 +60,7 @@ function readRespond(qpn: u32, c: u32, b: u32, psn: u32): u32 {
   store<u32>(d + TXD_DQP, load<u32>(q + QP_DEST_QP));
   store<u32>(d + TXD_PSN, psn);
   store<u32>(d + TXD_ACKREQ, 0);
-  store<u32>(d + TXD_AETH, ((AETH_ACK | creditCode(c)) << 24) | (load<u32>(q + QP_RQ_MSN) & 0xffffff));
+  store<u32>(d + TXD_AETH, ((AETH_ACK | creditCode(c)) << 24) | (load<u32>(q + QP_RQ_MSN) & MSN_MASK));
   store<u32>(d + TXD_PAYLOAD, src);
   store<u32>(d + TXD_LEN, len);
   store<u32>(d + TXD_MTU, load<u32>(q + QP_MTU));
@@ -129,9 +129,9 @@ function execute(qpn: u32, c: u32, op: u32, b: u32, psn: u32, plen: u32): u32 {
   }
   if (cls == OpClass.READ_REQUEST) {
     const q = qpAddr(qpn);
-    store<u32>(q + QP_RQ_MSN, (load<u32>(q + QP_RQ_MSN) + 1) & 0xffffff); // the responses carry the new MSN
+    store<u32>(q + QP_RQ_MSN, (load<u32>(q + QP_RQ_MSN) + 1) & MSN_MASK); // the responses carry the new MSN
     const r = readRespond(qpn, c, b, psn);
-    if (r != 0) store<u32>(q + QP_RQ_MSN, (load<u32>(q + QP_RQ_MSN) - 1) & 0xffffff);
+    if (r != 0) store<u32>(q + QP_RQ_MSN, (load<u32>(q + QP_RQ_MSN) - 1) & MSN_MASK);
     return r;
   }
   // Atomics are not supported: NAK invalid request (§9.7.5.2.2).
@@ -177,7 +177,7 @@ export function rcDeliver(qpn: u32, op: u32, b: u32, psn: u32, plen: u32): u32 {
   if (x != 0) { store<u32>(st + SEQ_EPSN, epsn); store<u32>(st + SEQ_CLASS, scls); return x; }
   if (cls == OpClass.READ_REQUEST) return 0; // the responses acknowledge it
   const pos = opPos(op);
-  if (pos == Pos.LAST || pos == Pos.ONLY) store<u32>(q + QP_RQ_MSN, (load<u32>(q + QP_RQ_MSN) + 1) & 0xffffff);
+  if (pos == Pos.LAST || pos == Pos.ONLY) store<u32>(q + QP_RQ_MSN, (load<u32>(q + QP_RQ_MSN) + 1) & MSN_MASK);
   const ackreq = (be32(b + BTH_PSN_OFF) & BTH_ACKREQ) != 0;
   if (qpAckDue(qpn, ackreq, load<u32>(c + RCC_ACK_EVERY)) && sendAck(qpn, c, psn, AETH_ACK | creditCode(c))) count(Counter.rdma_rc_acks_sent);
   return 0;

@@ -65,6 +65,7 @@ export const RETH_VA_OFF: u32 = 0;
 export const RETH_RKEY_OFF: u32 = 8;
 export const RETH_DMALEN_OFF: u32 = 12;
 export const AETH_LEN: u32 = 4; // syndrome u8 | MSN u24 (§9.3.5)
+export const MSN_MASK: u32 = 0xffffff; // MSN is 24 bits and wraps (§9.7.5.1.2)
 export const IMMDT_LEN: u32 = 4; // §9.3.6
 export const IETH_LEN: u32 = 4; // R_Key to invalidate (§9.3.7)
 export const DETH_LEN: u32 = 8; // Q_Key u32 | reserved u8 | SrcQP u24 (§9.3.2)
