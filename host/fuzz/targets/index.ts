@@ -5,12 +5,16 @@ import type { Target } from "../target.js";
 import { virtioTarget } from "./virtio.js";
 import { nvmeTarget } from "./nvme.js";
 import { scenarioTarget } from "./scenario.js";
+import { roceRxTarget } from "./roce-rx.js";
+import { rdmaCmTarget } from "./rdma-cm.js";
 
 export const TARGETS: Target[] = [
   virtioTarget(false),
   virtioTarget(true),
   nvmeTarget,
   scenarioTarget,
+  roceRxTarget,
+  rdmaCmTarget,
 ];
 
 export function findTarget(name: string): Target | undefined {
