@@ -7,7 +7,7 @@
 //      fixed cost)  →  until every job is done.
 //
 // One poll per round: the JS↔WASM boundary is crossed per batch (DESIGN rule 2).
-import { Card, FuncType, type DiskConfig } from "./card.js";
+import { Card, type DiskConfig } from "./card.js";
 import type { GuestRam } from "./guest/ram.js";
 import type { BlockDriver } from "./guest/driver.js";
 import type { BlockBackend } from "./backends/types.js";

@@ -14,7 +14,7 @@
 import * as M from "../../assembly/memmap.js";
 import { Counter } from "../../assembly/counters.js";
 import { NVME_REG_CC } from "../../assembly/nvme/regs.js";
-import { Testbed, type FileOpener, type RunResult, type VmResult, type Progress } from "../testbed.js";
+import { Testbed, type FileOpener, type RunResult, type Progress } from "../testbed.js";
 import type { Card } from "../card.js";
 import { loadScenario, parseScenario, BUILTIN_SCENARIOS, type Scenario, type VmSpec, type Overrides } from "../scenario.js";
 import { BlkOp, type BlockDriver } from "../guest/driver.js";
