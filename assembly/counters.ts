@@ -151,5 +151,35 @@ export enum Counter {
   err_rdma_remote_nak,
   err_rdma_read_resp_seq,
 
+  // ---- NVMe-oF host in the DPU (assembly/nvmeof/) ----
+  nvmf_capsules_sent,
+  nvmf_responses,
+  nvmf_incapsule_writes,
+  nvmf_bounced,
+  err_nvmf_queue_down,
+  err_nvmf_queue_full,
+  err_nvmf_bad_response,
+  err_nvmf_stale_response,
+  err_nvmf_status,
+  err_nvmf_send_failed,
+  err_nvmf_too_many_segs,
+
+  // ---- storage-side NIC (assembly/nic/) ----
+  nic_wqes_fetched,
+  nic_packets_sent,
+  nic_fast_path_sends,
+  nic_commands,
+  nic_events,
+  nic_dif_checked,
+  err_nic_dif_guard,
+  err_nic_dif_reftag,
+  err_nic_bad_wqe,
+  err_nic_wqe_qp,
+  err_nic_wqe_bounds,
+  err_nic_cmd_ring_full,
+  err_nic_evt_ring_full,
+  err_nic_unbound_qp,
+  err_nic_short_capsule,
+
   COUNT,
 }

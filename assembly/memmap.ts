@@ -165,8 +165,40 @@ export const MR_TABLE_BASE: u32 = CM_CONN_BASE + CM_MAX_CONNS * CM_CONN_SIZE;
 export const MAX_MRS: u32 = 256;
 export const MR_ENTRY_SIZE: u32 = 32;
 export const RCQ_BASE: u32 = MR_TABLE_BASE + MAX_MRS * MR_ENTRY_SIZE;
-export const RCQ_SIZE: u32 = 0x3000; // 12 KiB per QP
-export const CARD_FIXED_END: u32 = RCQ_BASE + MAX_QPS * RCQ_SIZE;
+export const RCQ_SIZE: u32 = 0x8000; // 32 KiB per QP
+// NVMe-oF host in the DPU (assembly/nvmeof/, layouts in nvmeof/defs.ts): per fabric queue a
+// control entry, then per queue NVMF_DEPTH command capsule slots (SQE + in-capsule data) and
+// NVMF_DEPTH response buffers; every slot is in one memory region the queue's QP sends from.
+export const NVMF_BASE: u32 = RCQ_BASE + MAX_QPS * RCQ_SIZE;
+export const NVMF_MAX_QUEUES: u32 = 16; // admin + I/O queues of every remote disk together
+export const NVMF_DEPTH: u32 = 64; // capsules in flight per queue at most
+export const NVMF_QUEUE_ENTRY_SIZE: u32 = 128;
+export const NVMF_CAPSULE_SLOT: u32 = 0x1100; // 64-byte SQE + up to 4096 bytes of in-capsule data, 64 spare
+export const NVMF_RESP_SLOT: u32 = 64; // 16-byte CQE, slot rounded to a cache line
+export const NVMF_CAPSULES: u32 = NVMF_BASE + NVMF_MAX_QUEUES * NVMF_QUEUE_ENTRY_SIZE;
+export const NVMF_RESPONSES: u32 = NVMF_CAPSULES + NVMF_MAX_QUEUES * NVMF_DEPTH * NVMF_CAPSULE_SLOT;
+export const NVMF_END: u32 = NVMF_RESPONSES + NVMF_MAX_QUEUES * NVMF_DEPTH * NVMF_RESP_SLOT;
+// Storage-side NIC (assembly/nic/, layouts in nic/defs.ts): per storage controller a control
+// block, its send queue of NIC WQEs (controller → NIC), its command ring (NIC → controller) and
+// its event ring (NIC → controller); then the receive buffers of the target QPs; then each
+// controller's staging window (the only NIC memory its WQEs may name).
+export const NIC_BASE: u32 = NVMF_END; // NIC globals (nic/defs.ts NG_*), 4 KiB
+export const NIC_GLOBALS_SIZE: u32 = 0x1000;
+export const NIC_CTRLS: u32 = NIC_BASE + NIC_GLOBALS_SIZE;
+export const NIC_MAX_CTRLS: u32 = 8;
+export const NIC_SQ_DEPTH: u32 = 1024; // NIC WQEs per controller send queue
+export const NIC_CMD_DEPTH: u32 = 1024; // command ring entries per controller
+export const NIC_EVT_DEPTH: u32 = 1024; // event ring entries per controller
+export const NIC_CTRL_BLOCK: u32 = 256;
+export const NIC_CTRL_SIZE: u32 = 0x20000; // control block + SQ (64 KiB) + command ring (32 KiB) + event ring (16 KiB), rounded
+export const NIC_MAX_QPS: u32 = 32; // target QPs the NIC serves (admin + I/O connections)
+export const NIC_RECV_DEPTH: u32 = 64; // receive buffers posted per target QP
+export const NIC_RECV_SLOT: u32 = NVMF_CAPSULE_SLOT;
+export const NIC_RECV_BASE: u32 = NIC_CTRLS + NIC_MAX_CTRLS * NIC_CTRL_SIZE;
+export const NIC_STAGE_BASE: u32 = NIC_RECV_BASE + NIC_MAX_QPS * NIC_RECV_DEPTH * NIC_RECV_SLOT;
+export const NIC_STAGE_SIZE: u32 = 0x100000; // 1 MiB staging window per controller
+export const NIC_END: u32 = NIC_STAGE_BASE + NIC_MAX_CTRLS * NIC_STAGE_SIZE;
+export const CARD_FIXED_END: u32 = NIC_END;
 // RAM disks and guest windows start at the first page boundary at or after CARD_FIXED_END.
 
 // ---- firmware event trace (assembly/trace.ts; host/trace/ drains it), inside FW_STATE ----

@@ -1,0 +1,75 @@
+// Storage-side SmartNIC layouts, shared by the firmware (asc) and the host's storage
+// controllers (tsc): constants and enums only. Regions are in memmap.ts (NIC_*).
+//
+// Per controller k, at NIC_CTRLS + k * NIC_CTRL_SIZE:
+//   control block (CB_*), send queue (NIC WQEs, controller → NIC), command ring (NIC →
+//   controller: the command capsules of the QPs bound to k), event ring (NIC → controller).
+// Ring indexes are free-running u32; slot = index % depth. The producer writes the entry,
+// then moves its index; the consumer moves its own index when it is done with the entry.
+
+// ---- NIC globals at NIC_BASE ----
+export const NG_FLAGS: u32 = 0; // u32 NGF_* bits
+export const NG_DOORBELLS: u32 = 4; // u32: bit k = controller k rang its send queue's doorbell
+export const NG_NEXT_CTRL: u32 = 8; // u32: round-robin position of the WQE fetch
+export const NG_QP_CTRL: u32 = 64; // u8 per QP (MAX_QPS): controller the QP's commands go to, 0xff = none
+export const NGF_TAIL_FAST_PATH: u32 = 1; // after a TAIL or SINGLE WQE, send the queue's next WQE before moving on
+export const NGF_DIF_CHECK: u32 = 2; // check protection information on data WQEs that carry NWF_DIF
+export const NIC_NO_CTRL: u32 = 0xff;
+
+// ---- per-controller region layout (offsets from the controller's base) ----
+export const NC_BLOCK: u32 = 0; // control block, NIC_CTRL_BLOCK bytes
+export const NC_SQ: u32 = 0x100; // NIC_SQ_DEPTH × NW_SIZE
+export const NC_CMD: u32 = NC_SQ + 1024 * 64; // NIC_CMD_DEPTH × CMD_SIZE
+export const NC_EVT: u32 = NC_CMD + 1024 * 32; // NIC_EVT_DEPTH × EV_SIZE
+
+// Control block words (u32).
+export const CB_ON: u32 = 0; // 1 once nicCtrlEnable(k)
+export const CB_SQ_TAIL: u32 = 4; // controller: WQEs written
+export const CB_SQ_HEAD: u32 = 8; // NIC: WQEs fetched
+export const CB_CMD_PROD: u32 = 12; // NIC: command capsules delivered
+export const CB_CMD_CONS: u32 = 16; // controller: command capsules taken (their receive buffers go back to the QP)
+export const CB_EVT_PROD: u32 = 20; // NIC: events written
+export const CB_EVT_CONS: u32 = 24; // controller: events read
+export const CB_DIF_FAILED: u32 = 28; // NIC: 1 while a DIF failure waits for the RESPONSE of CB_DIF_CID
+export const CB_DIF_CID: u32 = 32; // NIC: CID whose response must carry the guard check error
+export const CB_DIF_QPN: u32 = 36; // NIC: ... on this QP
+
+// ---- NIC WQE, NW_SIZE bytes, written by a controller into its send queue ----
+export const NW_SIZE: u32 = 64;
+export const NW_TYPE: u32 = 0; // u8 NicWqeType
+export const NW_FLAGS: u32 = 1; // u8 NWF_*
+export const NW_CID: u32 = 2; // u16 CID of the NVMe command this WQE serves
+export const NW_QPN: u32 = 4; // u32 target QP (must be bound to this controller)
+export const NW_STAGE_OFF: u32 = 8; // u32 offset of the payload in the controller's staging window
+export const NW_LEN: u32 = 12; // u32 payload bytes of this packet (RESPONSE: 16; READ: the whole transfer)
+export const NW_RADDR: u32 = 16; // u64 host VA of the message's first byte (the command's keyed SGL address)
+export const NW_RKEY: u32 = 24; // u32 host R_Key (the keyed SGL key)
+export const NW_TOTAL: u32 = 28; // u32 bytes of the whole message (RETH DMA length of INITIAL / SINGLE / READ)
+export const NW_PI_OFF: u32 = 32; // u32 offset in the staging window of this packet's PI (8 bytes per block), NWF_DIF
+export const NW_REFTAG: u32 = 36; // u32 expected reference tag of the packet's first block (Type 1: LBA low 32 bits)
+export const NW_BLOCK: u32 = 40; // u32 block size of the DIF check (512 or 4096)
+export const NW_TAG: u32 = 44; // u32 controller's cookie, returned in its events
+export const NWF_DIF: u32 = 1; // check the packet's data against its protection information
+export const NWF_SIGNALED: u32 = 2; // report an EvKind.SENT event once the packet is acknowledged
+
+/**
+ * What packet a NIC WQE schedules: the initial, intermediate, tail or single packet of an
+ * I/O's data (RDMA WRITE FIRST / MIDDLE / LAST / ONLY to the host), the response capsule
+ * (SEND ONLY of a 16-byte CQE), or an RDMA READ of the host's write data into staging.
+ */
+export enum NicWqeType { INITIAL = 0, INTERMEDIATE = 1, TAIL = 2, SINGLE = 3, RESPONSE = 4, READ = 5 }
+
+// ---- command ring entry, CMD_SIZE bytes (NIC → controller) ----
+export const CMD_SIZE: u32 = 32;
+export const CMD_QPN: u32 = 0; // u32 target QP the capsule came on
+export const CMD_CAPSULE: u32 = 4; // u32 card offset of the capsule (SQE, then in-capsule data) in NIC_RECV
+export const CMD_LEN: u32 = 8; // u32 capsule bytes received
+export const CMD_RECV_SLOT: u32 = 12; // u32 receive buffer index (goes back to the QP once the entry is consumed)
+
+// ---- event ring entry, EV_SIZE bytes (NIC → controller) ----
+export const EV_SIZE: u32 = 16;
+export const EV_TAG: u32 = 0; // u32 the WQE's NW_TAG
+export const EV_KIND: u32 = 4; // u32 EvKind
+export const EV_STATUS: u32 = 8; // u32 0, or the WcStatus / Counter of the failure
+export const EV_QPN: u32 = 12; // u32
+export enum EvKind { SENT = 0, READ_DONE = 1, ERROR = 2, DIF_ERROR = 3 }
