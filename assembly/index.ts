@@ -20,6 +20,8 @@ export * from "./virtio/api";
 export * from "./nvme/api";
 export * from "./bench";
 export * from "./rdma/api";
+export * from "./nvmeof/api";
+export * from "./nic/api";
 
 /** 1 for the debug build (assertions on), 0 for release. */
 export function firmwareDebug(): u32 { return ASC_NO_ASSERT ? 0 : 1; }

@@ -1,0 +1,1 @@
+// Exported entry points of the NVMe-oF host in the DPU.
