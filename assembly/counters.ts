@@ -180,6 +180,8 @@ export enum Counter {
   err_nic_evt_ring_full,
   err_nic_unbound_qp,
   err_nic_short_capsule,
+  err_nic_bad_index, // a controller moved a ring index past what the NIC produced (ignored)
+  err_nic_dif_table_full, // more DIF failures waiting for their RESPONSE than CB_DIF_TABLE holds: evented at once
 
   COUNT,
 }

@@ -11,7 +11,12 @@
 export const NG_FLAGS: u32 = 0; // u32 NGF_* bits
 export const NG_DOORBELLS: u32 = 4; // u32: bit k = controller k rang its send queue's doorbell
 export const NG_NEXT_CTRL: u32 = 8; // u32: round-robin position of the WQE fetch
+export const NG_ON: u32 = 12; // u32: 1 after nicInit (rdmaPoll then runs nicPoll too)
+export const NG_RECV_KEY: u32 = 16; // u32: key of the memory region over every target QP's receive buffers
+export const NG_NQPS: u32 = 20; // u32: receive buffer sets handed out (NG_RIDX_QPN entries in use)
 export const NG_QP_CTRL: u32 = 64; // u8 per QP (MAX_QPS): controller the QP's commands go to, 0xff = none
+export const NG_QP_RIDX: u32 = NG_QP_CTRL + 256; // u8 per QP (MAX_QPS): its receive buffer set in NIC_RECV, 0xff = none
+export const NG_RIDX_QPN: u32 = NG_QP_RIDX + 256; // u32 per receive buffer set (NIC_MAX_QPS): the QP it belongs to
 export const NGF_TAIL_FAST_PATH: u32 = 1; // after a TAIL or SINGLE WQE, send the queue's next WQE before moving on
 export const NGF_DIF_CHECK: u32 = 2; // check protection information on data WQEs that carry NWF_DIF
 export const NIC_NO_CTRL: u32 = 0xff;
@@ -33,6 +38,15 @@ export const CB_EVT_CONS: u32 = 24; // controller: events read
 export const CB_DIF_FAILED: u32 = 28; // NIC: 1 while a DIF failure waits for the RESPONSE of CB_DIF_CID
 export const CB_DIF_CID: u32 = 32; // NIC: CID whose response must carry the guard check error
 export const CB_DIF_QPN: u32 = 36; // NIC: ... on this QP
+export const CB_DIF_STATUS: u32 = 40; // NIC: NVMe status (nvmeof/defs.ts S_E2E_*) of the last DIF failure
+export const CB_CMD_DONE: u32 = 44; // NIC: consumed command entries whose receive buffers went back to their QP
+export const CB_STAGE_KEY: u32 = 48; // NIC: key of the memory region over the staging window (its VA = its card offset)
+// DIF failures waiting for their RESPONSE (CB_DIF_FAILED counts them; CID/QPN/STATUS above name
+// the latest): NIC_DIF_SLOTS u32 entries, 0 = free, else DIF_E_VALID | kind | QPN << 16 | CID.
+export const CB_DIF_TABLE: u32 = 64;
+export const NIC_DIF_SLOTS: u32 = 16;
+export const DIF_E_VALID: u32 = 0x80000000;
+export const DIF_E_REFTAG: u32 = 0x40000000; // the reference tag failed (else the guard)
 
 // ---- NIC WQE, NW_SIZE bytes, written by a controller into its send queue ----
 export const NW_SIZE: u32 = 64;
@@ -51,6 +65,7 @@ export const NW_BLOCK: u32 = 40; // u32 block size of the DIF check (512 or 4096
 export const NW_TAG: u32 = 44; // u32 controller's cookie, returned in its events
 export const NWF_DIF: u32 = 1; // check the packet's data against its protection information
 export const NWF_SIGNALED: u32 = 2; // report an EvKind.SENT event once the packet is acknowledged
+export const NW_RESPONSE_LEN: u32 = 16; // a RESPONSE sends exactly one NVMe CQE (NVMe-oF 1.1 §2.2 response capsule)
 
 /**
  * What packet a NIC WQE schedules: the initial, intermediate, tail or single packet of an
@@ -72,4 +87,9 @@ export const EV_TAG: u32 = 0; // u32 the WQE's NW_TAG
 export const EV_KIND: u32 = 4; // u32 EvKind
 export const EV_STATUS: u32 = 8; // u32 0, or the WcStatus / Counter of the failure
 export const EV_QPN: u32 = 12; // u32
+/**
+ * SENT: a signaled WQE's packet was acknowledged. READ_DONE: a READ's data is in staging.
+ * ERROR: a WQE failed, EV_STATUS = the RC WcStatus, or the Counter (err_nic_*) of a WQE refused
+ * at fetch. DIF_ERROR: a RESPONSE went out carrying the DIF failure, EV_STATUS = its NVMe status.
+ */
 export enum EvKind { SENT = 0, READ_DONE = 1, ERROR = 2, DIF_ERROR = 3 }

@@ -92,11 +92,19 @@ export function benchTxPackets(d: u32, n: u32): u32 {
 }
 
 // ---- RDMA-CM connection setup (cm.ts; layouts in cm-wire.ts) ----
-import { cmInit, cmConfig, cmListen, cmConnect, cmDisconnect, cmRelease, cmPoll, cmConnAddr, cmState } from "./cm";
+import { cmInit, cmConfig, cmListen, cmConnect, cmDisconnect, cmRelease, cmPoll, cmConnAddr, cmState, cmSetRcDefaults } from "./cm";
 /** Our IPv4 address (wire bytes as a little-endian u32) and MAC (high 16 / low 32 bits); sets up QP1. */
 export function rdmaCmInit(ipWire: u32, macHi: u32, macLo: u32): u32 { return cmInit(ipWire, macHi, macLo); }
 /** Retransmit timeout (virtual ns) and retransmits before a counted give-up. */
 export function rdmaCmConfig(timeoutNs: u32, maxRetries: u32): void { cmConfig(timeoutNs, maxRetries); }
+/**
+ * RC engine settings of the QPs the CM connects from now on (rcEnable's: local ACK timeout in
+ * virtual ns, an ACK every ackEvery packets, RNR timer code, work requests in flight at most).
+ * Defaults after rdmaCmInit: 100 µs, 4, 1, RC_SQ_DEPTH. Returns 0 or the Counter of the refusal.
+ */
+export function rdmaCmSetRcDefaults(timeoutNs: f64, ackEvery: u32, rnrCode: u32, maxWr: u32): u32 {
+  return cmSetRcDefaults(timeoutNs, ackEvery, rnrCode, maxWr);
+}
 /** Listen on an RDMA IP CM port (TCP port space, e.g. 4420); the listener's id or 0xFFFFFFFF. */
 export function rdmaCmListen(port: u32): u32 { return cmListen(port); }
 /** Connect an NVMe-oF queue to port of the peer (IP wire bytes, MAC); the connection id or 0xFFFFFFFF. */
@@ -118,6 +126,7 @@ export function rdmaCmState(id: u32): u32 { return cmState(id); }
 import { mrRegister, mrDeregister } from "./mr";
 import { rcEnable, rcPostSend, rcPostRecv, rcServiceAll, rcNextDeadline } from "./req";
 import { rcAddr, rcSetNow } from "./rc";
+import { nicOn, nicPoll } from "../nic/nic";
 
 /**
  * Register [addr, addr+len) of guest `guest`'s RAM window (card memory when guest is -1) as the
@@ -148,6 +157,20 @@ export function rdmaRcPoll(budget: u32, now: f64): u32 {
   rcSetNow(now);
   const n = rxPoll(budget);
   rcServiceAll();
+  return n;
+}
+/**
+ * One round of everything RDMA at virtual time now (ns), in one crossing: up to budget received
+ * frames (responder, completer, CM MADs), every RC QP's timers and sends, the CM's timers, then
+ * the storage-side NIC's round (nic/nic.ts nicPoll) when nicInit has switched it on. Returns the
+ * work done (frames taken + NIC WQEs and completions handled): 0 means an idle round.
+ */
+export function rdmaPoll(budget: u32, now: f64): u32 {
+  rcSetNow(now);
+  let n = rxPoll(budget);
+  rcServiceAll();
+  cmPoll(now);
+  if (nicOn()) n += nicPoll(budget, now);
   return n;
 }
 /** Earliest end of an RC retransmission timer or RNR wait (virtual ns), +Infinity when none runs. */

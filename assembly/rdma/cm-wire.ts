@@ -141,6 +141,11 @@ export const CMC_NEXT_GEN: u32 = 32; // u32 generation for local comm IDs
 export const CMC_PRNG: u32 = 36; // u32 xorshift state for starting PSNs (seeded from the IP)
 export const CMC_UD_PSN: u32 = 40; // u32 PSN of the next MAD datagram
 export const CMC_READY: u32 = 44; // u32 1 after rdmaCmInit
+// RC engine settings of every connected QP (rdmaCmSetRcDefaults; req.ts rcEnable's arguments).
+export const CMC_RC_TIMEOUT: u32 = 48; // f64 local ACK timeout, virtual ns
+export const CMC_RC_ACK_EVERY: u32 = 56; // u32 responder: an ACK at least every this many packets
+export const CMC_RC_RNR: u32 = 60; // u32 RNR NAK timer code (§9.7.5.2.8 table 45)
+export const CMC_RC_MAX_WR: u32 = 64; // u32 work requests in flight at most
 export const CMC_TXD: u32 = 128; // a transmit descriptor (wire.ts TXD_SIZE)
 export const CM_CTRL_BYTES: u32 = 256;
 

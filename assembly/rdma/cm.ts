@@ -33,8 +33,12 @@ import {
   CMC_MAX_RETRIES, CMC_NEXT_GEN, CMC_PRNG, CMC_UD_PSN, CMC_READY, CMC_TXD, CN_STATE, CN_ROLE, CN_LOCAL_COMM_ID,
   CN_REMOTE_COMM_ID, CN_LOCAL_QPN, CN_REMOTE_QPN, CN_LOCAL_PSN, CN_REMOTE_PSN, CN_MTU, CN_PORT, CN_QID, CN_HRQSIZE,
   CN_HSQSIZE, CN_CNTLID, CN_CRQSIZE, CN_REMOTE_IP, CN_REMOTE_MAC, CN_TID, CN_DEADLINE, CN_RETRIES, CN_REJ_REASON,
-  CN_PENDING, CN_RETRY_CNT, CN_RNR_RETRY, CN_LOCAL_SPORT, CN_MAD, CM_NONE,
+  CN_PENDING, CN_RETRY_CNT, CN_RNR_RETRY, CN_LOCAL_SPORT, CN_MAD, CM_NONE, CMC_RC_TIMEOUT, CMC_RC_ACK_EVERY, CMC_RC_RNR,
+  CMC_RC_MAX_WR,
 } from "./cm-wire";
+import { RCC_TXD, RCC_ON, RC_SQ_DEPTH } from "./rcdefs";
+import { rcEnable } from "./req";
+import { rcAddr } from "./rc";
 import { put16, put32, put64, be16, be32, be64 } from "./headers";
 import { opEntry } from "./opcodes";
 import { BTH_AT } from "./frame";
@@ -47,6 +51,12 @@ const QPN_FIRST: u32 = 0x10; // QPs below are left for direct use (QP0/QP1 and t
 const QP_RETRY: u32 = 7;
 const QP_RNR_RETRY: u32 = 7;
 const CM_EPHEMERAL_PORT: u32 = 0xc000; // IP CM source ports of active connections: 0xC000 + id
+// RC engine defaults for connected QPs: an ACK timeout of 100 µs of virtual time (a few round
+// trips of the emulated fabric), an ACK every 4 packets, RNR timer code 1 (10 µs), a full send queue.
+const RC_DEFAULT_TIMEOUT_NS: f64 = 100_000;
+const RC_DEFAULT_ACK_EVERY: u32 = 4;
+const RC_DEFAULT_RNR: u32 = 1;
+const QPN_SPORT_MASK: u32 = 0x3fff; // UDP source port 0xC000 | QPN (wire.ts ROCEV2_SPORT_BASE)
 
 @inline function conn(id: u32): u32 { return CM_CONN_BASE + id * CM_CONN_SIZE; }
 @inline function now(): f64 { return load<f64>(CM_CTRL + CMC_NOW); }
@@ -86,14 +96,18 @@ function cmTransition(c: u32, to: u32): bool {
     ok = qpModify(qpn, QpState.RTR, load<u32>(c + CN_MTU), load<u32>(c + CN_REMOTE_QPN), load<u32>(c + CN_REMOTE_PSN)) == 0
       && qpModify(qpn, QpState.RTS, load<u32>(c + CN_RETRY_CNT), load<u32>(c + CN_RNR_RETRY), load<u32>(c + CN_LOCAL_PSN)) == 0;
   } else if (to == CmState.REP_SENT) {
-    // Passive: ready to receive before the REP goes out (the peer may send right after its RTU).
-    ok = qpModify(qpn, QpState.RTR, load<u32>(c + CN_MTU), load<u32>(c + CN_REMOTE_QPN), load<u32>(c + CN_REMOTE_PSN)) == 0;
+    // Passive: ready to receive before the REP goes out (the peer may send right after its RTU,
+    // and its first packets may overtake the RTU): the RC engine takes the QP over now.
+    ok = qpModify(qpn, QpState.RTR, load<u32>(c + CN_MTU), load<u32>(c + CN_REMOTE_QPN), load<u32>(c + CN_REMOTE_PSN)) == 0
+      && rcStart(c, qpn);
+  } else if (to == CmState.ESTABLISHED && from == CmState.REP_RCVD) {
+    ok = rcStart(c, qpn);
   } else if (to == CmState.ESTABLISHED && from == CmState.REP_SENT) {
     ok = qpModify(qpn, QpState.RTS, load<u32>(c + CN_RETRY_CNT), load<u32>(c + CN_RNR_RETRY), load<u32>(c + CN_LOCAL_PSN)) == 0;
   } else if (to == CmState.TIMEWAIT || to == CmState.TIMED_OUT || to == CmState.REJECTED) {
     if (qpn != 0 && qpState(qpn) != QpState.RESET) qpModify(qpn, QpState.ERR, 0, 0, 0);
   } else if (to == CmState.IDLE) {
-    if (qpn != 0 && from != CmState.LISTEN) qpModify(qpn, QpState.RESET, 0, 0, 0);
+    if (qpn != 0 && from != CmState.LISTEN) { qpModify(qpn, QpState.RESET, 0, 0, 0); store<u32>(rcAddr(qpn) + RCC_ON, 0); }
   }
   if (!ok) { count(Counter.err_cm_qp_setup); return false; }
   store<u32>(c + CN_STATE, to);
@@ -102,6 +116,35 @@ function cmTransition(c: u32, to: u32): bool {
   else if (to == CmState.IDLE) memory.fill(c, 0, CM_CONN_SIZE);
   count(Counter.cm_transitions);
   return true;
+}
+
+/**
+ * The RC engine drives connection c's QP: rcEnable with the control block's defaults, then the
+ * QP's transmit descriptor from the connection (our MAC / IP, the peer's, UDP source port
+ * 0xC000 | QPN, TTL 64, the default P_Key). False when rcEnable refused.
+ */
+function rcStart(c: u32, qpn: u32): bool {
+  if (rcEnable(qpn, load<f64>(CM_CTRL + CMC_RC_TIMEOUT), load<u32>(CM_CTRL + CMC_RC_ACK_EVERY), load<u32>(CM_CTRL + CMC_RC_RNR),
+    load<u32>(CM_CTRL + CMC_RC_MAX_WR)) != 0) return false;
+  const d = rcAddr(qpn) + RCC_TXD;
+  memory.copy(d + TXD_DST_MAC, c + CN_REMOTE_MAC, 6);
+  memory.copy(d + TXD_SRC_MAC, CM_CTRL + CMC_MAC, 6);
+  store<u32>(d + TXD_SRC_IP, load<u32>(CM_CTRL + CMC_IP));
+  store<u32>(d + TXD_DST_IP, load<u32>(c + CN_REMOTE_IP));
+  store<u16>(d + TXD_SPORT, <u16>(ROCEV2_SPORT_BASE | (qpn & QPN_SPORT_MASK)));
+  store<u8>(d + TXD_TTL, <u8>IP_DEFAULT_TTL);
+  store<u16>(d + TXD_PKEY, <u16>DEFAULT_PKEY);
+  return true;
+}
+
+/** RC engine settings for the QPs of later connections (rcEnable's); 0 or the Counter of the refusal. */
+export function cmSetRcDefaults(timeoutNs: f64, ackEvery: u32, rnrCode: u32, maxWr: u32): u32 {
+  if (!(timeoutNs > 0) || ackEvery == 0 || rnrCode > 31 || maxWr == 0 || maxWr > RC_SQ_DEPTH) { count(Counter.err_rdma_tx_bad_desc); return Counter.err_rdma_tx_bad_desc; }
+  store<f64>(CM_CTRL + CMC_RC_TIMEOUT, timeoutNs);
+  store<u32>(CM_CTRL + CMC_RC_ACK_EVERY, ackEvery);
+  store<u32>(CM_CTRL + CMC_RC_RNR, rnrCode);
+  store<u32>(CM_CTRL + CMC_RC_MAX_WR, maxWr);
+  return 0;
 }
 
 @inline function armTimer(c: u32): void {
@@ -492,6 +535,7 @@ export function cmInit(ipWire: u32, macHi: u32, macLo: u32): u32 {
   store<u32>(CM_CTRL + CMC_MAX_RETRIES, DEFAULT_MAX_RETRIES);
   store<u32>(CM_CTRL + CMC_PRNG, (ipWire ^ 0x9e3779b9) | 1);
   store<u32>(CM_CTRL + CMC_NEXT_GEN, 0);
+  cmSetRcDefaults(RC_DEFAULT_TIMEOUT_NS, RC_DEFAULT_ACK_EVERY, RC_DEFAULT_RNR, RC_SQ_DEPTH);
   qpModify(QP1, QpState.RESET, 0, 0, 0);
   let r = qpModify(QP1, QpState.INIT, Transport.UD, GSI_QKEY, 0);
   if (r == 0) r = qpModify(QP1, QpState.RTR, PMTU_MAX, 0, 0);

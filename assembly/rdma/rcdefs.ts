@@ -22,13 +22,14 @@ export const MR_REMOTE_READ: u32 = 4;
 export const MR_CARD_MEMORY: u32 = 0xffffffff; // -1 as the i32 it is passed as
 
 // ---- per-QP block at RCQ_BASE + qpn * RCQ_SIZE ----
-export const RC_SQ_DEPTH: u32 = 64;
-export const RC_RQ_DEPTH: u32 = 64;
-export const RC_CQ_DEPTH: u32 = 128;
+export const RC_SQ_DEPTH: u32 = 256;
+export const RC_RQ_DEPTH: u32 = 128;
+export const RC_CQ_DEPTH: u32 = 256;
 export const RCQ_CTRL: u32 = 0; // control words below (512 bytes)
 export const RCQ_SQ: u32 = 512; // send queue: RC_SQ_DEPTH WQEs of SWQE_SIZE (64)
 export const RCQ_RQ: u32 = RCQ_SQ + RC_SQ_DEPTH * 64; // receive queue: RC_RQ_DEPTH WQEs of RWQE_SIZE (32)
 export const RCQ_CQ: u32 = RCQ_RQ + RC_RQ_DEPTH * 32; // completion queue: RC_CQ_DEPTH CQEs of CQE_SIZE (32), up to RCQ_SIZE
+export const RCQ_END: u32 = RCQ_CQ + RC_CQ_DEPTH * 32; // 29184: must stay <= RCQ_SIZE (memmap.ts)
 
 // Control words (u32 unless noted). Ring indexes are free-running; slot = index % depth.
 export const RCC_ON: u32 = 0; // 1 when the RC engine drives this QP (rdmaRcEnable)
@@ -61,20 +62,32 @@ export const RCC_TXD: u32 = 128; // transmit descriptor (wire.ts TXD_*, TXD_SIZE
 // ---- send work request (SWQE_SIZE bytes): the host fills WRID..IMM, the firmware the rest ----
 export const SWQE_SIZE: u32 = 64;
 export const SWQE_WRID: u32 = 0; // u64 work request id, returned in the completion
-export const SWQE_OP: u32 = 8; // u32 WrOp
+// OP, POS and FLAGS share the word at 8, so a host that writes a WrOp there as a u32 gets
+// POS 0 and FLAGS 0 (signaled, whole message), which is what it meant.
+export const SWQE_OP: u32 = 8; // u8 WrOp
+export const SWQE_POS: u32 = 9; // u8 wire.ts Pos of the packet a WRITE_PKT schedules (FIRST/MIDDLE/LAST/ONLY)
+export const SWQE_FLAGS: u32 = 10; // u16 SWF_*
 export const SWQE_LKEY: u32 = 12; // u32 local key of the buffer
 export const SWQE_LADDR: u32 = 16; // u64 local VA (in the MR of LKEY)
 export const SWQE_LEN: u32 = 24; // u32 bytes
 export const SWQE_RKEY: u32 = 28; // u32 remote key (WRITE, READ)
 export const SWQE_RADDR: u32 = 32; // u64 remote VA (WRITE, READ)
-export const SWQE_IMM: u32 = 40; // u32 immediate data (SEND_IMM, WRITE_IMM), as it goes on the wire
+export const SWQE_IMM: u32 = 40; // u32 immediate data (SEND_IMM, WRITE_IMM), as it goes on the wire; WRITE_PKT: the message's total bytes (RETH DMA length)
 export const SWQE_CARD: u32 = 44; // firmware: card offset of the local buffer
 export const SWQE_PSN: u32 = 48; // firmware: first PSN
 export const SWQE_NPKT: u32 = 52; // firmware: PSNs it takes (a READ: its response packets)
 export const SWQE_DONE: u32 = 56; // firmware: READ response packets placed so far
 export const SWQE_STATUS: u32 = 60; // firmware: WcStatus found when posted (0 = valid)
 
-export enum WrOp { SEND = 0, SEND_IMM = 1, WRITE = 2, WRITE_IMM = 3, READ = 4 }
+/**
+ * Work request opcodes. WRITE_PKT schedules ONE packet of an RDMA WRITE message at SWQE_POS:
+ * a message goes out packet by packet from WQEs posted one at a time (the storage-side NIC's
+ * initial / intermediate / tail WQEs). FIRST and ONLY carry the RETH (VA = SWQE_RADDR, R_Key,
+ * DMA length = SWQE_IMM); FIRST / MIDDLE payloads are exactly the path MTU, LAST / ONLY at most.
+ */
+export enum WrOp { SEND = 0, SEND_IMM = 1, WRITE = 2, WRITE_IMM = 3, READ = 4, WRITE_PKT = 5 }
+/** SWQE_FLAGS: no completion when the work request succeeds (an error still completes). */
+export const SWF_UNSIGNALED: u32 = 1;
 
 // ---- receive work request (RWQE_SIZE bytes) ----
 export const RWQE_SIZE: u32 = 32;

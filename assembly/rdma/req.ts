@@ -18,12 +18,12 @@ import { opEntry, opPos } from "./opcodes";
 import { be32 } from "./headers";
 import { psnDiff } from "./seq";
 import { qpAddr, qpModify, qpAcked, qpRetry, RETRY_EXHAUSTED, qpTakePsns, QpState, QP_STATE, QP_MTU, QP_DEST_QP, QP_SQ_PSN, QP_SQ_UNA, QP_RNR_RETRY } from "./qp";
-import { txPacket, txMessage, segCount, TX_ERROR } from "./tx";
+import { txPacket, txMessage, segCount, segOpcode, TX_ERROR } from "./tx";
 import { mrCheck, MR_DENIED } from "./mr";
 import { rcAddr, rcTxd, rcNow, cqPush, rnrNs } from "./rc";
 import {
   RCQ_CTRL, RCQ_SQ, RCQ_RQ, RC_SQ_DEPTH, RC_RQ_DEPTH, SWQE_SIZE, SWQE_WRID, SWQE_OP, SWQE_LKEY, SWQE_LADDR, SWQE_LEN, SWQE_RKEY,
-  SWQE_RADDR, SWQE_IMM, SWQE_CARD, SWQE_PSN, SWQE_NPKT, SWQE_DONE, SWQE_STATUS, RWQE_SIZE, RWQE_WRID, RWQE_LADDR, RWQE_LKEY,
+  SWQE_RADDR, SWQE_IMM, SWQE_CARD, SWQE_POS, SWQE_FLAGS, SWF_UNSIGNALED, SWQE_PSN, SWQE_NPKT, SWQE_DONE, SWQE_STATUS, RWQE_SIZE, RWQE_WRID, RWQE_LADDR, RWQE_LKEY,
   RWQE_LEN, RWQE_CARD, RWQE_STATUS, RCC_ON, RCC_SQ_TAIL, RCC_SQ_NEXT, RCC_SQ_HEAD, RCC_RQ_TAIL, RCC_RQ_HEAD, RCC_TIMER,
   RCC_SQ_HWM, RCC_DEADLINE, RCC_TIMEOUT, RCC_RNR_UNTIL, RCC_RNR_WAIT, RCC_RNR_USED, RCC_ACK_EVERY, RCC_MIN_RNR, RCC_MAX_WR,
   RCC_FROM_PKT, MR_LOCAL_WRITE, WrOp, WcStatus, WcOp, RNR_RETRY_INFINITE,
@@ -31,6 +31,7 @@ import {
 
 @inline function sqWqe(c: u32, i: u32): u32 { return c - RCQ_CTRL + RCQ_SQ + (i % RC_SQ_DEPTH) * SWQE_SIZE; }
 @inline function rqWqe(c: u32, i: u32): u32 { return c - RCQ_CTRL + RCQ_RQ + (i % RC_RQ_DEPTH) * RWQE_SIZE; }
+@inline function wqeOp(w: u32): u32 { return <u32>load<u8>(w + SWQE_OP); }
 @inline function wcOp(op: u32): u32 { return op == WrOp.READ ? WcOp.RDMA_READ : op >= <u32>WrOp.WRITE ? WcOp.RDMA_WRITE : WcOp.SEND; }
 @inline function armTimer(c: u32): void { store<u32>(c + RCC_TIMER, 1); store<f64>(c + RCC_DEADLINE, rcNow() + load<f64>(c + RCC_TIMEOUT)); }
 
@@ -55,6 +56,19 @@ export function rcEnable(qpn: u32, timeoutNs: f64, ackEvery: u32, rnrCode: u32, 
 }
 
 /**
+ * A WRITE_PKT's payload against the path MTU (§9.7.7: every packet but the last of a message
+ * carries exactly the MTU) and its message total: FIRST / MIDDLE exactly the MTU; LAST / ONLY
+ * at most; ONLY is the whole message, FIRST only its start.
+ */
+export function writePktLenOk(pos: u32, len: u32, total: u32, mtu: u32): bool {
+  if (pos == Pos.FIRST) return len == mtu && total > len;
+  if (pos == Pos.MIDDLE) return len == mtu;
+  if (pos == Pos.LAST) return len <= mtu;
+  if (pos == Pos.ONLY) return len <= mtu && total == len;
+  return false;
+}
+
+/**
  * The host wrote `n` send WQEs (SWQE_*) at slots RCC_SQ_TAIL.. of QP qpn: check each (local
  * key, bounds and access of its buffer; opcode; QP able to send) and queue them. A WQE that
  * fails keeps its place and completes, in order, with its error status (LOC_PROT_ERR,
@@ -69,19 +83,20 @@ export function rcPostSend(qpn: u32, n: u32): u32 {
   const mtu = load<u32>(qpAddr(qpn) + QP_MTU);
   for (let i: u32 = 0; i < n; i++) {
     const w = sqWqe(c, tail + i);
-    const op = load<u32>(w + SWQE_OP);
+    const op = wqeOp(w);
     const len = load<u32>(w + SWQE_LEN);
     let status: u32 = WcStatus.SUCCESS;
     let card: u32 = 0;
-    if (op > <u32>WrOp.READ || mtu == 0) status = WcStatus.LOC_QP_OP_ERR;
-    else if (len != 0) {
+    if (op > <u32>WrOp.WRITE_PKT || mtu == 0) status = WcStatus.LOC_QP_OP_ERR;
+    else if (op == WrOp.WRITE_PKT && !writePktLenOk(<u32>load<u8>(w + SWQE_POS), len, load<u32>(w + SWQE_IMM), mtu)) status = WcStatus.LOC_LEN_ERR;
+    if (status == WcStatus.SUCCESS && len != 0) {
       card = mrCheck(load<u32>(w + SWQE_LKEY), load<u64>(w + SWQE_LADDR), len, op == WrOp.READ ? MR_LOCAL_WRITE : 0);
       if (card == MR_DENIED) status = WcStatus.LOC_PROT_ERR;
     }
     if (status != WcStatus.SUCCESS) count(Counter.err_rdma_bad_wqe);
     store<u32>(w + SWQE_CARD, card);
     store<u32>(w + SWQE_STATUS, status);
-    store<u32>(w + SWQE_NPKT, mtu == 0 ? 1 : segCount(len, mtu));
+    store<u32>(w + SWQE_NPKT, mtu == 0 || op == WrOp.WRITE_PKT ? 1 : segCount(len, mtu));
     store<u32>(w + SWQE_DONE, 0);
     store<u32>(w + SWQE_PSN, 0);
   }
@@ -125,7 +140,7 @@ function flushAll(qpn: u32, c: u32): void {
   const tail = load<u32>(c + RCC_SQ_TAIL);
   for (let i = load<u32>(c + RCC_SQ_HEAD); i != tail; i++) {
     const w = sqWqe(c, i);
-    cqPush(qpn, load<u64>(w + SWQE_WRID), WcStatus.WR_FLUSH_ERR, wcOp(load<u32>(w + SWQE_OP)), 0, 0, 0);
+    cqPush(qpn, load<u64>(w + SWQE_WRID), WcStatus.WR_FLUSH_ERR, wcOp(wqeOp(w)), 0, 0, 0);
   }
   store<u32>(c + RCC_SQ_HEAD, tail);
   store<u32>(c + RCC_SQ_NEXT, tail);
@@ -145,7 +160,7 @@ function failHead(qpn: u32, c: u32, status: u32, reason: u32): void {
   const head = load<u32>(c + RCC_SQ_HEAD);
   if (head != load<u32>(c + RCC_SQ_TAIL)) {
     const w = sqWqe(c, head);
-    cqPush(qpn, load<u64>(w + SWQE_WRID), status, wcOp(load<u32>(w + SWQE_OP)), 0, 0, 0);
+    cqPush(qpn, load<u64>(w + SWQE_WRID), status, wcOp(wqeOp(w)), 0, 0, 0);
     store<u32>(c + RCC_SQ_HEAD, head + 1);
   }
   qpModify(qpn, QpState.ERR, 0, 0, 0);
@@ -161,11 +176,11 @@ function compProgress(qpn: u32, c: u32): void {
   let head = load<u32>(c + RCC_SQ_HEAD);
   while (head != hwm) {
     const w = sqWqe(c, head);
-    const op = load<u32>(w + SWQE_OP);
+    const op = wqeOp(w);
     const np = load<u32>(w + SWQE_NPKT);
     const done = op == WrOp.READ ? load<u32>(w + SWQE_DONE) == np : psnDiff(una, load<u32>(w + SWQE_PSN) + np - 1) > 0;
     if (!done) break;
-    cqPush(qpn, load<u64>(w + SWQE_WRID), WcStatus.SUCCESS, wcOp(op), load<u32>(w + SWQE_LEN), 0, 0);
+    if ((<u32>load<u16>(w + SWQE_FLAGS) & SWF_UNSIGNALED) == 0) cqPush(qpn, load<u64>(w + SWQE_WRID), WcStatus.SUCCESS, wcOp(op), load<u32>(w + SWQE_LEN), 0, 0);
     head++;
   }
   store<u32>(c + RCC_SQ_HEAD, head);
@@ -185,7 +200,7 @@ function ackTo(qpn: u32, c: u32, psn: u32): void {
   const hwm = load<u32>(c + RCC_SQ_HWM);
   for (let i = load<u32>(c + RCC_SQ_HEAD); i != hwm; i++) {
     const w = sqWqe(c, i);
-    if (load<u32>(w + SWQE_OP) != WrOp.READ) continue;
+    if (wqeOp(w) != WrOp.READ) continue;
     const done = load<u32>(w + SWQE_DONE);
     if (done == load<u32>(w + SWQE_NPKT)) continue;
     const rd = (load<u32>(w + SWQE_PSN) + done) & PSN_MASK;
@@ -222,7 +237,7 @@ function startResend(qpn: u32, c: u32): void {
 function sendWqe(qpn: u32, c: u32, w: u32, from: u32): bool {
   const q = qpAddr(qpn);
   const d = rcTxd(c);
-  const op = load<u32>(w + SWQE_OP);
+  const op = wqeOp(w);
   const mtu = load<u32>(q + QP_MTU);
   const psn = load<u32>(w + SWQE_PSN);
   store<u32>(d + TXD_DQP, load<u32>(q + QP_DEST_QP));
@@ -239,6 +254,7 @@ function sendWqe(qpn: u32, c: u32, w: u32, from: u32): bool {
     store<u32>(d + TXD_IMM_FLAG, 0);
     return txPacket(d) != TX_ERROR;
   }
+  if (op == WrOp.WRITE_PKT) return sendPkt(d, w, psn);
   store<u8>(d + TXD_OPCODE, <u8>(op >= <u32>WrOp.WRITE ? OpClass.WRITE : OpClass.SEND));
   store<u32>(d + TXD_PSN, psn);
   store<u64>(d + TXD_RETH_VA, load<u64>(w + SWQE_RADDR));
@@ -252,8 +268,30 @@ function sendWqe(qpn: u32, c: u32, w: u32, from: u32): bool {
   return txMessage(d) != TX_ERROR;
 }
 
-/** Timers, resends and new work requests of QP qpn at the current virtual time. */
-function rcService(qpn: u32): void {
+/**
+ * The one packet of a WRITE_PKT at its PSN (first send and go-back-N alike): RETH on FIRST /
+ * ONLY with the message total as DMA length, AckReq on the packet that ends the message.
+ */
+function sendPkt(d: u32, w: u32, psn: u32): bool {
+  const pos = <u32>load<u8>(w + SWQE_POS);
+  const ends = pos == Pos.LAST || pos == Pos.ONLY;
+  store<u8>(d + TXD_OPCODE, <u8>segOpcode(OpClass.WRITE, pos, false));
+  store<u32>(d + TXD_PSN, psn);
+  store<u32>(d + TXD_ACKREQ, ends ? 1 : 0);
+  store<u64>(d + TXD_RETH_VA, load<u64>(w + SWQE_RADDR));
+  store<u32>(d + TXD_RETH_LEN, pos == Pos.FIRST || pos == Pos.ONLY ? load<u32>(w + SWQE_IMM) : 0);
+  store<u32>(d + TXD_PAYLOAD, load<u32>(w + SWQE_CARD));
+  store<u32>(d + TXD_LEN, load<u32>(w + SWQE_LEN));
+  store<u32>(d + TXD_IMM_FLAG, 0);
+  return txPacket(d) != TX_ERROR;
+}
+
+/**
+ * Timers, resends and new work requests of QP qpn at the current virtual time (rcSetNow):
+ * what rdmaRcPoll does for every engine QP, and what the storage-side NIC calls right after
+ * posting so that packets leave in the order it fetched them.
+ */
+export function rcService(qpn: u32): void {
   const c = rcAddr(qpn);
   const q = qpAddr(qpn);
   const st = load<u32>(q + QP_STATE);
@@ -346,7 +384,7 @@ export function compRecv(qpn: u32, op: u32, b: u32, psn: u32, plen: u32): u32 {
   const hwm = load<u32>(c + RCC_SQ_HWM);
   for (let i = load<u32>(c + RCC_SQ_HEAD); i != hwm; i++) {
     const w = sqWqe(c, i);
-    if (load<u32>(w + SWQE_OP) != WrOp.READ) continue;
+    if (wqeOp(w) != WrOp.READ) continue;
     const np = load<u32>(w + SWQE_NPKT);
     const k = psnDiff(psn, load<u32>(w + SWQE_PSN));
     if (k < 0 || <u32>k >= np) continue;

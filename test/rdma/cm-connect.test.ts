@@ -5,6 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { pair, connect, run, conn, conns, drops, madAttr, CW, HOST, TARGET, type Pair } from "./cm-pair.js";
 import { writeDesc, txDrain, rxPush, rxLog, W } from "./setup.js";
+import { postRecv, poll, R, VA0 } from "./rc-setup.js";
 import { Counter } from "../../assembly/counters.js";
 import type { Card } from "../../host/card.js";
 
@@ -62,12 +63,17 @@ describe("RDMA-CM connection setup between two cards", () => {
     expect([hc.cm_mads_sent, tc.cm_mads_sent, hc.cm_retransmits, tc.cm_retransmits]).toEqual([6, 3, 0, 0]); // REQ+RTU each; REP each
     expect(drops(p.host)).toEqual([]);
     expect(drops(p.target)).toEqual([]);
-    // A 64-byte command capsule on the admin queue's QP, with the PSN the CM negotiated.
+    // A 64-byte command capsule on the admin queue's QP, with the PSN the CM negotiated: the CM
+    // handed the target's QP to the RC engine, so it lands in a posted receive buffer.
     const h = conn(p.host, ids[0]!);
+    const tk = p.target.fw.rdmaMrRegister(0, 0, 1 << 20, Number(VA0 >> 32n), Number(VA0 & 0xffffffffn), R.MR_LOCAL_WRITE);
+    const ts = { c: p.target, qpn: h.remoteQpn, key: tk, ram: p.target.guests[0]!.base, blk: p.target.fw.rdmaRcBlock(h.remoteQpn) };
+    expect(postRecv(ts, [{ wrid: 5, off: 0, len: 256, lkey: tk }])).toBe(1);
     p.host.fw.rdmaTxPacket(writeDesc(p.host, { opcode: W.Op.RC_SEND_ONLY, dqp: h.remoteQpn, psn: h.localPsn, ackreq: true, payload: new Uint8Array(64), srcIp: HOST.ip, dstIp: TARGET.ip }));
     run(p, 10_000);
     const log = rxLog(p.target, (n) => Counter[n]!);
     expect(log.map((l) => [l.opcode, l.dqp, l.psn, l.accepted])).toEqual([[W.Op.RC_SEND_ONLY, h.remoteQpn, h.localPsn, true]]);
+    expect(poll(ts).map((c) => [c.wrid, c.status, c.len])).toEqual([[5, 0, 64]]);
   });
 
   it("still connects over links that lose 30% of frames and duplicate and reorder 10% (4 seeds): REQ / REP / RTU retransmitted on the virtual clock, duplicates answered", async () => {

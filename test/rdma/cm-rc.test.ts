@@ -58,4 +58,40 @@ describe("RDMA-CM connected QPs under the RC engine", () => {
     // The host sent 1 + 3 packets (MTU 1024) from the PSN it announced in its REQ.
     expect(p.host.dv.getUint32(p.host.fw.rdmaQpAddr(h.localQpn) + 36, true)).toBe((h.localPsn + 4) & 0xffffff);
   });
+
+  it("the CM hands its QPs to the RC engine: a SEND and a READ complete with no manual rdmaRcEnable, through rdmaPoll alone", async () => {
+    const p = await pair();
+    p.target.fw.rdmaCmListen(4420);
+    const id = connect(p, 1);
+    const h = () => conn(p.host, id);
+    const t = () => [...conns(p.target).values()].find((c) => c.remoteCommId === h().localCommId);
+    const rounds = (done: () => boolean) => {
+      for (let i = 0; i < 20_000 && !done(); i++) {
+        p.now += 1000;
+        for (const c of [p.host, p.target]) c.fw.rdmaPoll(1024, p.now);
+        p.fabric.step(p.now);
+      }
+    };
+    rounds(() => h().state === "ESTABLISHED" && t()?.state === "ESTABLISHED");
+    const mr = (c: Card) => c.fw.rdmaMrRegister(0, 0, RAM, Number(VA0 >> 32n), Number(VA0 & 0xffffffffn), R.MR_LOCAL_WRITE | R.MR_REMOTE_READ);
+    const hs: Side = { c: p.host, qpn: h().localQpn, key: mr(p.host), ram: p.host.guests[0]!.base, blk: p.host.fw.rdmaRcBlock(h().localQpn) };
+    const ts: Side = { c: p.target, qpn: t()!.localQpn, key: mr(p.target), ram: p.target.guests[0]!.base, blk: p.target.fw.rdmaRcBlock(t()!.localQpn) };
+    // The CM filled each QP's transmit descriptor from the connection: addresses, port 0xC000 | QPN, TTL 64.
+    const d = hs.blk + R.RCC_TXD;
+    expect([...p.host.u8.slice(d + W.TXD_SRC_MAC, d + W.TXD_SRC_MAC + 6)]).toEqual(HOST.mac);
+    expect([...p.host.u8.slice(d + W.TXD_DST_MAC, d + W.TXD_DST_MAC + 6)]).toEqual(TARGET.mac);
+    expect([...p.host.u8.slice(d + W.TXD_DST_IP, d + W.TXD_DST_IP + 4)]).toEqual(TARGET.ip);
+    expect([p.host.dv.getUint16(d + W.TXD_SPORT, true), p.host.u8[d + W.TXD_TTL], p.host.dv.getUint16(d + W.TXD_PKEY, true)]).toEqual([0xc000 | hs.qpn, 64, 0xffff]);
+    const capsule = pattern(64, 9), remote = pattern(2000, 10);
+    fill(hs, 0, capsule);
+    fill(ts, 0x20000, remote);
+    expect(postRecv(ts, [{ wrid: 3, off: 0x8000, len: 4096 }])).toBe(1);
+    expect(postSend(hs, [{ op: R.WrOp.SEND, wrid: 1, off: 0, len: 64 }, { op: R.WrOp.READ, wrid: 2, off: 0x4000, len: 2000, rkey: ts.key, roff: 0x20000 }])).toBe(2);
+    const hc: ReturnType<typeof poll> = [], tc: ReturnType<typeof poll> = [];
+    rounds(() => { hc.push(...poll(hs)); tc.push(...poll(ts)); return hc.length === 2 && tc.length === 1; });
+    expect(hc.map((c) => [c.wrid, c.status])).toEqual([[1, 0], [2, 0]]);
+    expect(tc.map((c) => [c.wrid, c.status, c.len])).toEqual([[3, 0, 64]]);
+    expect(ram(ts, 0x8000, 64)).toEqual(capsule);
+    expect(ram(hs, 0x4000, 2000)).toEqual(remote);
+  });
 });

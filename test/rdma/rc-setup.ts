@@ -70,7 +70,11 @@ export function run(p: Pair, done: () => boolean, maxRounds = 20000): number {
   return i;
 }
 
-export interface SendWr { op: number; wrid: number; off: number; len: number; lkey?: number; roff?: number; rkey?: number; imm?: number; raddr?: bigint }
+export interface SendWr {
+  op: number; wrid: number; off: number; len: number; lkey?: number; roff?: number; rkey?: number; imm?: number; raddr?: bigint;
+  /** WRITE_PKT: the packet's Pos (wire.ts); flags: SWF_* (rcdefs.ts). */
+  pos?: number; flags?: number;
+}
 
 /** Write WQEs at the send queue's tail and post them in one call. */
 export function postSend(s: Side, wrs: SendWr[]): number {
@@ -81,6 +85,8 @@ export function postSend(s: Side, wrs: SendWr[]): number {
     s.c.u8.fill(0, e, e + R.SWQE_SIZE);
     dv.setBigUint64(e + R.SWQE_WRID, BigInt(w.wrid), true);
     dv.setUint32(e + R.SWQE_OP, w.op, true);
+    if (w.pos !== undefined) dv.setUint8(e + R.SWQE_POS, w.pos);
+    if (w.flags !== undefined) dv.setUint16(e + R.SWQE_FLAGS, w.flags, true);
     dv.setUint32(e + R.SWQE_LKEY, w.lkey ?? s.key, true);
     dv.setBigUint64(e + R.SWQE_LADDR, VA0 + BigInt(w.off), true);
     dv.setUint32(e + R.SWQE_LEN, w.len, true);
