@@ -4,7 +4,7 @@ import { MEMMAP_MAGIC, G_MAGIC, G_NOW, G_NFUNCS, MAX_GUESTS, MAX_DISKS, MAX_FUNC
   GUEST_TABLE_BASE, GUEST_ENTRY_SIZE, GUEST_BASE_OFF, GUEST_SIZE_OFF, DISK_KIND_OFF,
   DISK_BLOCK_SHIFT_OFF, DISK_BLOCKS_OFF, DISK_BASE_OFF, FUNC_TYPE_OFF, FUNC_GUEST_OFF,
   FUNC_DISK_OFF, FUNC_NQUEUES_OFF, FUNC_ENTRY_SIZE, DOORBELL_BASE, POLLING_BASE, FW_LOW_SIZE,
-  QUEUE_ENTRY_SIZE } from "./memmap";
+  QUEUE_ENTRY_SIZE, NET_RING_ENTRIES } from "./memmap";
 import { Counter } from "./counters";
 import { count } from "./stats";
 import { reqPoolInit } from "./blk/req";
@@ -13,6 +13,10 @@ import { funcAddr, funcType, FuncType, queueAddr } from "./pcie/func";
 import { irqReset, irqTimers } from "./pcie/irq";
 import { virtioServiceQueue, virtioFuncReset } from "./virtio/blk";
 import { nvmeServiceQueue, nvmeFuncReset } from "./nvme/io";
+import { nvmfActive, nvmfReap, nvmfFlush } from "./nvmeof/host";
+import { DISK_NVMF_QUEUE_OFF } from "./nvmeof/defs";
+import { rdmaPoll } from "./rdma/api";
+import { rcServiceAll } from "./rdma/req";
 
 export { irqSetCoalescing, irqNextDeadline } from "./pcie/irq";
 export { reqsInUse } from "./blk/req";
@@ -51,6 +55,7 @@ export function setDisk(d: u32, kind: u32, blockShift: u32, blocks: u32, base: u
   store<u32>(a + DISK_BLOCK_SHIFT_OFF, blockShift);
   store<u64>(a + DISK_BLOCKS_OFF, <u64>blocks);
   store<u32>(a + DISK_BASE_OFF, base);
+  store<u32>(a + DISK_NVMF_QUEUE_OFF, 0xffffffff); // a remote disk has no queue until nvmfSetDisk
 }
 
 /** Function f is a `type` (FuncType) front end for guest g on disk d with nqueues queues. */
@@ -82,8 +87,10 @@ export function funcReset(f: u32): void {
 }
 
 /**
- * Do up to `budget` requests of work at virtual time `now` (ns): reap host IO, then
- * service every queue whose doorbell or polling bit is set, then fire due interrupts.
+ * Do up to `budget` requests of work at virtual time `now` (ns): reap host IO; with NVMe-oF
+ * queues set up, one RDMA round (received frames, RC timers and sends, CM timers) and the
+ * fabric queues' completions; then service every queue whose doorbell or polling bit is set,
+ * firing due interrupts; then post the capsules this poll built and transmit them.
  * A service function that stops on the budget re-arms its doorbell bit itself.
  * Returns the number of requests taken from the queues.
  */
@@ -91,6 +98,11 @@ export function poll(budget: u32, now: f64): u32 {
   store<f64>(G_NOW, now);
   count(Counter.polls);
   hostioReap();
+  const fabric = nvmfActive();
+  if (fabric) {
+    rdmaPoll(NET_RING_ENTRIES, now);
+    nvmfReap();
+  }
   const nf = load<u32>(G_NFUNCS);
   let done: u32 = 0;
   for (let f: u32 = 0; f < nf; f++) {
@@ -108,6 +120,10 @@ export function poll(budget: u32, now: f64): u32 {
       else if (t == FuncType.NVME) done += nvmeServiceQueue(f, q, left);
     }
     irqTimers(f, now);
+  }
+  if (fabric) {
+    nvmfFlush(); // one rcPostSend per fabric queue for every capsule built above
+    rcServiceAll(); // and on the wire in this same round
   }
   return done;
 }

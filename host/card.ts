@@ -11,12 +11,30 @@ import { MemoryBackend } from "./backends/memory.js";
 import { BlkOp } from "./guest/driver.js";
 
 export enum FuncType { NONE = 0, VIRTIO_BLK = 1, NVME = 2 } // as assembly/pcie/func.ts
-export enum DiskKind { NONE = 0, RAM = 1, HOST = 2 } // as assembly/blk/disk.ts
+export enum DiskKind { NONE = 0, RAM = 1, HOST = 2, NVMEOF = 3 } // as assembly/blk/disk.ts
 export enum BlkStatus { OK = 0, IOERR = 1, UNSUPP = 2, LBA_RANGE = 3 } // as assembly/blk/req.ts
 
 export type DiskConfig =
   | { kind: "memory"; bytes: number; blockSize: number }
-  | { kind: "host"; backend: BlockBackend };
+  | { kind: "host"; backend: BlockBackend }
+  /** A namespace of an NVMe-oF target, served by the firmware over RDMA once host/nvmeof/initiator.ts has connected it. */
+  | { kind: "nvmeof"; blockSize: number; blocks: number };
+
+/**
+ * A remote disk as the host sees it: its geometry (front ends show it to the guest); the data
+ * never passes through the host, so the block calls refuse.
+ */
+export class NvmfDisk implements BlockBackend {
+  readonly kind = "nvmeof";
+  constructor(readonly blockSize: number, readonly blocks: number) {}
+  private refuse(): never { throw new Error("nvmeof disk: served by the firmware over the fabric, not by the host"); }
+  read(): void { this.refuse(); }
+  write(): void { this.refuse(); }
+  flush(): void { this.refuse(); }
+  discard(): void { this.refuse(); }
+  writeZeroes(): void { this.refuse(); }
+  close(): void {}
+}
 
 export interface CardConfig {
   guests: { ramBytes: number }[];
@@ -50,6 +68,10 @@ export class Card {
         fw.setDisk(i, DiskKind.RAM, Math.log2(d.blockSize), b.blocks, r.base);
         return b;
       }
+      if (d.kind === "nvmeof") {
+        fw.setDisk(i, DiskKind.NVMEOF, Math.log2(d.blockSize), d.blocks, 0);
+        return new NvmfDisk(d.blockSize, d.blocks);
+      }
       fw.setDisk(i, DiskKind.HOST, Math.log2(d.backend.blockSize), d.backend.blocks, 0);
       return d.backend;
     });
@@ -63,6 +85,9 @@ export class Card {
         throw new RangeError(`card: memory disk of ${d.bytes} bytes with ${d.blockSize}-byte blocks`);
       }
       if (d.kind === "host" && d.backend.blocks >= 2 ** 32) throw new RangeError(`card: ${d.backend.kind} disk has too many blocks`);
+      if (d.kind === "nvmeof" && (d.blockSize !== 512 && d.blockSize !== 4096 || !Number.isInteger(d.blocks) || d.blocks <= 0 || d.blocks >= 2 ** 32)) {
+        throw new RangeError(`card: nvmeof disk of ${d.blocks} blocks of ${d.blockSize} bytes`);
+      }
     }
     const layout = layoutCard(cfg.disks.map((d) => (d.kind === "memory" ? d.bytes : null)), cfg.guests.map((g) => g.ramBytes));
     const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages });

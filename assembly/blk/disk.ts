@@ -1,7 +1,8 @@
 // Disks: the block devices that functions map to. A RAM disk lives in card memory
 // and is served here, inline, with memory.copy; every other backend (file, NBD, ...)
 // is served by the host: the request goes on the host-IO ring and comes back on the
-// done ring, once per poll (DESIGN rule 2).
+// done ring, once per poll (DESIGN rule 2). A remote disk (NVMEOF) is a namespace of an
+// NVMe-oF target: its requests leave as command capsules (nvmeof/host.ts).
 import { DISK_TABLE_BASE, DISK_ENTRY_SIZE, DISK_KIND_OFF, DISK_BLOCK_SHIFT_OFF, DISK_BLOCKS_OFF,
   DISK_BASE_OFF, HOSTIO_CTRL, HOSTIO_RING, HOSTIO_ENTRIES, HOSTIO_DONE_CTRL, HOSTIO_DONE_RING,
   MAX_REQS } from "../memmap";
@@ -10,8 +11,9 @@ import { count, countN } from "../stats";
 import { reqAddr, reqSetState, ReqState, BlkOp, BlkStatus, R_OP, R_LBA, R_NBLOCKS, R_NSEGS, R_SEGS,
   R_STATUS, R_DISK, R_BYTES, SEG_SIZE } from "./req";
 import { reqComplete } from "../pipeline";
+import { nvmfSubmit } from "../nvmeof/host";
 
-export enum DiskKind { NONE = 0, RAM = 1, HOST = 2 }
+export enum DiskKind { NONE = 0, RAM = 1, HOST = 2, NVMEOF = 3 }
 
 @inline export function diskAddr(d: u32): u32 { return DISK_TABLE_BASE + d * DISK_ENTRY_SIZE; }
 @inline export function diskBlockShift(d: u32): u32 { return load<u32>(diskAddr(d) + DISK_BLOCK_SHIFT_OFF); }
@@ -27,7 +29,7 @@ export function blkFail(r: u32, s: BlkStatus): void {
 /**
  * Execute a PARSED request on its disk. Data segments were window-checked by the
  * front end; the LBA range is checked here against the disk. Completes inline for a
- * RAM disk, or hands the request to the host.
+ * RAM disk, hands the request to the host, or sends it to an NVMe-oF target.
  */
 export function blkSubmit(r: u32): void {
   const a = reqAddr(r);
@@ -49,6 +51,8 @@ export function blkSubmit(r: u32): void {
     reqComplete(r);
   } else if (kind == DiskKind.HOST) {
     hostioPost(r);
+  } else if (kind == DiskKind.NVMEOF) {
+    nvmfSubmit(r);
   } else {
     count(Counter.err_bad_config);
     blkFail(r, BlkStatus.IOERR);

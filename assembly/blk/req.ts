@@ -3,10 +3,12 @@
 // card memory from the moment it is parsed until its completion is written back.
 //
 //   FREE ──alloc──▶ PARSED ──blkSubmit──▶ HOSTIO ──host done──▶ DONE ──complete──▶ FREE
+//                        │            └─▶ FABRIC ──response capsule / failure──▶ DONE
 //                        └──────────── RAM disk / error ───────▶ DONE
+// FABRIC: an NVMe-oF disk's request, waiting for a capsule slot or in flight (nvmeof/host.ts).
 import { REQ_BASE, REQ_SIZE, MAX_REQS, MAX_SEGS, GLOBALS_BASE } from "../memmap";
 
-export enum ReqState { FREE = 0, PARSED = 1, HOSTIO = 2, DONE = 3 }
+export enum ReqState { FREE = 0, PARSED = 1, HOSTIO = 2, DONE = 3, FABRIC = 4 }
 
 /** Block operations, shared by every front end and backend. */
 export enum BlkOp { READ = 0, WRITE = 1, FLUSH = 2, DISCARD = 3, WRITE_ZEROES = 4 }

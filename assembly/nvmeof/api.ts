@@ -1,1 +1,30 @@
-// Exported entry points of the NVMe-oF host in the DPU.
+// Exported entry points of the NVMe-oF host in the DPU (nvmeof/host.ts; layouts in defs.ts).
+// Setup calls only: the per-I/O path runs inside poll() (blkSubmit → capsule, reap → completion).
+import { queueSetup, queueLive, queueTeardown, queueState, setGuestKey, setDiskQueue, submitRaw, rawResult } from "./host";
+
+/**
+ * Fabric queue q uses RC QP qpn (ESTABLISHED by the CM, RC engine on) as NVMe-oF queue qid with
+ * at most `depth` capsules in flight: its slots become memory regions, one receive per response
+ * buffer is posted; state CONNECTING. Returns 0 or the Counter of the refusal.
+ */
+export function nvmfQueueSetup(q: u32, qpn: u32, qid: u32, depth: u32): u32 { return queueSetup(q, qpn, qid, depth); }
+/** CONNECTING → LIVE once the host's Fabrics Connect succeeded; 0 or a Counter. */
+export function nvmfQueueLive(q: u32): u32 { return queueLive(q); }
+/** Tear queue q down: requests on it fail (IOERR), its regions are deregistered; state IDLE. */
+export function nvmfQueueTeardown(q: u32): void { queueTeardown(q); }
+/** Queue q's NvmfQueueState (defs.ts). */
+export function nvmfQueueState(q: u32): u32 { return queueState(q); }
+/** Key of the MR over guest g's whole RAM window (VA = card offset): keyed SGLs of g's data name it. */
+export function nvmfSetGuestKey(g: u32, key: u32): void { setGuestKey(g, key); }
+/** Remote disk d (DiskKind.NVMEOF) is namespace nsid behind fabric queue q. */
+export function nvmfSetDisk(d: u32, q: u32, nsid: u32): void { setDiskQueue(d, q, nsid); }
+/**
+ * Send the 64-byte SQE at card offset sqe, plus dataLen bytes of in-capsule data after it, on
+ * queue q with a CID the firmware assigns; returns the CID or 0xFFFFFFFF (counted refusal).
+ */
+export function nvmfSubmitRaw(q: u32, sqe: u32, dataLen: u32): u32 { return submitRaw(q, sqe, dataLen); }
+/**
+ * Result of setup command cid on queue q: card offset of its 16-byte CQE once answered (the
+ * slot is then free), 0 while pending, 0xFFFFFFFF for a CID not in flight there.
+ */
+export function nvmfRawResult(q: u32, cid: u32): u32 { return rawResult(q, cid); }

@@ -66,3 +66,68 @@ export const PI_REFTAG: u32 = 4;
 
 // ---- RDMA-CM service for NVMe-oF (REFERENCE.md): TCP port space, port 4420 ----
 export const NVMF_PORT: u32 = 4420;
+
+// ---- Dataset Management range in the capsule (NVM command set §3.2.3 Figure 39): one range,
+// deallocate; CDW10 NR = 0 (0's based), CDW11 AD. Range: context u32, NLB u32 (1's based), SLBA u64.
+export const DSM_RANGE_BYTES: u32 = 16;
+export const NLB_MAX: u32 = 0x10000; // Read / Write / Write Zeroes: NLB is 16 bits, 0's based
+
+// ==== the NVMe-oF host's own layouts (memmap.ts NVMF_*; not wire formats) ====
+
+/** A fabric queue's lifecycle; nvmeof/host.ts queueSetState is its one transition function. */
+export enum NvmfQueueState { IDLE = 0, CONNECTING = 1, LIVE = 2, FAILED = 3 }
+
+/**
+ * A command capsule slot's lifecycle (nvmeof/host.ts slotSetState). A slot is reusable only
+ * when both its SEND has completed and its response has arrived (a retransmitted SEND reads
+ * the slot again).
+ *   FREE → POSTED → ANSWERED (response first) → FREE / RAW_READY (SEND completion)
+ *               └──→ SENT (SEND completion first) → FREE / RAW_READY (response)
+ *   RAW_READY → FREE (the host read the result of a setup command)
+ */
+export enum SlotState { FREE = 0, POSTED = 1, ANSWERED = 2, SENT = 3, RAW_READY = 4 }
+
+// Queue entry (NVMF_QUEUE_ENTRY_SIZE bytes at NVMF_BASE + q * NVMF_QUEUE_ENTRY_SIZE).
+export const NQ_STATE: u32 = 0; // NvmfQueueState
+export const NQ_QPN: u32 = 4; // RC QP (ESTABLISHED by the CM)
+export const NQ_QID: u32 = 8; // NVMe-oF queue ID (0 = admin)
+export const NQ_DEPTH: u32 = 12; // capsules in flight at most (<= NVMF_DEPTH, RC queue depths)
+export const NQ_CAP_KEY: u32 = 16; // MR of the capsule slots (local read: the SENDs' source)
+export const NQ_RESP_KEY: u32 = 20; // MR of the response buffers (local write: the RECVs' target)
+export const NQ_BUSY: u32 = 24; // u64: bit i = capsule slot i not FREE
+export const NQ_TO_POST: u32 = 32; // SEND WQEs written since the last rcPostSend (one post per poll)
+export const NQ_TO_REPOST: u32 = 36; // receive WQEs written since the last rcPostRecv
+export const NQ_WAIT_HEAD: u32 = 40; // requests waiting for a free slot: FIFO linked through R_NEXT
+export const NQ_WAIT_TAIL: u32 = 44;
+export const NQ_NRESP: u32 = 48; // response buffers (receive WQEs) posted
+
+// Capsule slot (NVMF_CAPSULE_SLOT bytes): SQE at 0, in-capsule data at CAPSULE_DATA_OFF, then
+// the slot's bookkeeping in the spare bytes after the largest in-capsule data.
+export const SLOT_META: u32 = CAPSULE_DATA_OFF + INCAPSULE_MAX;
+export const SM_STATE: u32 = 0; // SlotState
+export const SM_REQ: u32 = 4; // request index, or SM_RAW for a setup command of the host
+export const SM_CID: u32 = 8; // the CID in flight (slot | generation << CID_GEN_SHIFT)
+export const SM_GEN: u32 = 12; // uses of this slot so far
+export const SM_CQE: u32 = 16; // 16 bytes: the response of a setup command, for nvmfRawResult
+export const SM_RAW: u32 = 0xffffffff;
+
+// CID = slot | generation << 6: the response names its slot, and a late copy of an older
+// response on a reused slot has the wrong generation (counted err_nvmf_stale_response).
+export const CID_SLOT_MASK: u32 = 0x3f; // NVMF_DEPTH = 64 slots
+export const CID_GEN_SHIFT: u32 = 6;
+export const CID_GEN_MASK: u32 = 0x3ff;
+
+// Work request ids on a fabric queue's QP: a SEND's is its CID; a RECV's has WRID_RECV set and
+// names its response buffer.
+export const WRID_RECV: u32 = 0x10000;
+
+// Remote disk (DISK_ENTRY_SIZE entry, memmap.ts DISK_*): after DISK_BASE_OFF, which it leaves 0.
+export const DISK_NVMF_QUEUE_OFF: u32 = 20; // fabric queue serving the disk
+export const DISK_NVMF_NSID_OFF: u32 = 24; // namespace on the target
+// Guest RAM window entry (GUEST_ENTRY_SIZE, memmap.ts GUEST_*): the key of the MR the host
+// registered over the whole window with VA = card offset; keyed SGLs of that guest's data name it.
+export const GUEST_NVMF_KEY_OFF: u32 = 8;
+
+/** nvmfRawResult while the response has not arrived yet / for a CID not in flight on the queue. */
+export const RAW_PENDING: u32 = 0;
+export const RAW_UNKNOWN: u32 = 0xffffffff;
