@@ -1,0 +1,289 @@
+// NVMe-oF host bring-up (NVMe-oF 1.1 §3, §7.3): what the Linux nvme-rdma host does before any
+// I/O, driven from TypeScript against the DPU firmware's fabric queues. Per queue: RDMA-CM
+// connect (the REQ carries the NVMe-oF private data), nvmfQueueSetup on the connected QP, a
+// Fabrics Connect capsule (admin: CNTLID FFFFh, the target picks one; I/O queues: that one);
+// on the admin queue Property Set CC.EN = 1, Property Get CSTS until RDY, Identify Controller
+// and Identify Namespace. Setup commands cross into the firmware once each (nvmfSubmitRaw /
+// nvmfRawResult); the data path never comes here.
+import type { Card } from "../card.js";
+import * as CW from "../../assembly/rdma/cm-wire.js";
+import * as R from "../../assembly/rdma/rcdefs.js";
+import * as S from "../../assembly/nvme/spec.js";
+import * as F from "../../assembly/nvmeof/defs.js";
+import * as REG from "../../assembly/nvme/regs.js";
+
+export interface NvmfTargetAddress { ip: number[]; mac: number[]; port?: number; subnqn: string }
+
+export interface InitiatorOptions {
+  card: Card;
+  target: NvmfTargetAddress;
+  hostnqn: string;
+  /** 16-byte host identifier (Connect data); zeros by default. */
+  hostid?: Uint8Array;
+  /** Advance the world one round: the fabric, this card's poll (and the target's). */
+  step: () => void;
+  /** Fabric queue index of the admin queue; I/O queues follow it. Default 0. */
+  firstQueue?: number;
+  /** I/O queues to connect (qid 1..n). Default 1. */
+  ioQueues?: number;
+  /** Capsules in flight per queue (≤ NVMF_DEPTH); also the SQ size announced. Default 32. */
+  depth?: number;
+  /** Path MTU for the RDMA-CM REQ. Default 1024. */
+  mtu?: number;
+  /** Namespace to identify and serve. Default 1. */
+  nsid?: number;
+  /** Guest whose RAM holds the setup commands' buffers. Default 0. */
+  scratchGuest?: number;
+  /** Give up after this many steps for one exchange. Default 20000. */
+  maxSteps?: number;
+}
+
+export interface NvmfNamespace { nsid: number; blocks: number; blockSize: number }
+export interface NvmfController {
+  cntlid: number;
+  adminQueue: number;
+  /** Fabric queue indexes of the I/O queues (qid 1, 2, ...). */
+  ioQueues: number[];
+  /** Model number from Identify Controller (trimmed). */
+  model: string;
+  ns: NvmfNamespace;
+}
+
+/** An NVMe-oF bring-up step failed; the message names the target, queue and cause. */
+export class NvmfError extends Error {}
+
+const CONNECT_STATUS: Record<number, string> = {
+  [F.S_CONNECT_INCOMPATIBLE_FORMAT]: "Connect Incompatible Format",
+  [F.S_CONNECT_CONTROLLER_BUSY]: "Connect Controller Busy",
+  [F.S_CONNECT_INVALID_PARAMETERS]: "Connect Invalid Parameters",
+  [F.S_CONNECT_INVALID_HOST]: "Connect Invalid Host",
+};
+const GENERIC_STATUS: Record<number, string> = {
+  [S.S_INVALID_OPCODE & 0xff]: "Invalid Command Opcode",
+  [S.S_INVALID_FIELD & 0xff]: "Invalid Field in Command",
+  [S.S_DATA_TRANSFER_ERROR & 0xff]: "Data Transfer Error",
+  [S.S_INTERNAL_ERROR & 0xff]: "Internal Error",
+  [S.S_INVALID_NAMESPACE & 0xff]: "Invalid Namespace or Format",
+};
+const STATUS_MASK = 0x7ff; // SC and SCT (nvme/spec.ts status layout)
+
+/** A readable name for an NVMe status field (SC | SCT << 8). */
+export function statusName(st: number): string {
+  const s = st & STATUS_MASK;
+  if (CONNECT_STATUS[s]) return CONNECT_STATUS[s]!;
+  if (s >> S.ST_SCT_SHIFT === 0 && GENERIC_STATUS[s]) return GENERIC_STATUS[s]!;
+  return `SCT ${s >> S.ST_SCT_SHIFT}h SC ${(s & 0xff).toString(16).padStart(2, "0")}h`;
+}
+
+const ipWire = (ip: number[]) => (ip[0]! | (ip[1]! << 8) | (ip[2]! << 16) | (ip[3]! << 24)) >>> 0;
+const macHi = (m: number[]) => (m[0]! << 8) | m[1]!;
+const macLo = (m: number[]) => ((m[2]! << 24) | (m[3]! << 16) | (m[4]! << 8) | m[5]!) >>> 0;
+const RAW_NONE = 0xffffffff;
+const IDENTIFY_BYTES = 4096;
+
+interface Cqe { dw0: number; dw1: number; status: number }
+
+/** One NVMe-oF controller association being brought up on a card. */
+class Initiator {
+  readonly card: Card;
+  readonly port: number;
+  readonly where: string;
+  readonly depth: number;
+  readonly maxSteps: number;
+  private readonly sqe: number; // card offset: SQE + 1024 bytes of Connect data
+  private readonly buf: number; // card offset of a 4 KiB buffer the target writes (Identify)
+  private readonly bufKey: number;
+
+  constructor(readonly o: InitiatorOptions) {
+    this.card = o.card;
+    this.port = o.target.port ?? F.NVMF_PORT;
+    this.where = `${o.target.ip.join(".")}:${this.port}`;
+    this.depth = o.depth ?? 32;
+    this.maxSteps = o.maxSteps ?? 20000;
+    const g = this.card.guests[o.scratchGuest ?? 0];
+    if (!g) throw new NvmfError(`NVMe-oF connect to ${this.where}: no guest ${o.scratchGuest ?? 0} for setup buffers`);
+    this.sqe = g.base + g.alloc(S.SQE_SIZE + F.CONN_DATA_SIZE, 64);
+    const b = g.alloc(IDENTIFY_BYTES, 4096);
+    this.buf = g.base + b;
+    // VA = card offset, like the guests' keys: the keyed SGL names the card offset.
+    this.bufKey = this.card.fw.rdmaMrRegister(g.index, b, IDENTIFY_BYTES, 0, this.buf, R.MR_LOCAL_WRITE | R.MR_REMOTE_WRITE);
+    if (this.bufKey === 0) throw new NvmfError(`NVMe-oF connect to ${this.where}: cannot register the setup buffer`);
+  }
+
+  close(): void { this.card.fw.rdmaMrDeregister(this.bufKey); }
+
+  private until(what: string, done: () => boolean): void {
+    for (let i = 0; i < this.maxSteps; i++) {
+      if (done()) return;
+      this.o.step();
+    }
+    if (!done()) throw new NvmfError(`${what}: no answer after ${this.maxSteps} steps`);
+  }
+
+  /** RDMA-CM connect for qid; returns the connected QP number. */
+  cmConnect(qid: number, cntlid: number): number {
+    const fw = this.card.fw, t = this.o.target;
+    const id = fw.rdmaCmConnect(this.port, qid, this.depth, this.depth - 1, cntlid, this.o.mtu ?? 1024, ipWire(t.ip), macHi(t.mac), macLo(t.mac));
+    const what = `NVMe-oF connect to ${this.where} qid ${qid}`;
+    if (id === RAW_NONE) throw new NvmfError(`${what}: no RDMA-CM connection slot`);
+    const settled = () => { const s = fw.rdmaCmState(id); return s === CW.CmState.ESTABLISHED || s === CW.CmState.REJECTED || s === CW.CmState.TIMED_OUT; };
+    this.until(`${what}: RDMA-CM`, settled);
+    const st = fw.rdmaCmState(id);
+    const a = fw.rdmaCmConnAddr(id);
+    if (st === CW.CmState.REJECTED) throw new NvmfError(`${what}: RDMA-CM REJ, reason ${this.card.dv.getUint32(a + CW.CN_REJ_REASON, true)}`);
+    if (st !== CW.CmState.ESTABLISHED) throw new NvmfError(`${what}: RDMA-CM gave up (no reply)`);
+    return this.card.dv.getUint32(a + CW.CN_LOCAL_QPN, true);
+  }
+
+  /** Send the SQE in the scratch area (+ dataLen in-capsule bytes) on fabric queue q; wait for its CQE. */
+  command(q: number, dataLen: number, what: string): Cqe {
+    const fw = this.card.fw;
+    const cid = fw.nvmfSubmitRaw(q, this.sqe, dataLen);
+    if (cid === RAW_NONE) throw new NvmfError(`${what}: the fabric queue refused the command (state ${fw.nvmfQueueState(q)})`);
+    let at = 0;
+    this.until(what, () => {
+      at = fw.nvmfRawResult(q, cid);
+      if (at === RAW_NONE) throw new NvmfError(`${what}: the fabric queue failed (QP error or disconnect)`);
+      return at !== F.RAW_PENDING;
+    });
+    const dv = this.card.dv;
+    return { dw0: dv.getUint32(at + S.CQE_DW0, true), dw1: dv.getUint32(at + S.CQE_DW1, true), status: dv.getUint32(at + S.CQE_DW3, true) >>> S.CQE_STATUS_SHIFT };
+  }
+
+  private clearSqe(opc: number, withData: boolean, len = 0): DataView {
+    this.card.u8.fill(0, this.sqe, this.sqe + S.SQE_SIZE + F.CONN_DATA_SIZE);
+    const dv = new DataView(this.card.u8.buffer, this.sqe, S.SQE_SIZE + F.CONN_DATA_SIZE);
+    dv.setUint32(S.SQE_CDW0, opc | F.CDW0_PSDT_SGL, true);
+    const sgl = F.SQE_SGL1;
+    if (withData) { // in-capsule data at offset 0
+      dv.setUint32(sgl + F.SGL_LEN, len, true);
+      dv.setUint8(sgl + F.SGL_ID, F.SGL_ID_INCAPSULE);
+    } else dv.setUint8(sgl + F.SGL_ID, F.SGL_ID_KEYED); // null keyed descriptor
+    return dv;
+  }
+
+  private check(what: string, c: Cqe): Cqe {
+    if ((c.status & STATUS_MASK) !== 0) throw new NvmfError(`${what}: status 0x${(c.status & STATUS_MASK).toString(16)} (${statusName(c.status)})`);
+    return c;
+  }
+
+  /** Fabrics Connect (§3.3) on fabric queue q for qid; returns the controller ID. */
+  connect(q: number, qid: number, cntlid: number): number {
+    const dv = this.clearSqe(F.OPC_FABRICS, true, F.CONN_DATA_SIZE);
+    dv.setUint8(F.FAB_FCTYPE, F.FCTYPE_CONNECT);
+    dv.setUint16(F.CONN_RECFMT, 0, true);
+    dv.setUint16(F.CONN_QID, qid, true);
+    dv.setUint16(F.CONN_SQSIZE, this.depth - 1, true);
+    const d = S.SQE_SIZE;
+    if (this.o.hostid) this.card.u8.set(this.o.hostid.subarray(0, 16), this.sqe + d + F.CD_HOSTID);
+    dv.setUint16(d + F.CD_CNTLID, cntlid, true);
+    const enc = new TextEncoder();
+    this.card.u8.set(enc.encode(this.o.target.subnqn).subarray(0, F.NQN_LEN - 1), this.sqe + d + F.CD_SUBNQN);
+    this.card.u8.set(enc.encode(this.o.hostnqn).subarray(0, F.NQN_LEN - 1), this.sqe + d + F.CD_HOSTNQN);
+    const what = `NVMe-oF connect to ${this.where} qid ${qid}`;
+    return this.check(what, this.command(q, F.CONN_DATA_SIZE, what)).dw0 & 0xffff;
+  }
+
+  propertySet(q: number, offset: number, value: number): void {
+    const dv = this.clearSqe(F.OPC_FABRICS, false);
+    dv.setUint8(F.FAB_FCTYPE, F.FCTYPE_PROPERTY_SET);
+    dv.setUint8(F.PROP_ATTRIB, F.PROP_SIZE_4);
+    dv.setUint32(F.PROP_OFFSET, offset, true);
+    dv.setUint32(F.PROP_VALUE, value, true);
+    const what = `NVMe-oF ${this.where}: Property Set 0x${offset.toString(16)}`;
+    this.check(what, this.command(q, 0, what));
+  }
+
+  propertyGet(q: number, offset: number): number {
+    const dv = this.clearSqe(F.OPC_FABRICS, false);
+    dv.setUint8(F.FAB_FCTYPE, F.FCTYPE_PROPERTY_GET);
+    dv.setUint8(F.PROP_ATTRIB, F.PROP_SIZE_4);
+    dv.setUint32(F.PROP_OFFSET, offset, true);
+    const what = `NVMe-oF ${this.where}: Property Get 0x${offset.toString(16)}`;
+    return this.check(what, this.command(q, 0, what)).dw0;
+  }
+
+  /** Identify (base §5.17) with CNS into the setup buffer (keyed SGL); returns its 4096 bytes. */
+  identify(q: number, cns: number, nsid: number): Uint8Array {
+    const dv = this.clearSqe(S.ADM_IDENTIFY, false);
+    dv.setUint32(S.SQE_NSID, nsid, true);
+    dv.setUint32(S.SQE_CDW10, cns, true);
+    dv.setBigUint64(F.SQE_SGL1 + F.SGL_ADDR, BigInt(this.buf), true);
+    dv.setUint16(F.SQE_SGL1 + F.SGL_KEYED_LEN, IDENTIFY_BYTES & 0xffff, true);
+    dv.setUint8(F.SQE_SGL1 + F.SGL_KEYED_LEN + 2, IDENTIFY_BYTES >> 16);
+    dv.setUint32(F.SQE_SGL1 + F.SGL_KEYED_KEY, this.bufKey, true);
+    this.card.u8.fill(0, this.buf, this.buf + IDENTIFY_BYTES);
+    const what = `NVMe-oF ${this.where}: Identify CNS ${cns}`;
+    this.check(what, this.command(q, 0, what));
+    return this.card.u8.slice(this.buf, this.buf + IDENTIFY_BYTES);
+  }
+
+  /** CM connect + fabric queue setup + Fabrics Connect for one queue; returns the controller ID. */
+  queue(q: number, qid: number, cntlid: number): number {
+    const fw = this.card.fw;
+    const qpn = this.cmConnect(qid, cntlid);
+    const r = fw.nvmfQueueSetup(q, qpn, qid, this.depth);
+    if (r !== 0) throw new NvmfError(`NVMe-oF connect to ${this.where} qid ${qid}: fabric queue ${q} setup refused (counter ${r})`);
+    const id = this.connect(q, qid, cntlid);
+    if (fw.nvmfQueueLive(q) !== 0) throw new NvmfError(`NVMe-oF connect to ${this.where} qid ${qid}: fabric queue ${q} did not go live`);
+    return id;
+  }
+}
+
+/**
+ * Bring up a controller association: admin queue, CC.EN, CSTS.RDY, Identify Controller and
+ * Namespace, then the I/O queues. Throws NvmfError naming the step and the status on failure.
+ */
+export function connectController(o: InitiatorOptions): NvmfController {
+  const init = new Initiator(o);
+  try {
+    const aq = o.firstQueue ?? 0;
+    const cntlid = init.queue(aq, 0, F.CNTLID_DYNAMIC);
+    const cc = REG.NVME_CC_EN | (REG.NVME_SQES_LOG2 << REG.NVME_CC_IOSQES_SHIFT) | (REG.NVME_CQES_LOG2 << REG.NVME_CC_IOCQES_SHIFT);
+    init.propertySet(aq, REG.NVME_REG_CC, cc);
+    let ready = false;
+    for (let i = 0; i < 100 && !ready; i++) {
+      ready = (init.propertyGet(aq, REG.NVME_REG_CSTS) & REG.NVME_CSTS_RDY) !== 0;
+      if (!ready) o.step();
+    }
+    if (!ready) throw new NvmfError(`NVMe-oF ${init.where}: controller ${cntlid} never set CSTS.RDY`);
+    const idc = init.identify(aq, S.CNS_CONTROLLER, 0);
+    const model = new TextDecoder().decode(idc.subarray(S.IDC_MN, S.IDC_MN + S.IDC_MN_LEN)).trim();
+    const nsid = o.nsid ?? 1;
+    const idn = new DataView(init.identify(aq, S.CNS_NAMESPACE, nsid).buffer);
+    const flbas = idn.getUint8(S.IDN_FLBAS) & 0xf;
+    const lbads = (idn.getUint32(S.IDN_LBAF0 + 4 * flbas, true) >>> S.LBAF_LBADS_SHIFT) & 0xff;
+    const ns = { nsid, blocks: Number(idn.getBigUint64(S.IDN_NSZE, true)), blockSize: 2 ** lbads };
+    const ioQueues: number[] = [];
+    for (let i = 1; i <= (o.ioQueues ?? 1); i++) {
+      init.queue(aq + i, i, cntlid);
+      ioQueues.push(aq + i);
+    }
+    return { cntlid, adminQueue: aq, ioQueues, model, ns };
+  } finally {
+    init.close();
+  }
+}
+
+/**
+ * Let the firmware's keyed SGLs name guest g's RAM: one MR over the whole window with VA = the
+ * window's card offset, handed to nvmfSetGuestKey. Returns the key.
+ */
+export function registerGuest(card: Card, g: number): number {
+  const w = card.guests[g];
+  if (!w) throw new NvmfError(`NVMe-oF: no guest ${g}`);
+  const key = card.fw.rdmaMrRegister(g, 0, w.size, 0, w.base, R.MR_LOCAL_WRITE | R.MR_REMOTE_READ | R.MR_REMOTE_WRITE);
+  if (key === 0) throw new NvmfError(`NVMe-oF: cannot register guest ${g}'s RAM`);
+  card.fw.nvmfSetGuestKey(g, key);
+  return key;
+}
+
+/** Remote disk d (a card disk of kind "nvmeof") is namespace ns behind fabric queue q; checks the geometry. */
+export function attachDisk(card: Card, d: number, q: number, ns: NvmfNamespace): void {
+  const disk = card.disks[d];
+  if (!disk || disk.kind !== "nvmeof") throw new NvmfError(`NVMe-oF: disk ${d} is not an nvmeof disk`);
+  if (disk.blockSize !== ns.blockSize || disk.blocks > ns.blocks) {
+    throw new NvmfError(`NVMe-oF: disk ${d} (${disk.blocks} x ${disk.blockSize} B) does not fit namespace ${ns.nsid} (${ns.blocks} x ${ns.blockSize} B)`);
+  }
+  card.fw.nvmfSetDisk(d, q, ns.nsid);
+}
