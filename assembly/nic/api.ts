@@ -16,3 +16,42 @@ export function nicBindQp(qpn: u32, k: u32): u32 { return bindQp(qpn, k); }
 export function nicDoorbell(k: u32): void { doorbell(k); }
 /** One NIC round at virtual time now (ns), up to budget WQEs fetched. Returns the work done (0 = idle). */
 export function nicPoll(budget: u32, now: f64): u32 { return poll(budget, now); }
+
+// ---- benchmark kernel ----
+import { NIC_BASE, NIC_CTRLS, NIC_CTRL_SIZE, NIC_MAX_CTRLS, NIC_SQ_DEPTH, NET_TX_CTRL, COUNTERS_BASE } from "../memmap";
+import { Counter } from "../counters";
+import { NG_NQPS, NG_RIDX_QPN, CB_ON, CB_SQ_HEAD, CB_SQ_TAIL } from "./defs";
+import { qpAddr, qpAcked, QP_SQ_PSN, QP_SQ_UNA } from "../rdma/qp";
+import { rcService } from "../rdma/req";
+import { PSN_MASK } from "../rdma/wire";
+
+/**
+ * WQE fetch + packet build, `rounds` NIC rounds of up to `budget` WQEs, playing everything
+ * around the NIC inside the firmware: each controller's send queue is kept full by moving its
+ * tail over the WQEs already in the ring (they repeat with the ring), the host's consumption of
+ * the TX ring and its ACKs (every NIC QP acknowledged up to its last PSN after each round).
+ * Returns the WQEs fetched.
+ */
+export function benchNicFetch(rounds: u32, budget: u32): u32 {
+  const c0 = load<u64>(COUNTERS_BASE + 8 * <u32>Counter.nic_wqes_fetched);
+  let now: f64 = 0;
+  for (let r: u32 = 0; r < rounds; r++) {
+    store<u32>(NET_TX_CTRL + 4, load<u32>(NET_TX_CTRL));
+    for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) {
+      const cb = NIC_CTRLS + k * NIC_CTRL_SIZE;
+      if (load<u32>(cb + CB_ON) == 0) continue;
+      store<u32>(cb + CB_SQ_TAIL, load<u32>(cb + CB_SQ_HEAD) + NIC_SQ_DEPTH);
+      doorbell(k);
+    }
+    now += 1000;
+    poll(budget, now);
+    const n = load<u32>(NIC_BASE + NG_NQPS);
+    for (let i: u32 = 0; i < n; i++) {
+      const qpn = load<u32>(NIC_BASE + NG_RIDX_QPN + i * 4);
+      const q = qpAddr(qpn);
+      const psn = load<u32>(q + QP_SQ_PSN);
+      if (load<u32>(q + QP_SQ_UNA) != psn) { qpAcked(qpn, (psn - 1) & PSN_MASK); rcService(qpn); }
+    }
+  }
+  return <u32>(load<u64>(COUNTERS_BASE + 8 * <u32>Counter.nic_wqes_fetched) - c0);
+}

@@ -11,6 +11,7 @@ import { benchFuzz } from "../fuzz/bench.js";
 import { benchFabric } from "../fabric/bench.js";
 import { benchCreate, benchSnapshot } from "./api.js";
 import { benchRcWrite } from "./rc.js";
+import { benchNic } from "./nic.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "sync", run: benchVirtioSync },
@@ -30,6 +31,7 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "fabric-64", run: benchFabric(64) },
   { id: "fabric-4k", run: benchFabric(4096 + 58) },
   { id: "rc-write-4k", run: benchRcWrite },
+  { id: "nic-fetch", run: benchNic },
 ];
 
 async function main(): Promise<number> {
