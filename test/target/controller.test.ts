@@ -4,12 +4,12 @@
 // back-pressure, protection information, events.
 import { describe, it, expect } from "vitest";
 import { setup, settle, N, M, type Setup } from "./rings.js";
-import { capsule, connect, propertyGet, propertySet, parseCqe, pattern, CC_ENABLE, SUBNQN, S, F } from "./nvmf.js";
+import { capsule, connect, propertyGet, propertySet, pattern, CC_ENABLE, SUBNQN, S, F } from "./nvmf.js";
 import * as R from "../../assembly/nvme/regs.js";
 import { crc16 } from "../nic/nic-setup.js";
 import { StageAllocator } from "../../host/target/staging.js";
 
-const ADMIN_QP = 3, IO_QP = 4, IO_QP2 = 5;
+const ADMIN_QP = 3, IO_QP = 4;
 const KEY = 0x1234, VA = 0x7000_0000n;
 
 /** Submit one capsule, run to quiescence, return its response. */
