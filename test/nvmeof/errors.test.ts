@@ -1,0 +1,139 @@
+// What goes wrong between the DPU and the target ends as an error completion of the VM's
+// request or a counted drop, never a trap, never a lost or doubly completed request: error
+// statuses, stale / duplicate / malformed response capsules, a QP that breaks with commands in
+// flight, and requests whose data a single keyed SGL cannot describe.
+import { describe, it, expect } from "vitest";
+import { world, bringUp, vio, settle, pattern, BlkOp, F, S, type World } from "./target.js";
+import { raw } from "../virtio/setup.js";
+import * as V from "../../assembly/virtio/layout.js";
+
+const BLK_S_IOERR = 1, BLK_S_UNSUPP = 2;
+
+/** A response capsule: DW0, SQID, CID, status. */
+function cqe(sqid: number, cid: number, status = 0, len = 16): Uint8Array {
+  const b = new Uint8Array(len), dv = new DataView(b.buffer);
+  if (len >= 16) {
+    dv.setUint32(S.CQE_DW2, (sqid << 16) >>> 0, true);
+    dv.setUint32(S.CQE_DW3, (cid | (status << S.CQE_STATUS_SHIFT)) >>> 0, true);
+  }
+  return b;
+}
+
+async function up(o: Parameters<typeof world>[0] = {}): Promise<World> {
+  const w = await world(o);
+  bringUp(w);
+  return w;
+}
+
+const ioCapsules = (w: World) => w.target.capsules.filter((c) => c.qid === 1 && c.opc !== F.OPC_FABRICS);
+
+describe("NVMe-oF host: errors end as error completions or counted drops", () => {
+  it("an error status from the target completes the VM's request with an error (virtio IOERR, NVMe status)", async () => {
+    const w = await up();
+    const gpa = w.host.guests[0]!.alloc(4096);
+    w.target.hook = (c) => (c.opc === S.IO_READ ? { status: S.S_INTERNAL_ERROR } : undefined);
+    expect(vio(w, BlkOp.READ, 0, 8, gpa)).toBe(BLK_S_IOERR);
+    expect(w.host.errors()).toEqual({ err_nvmf_status: 1 });
+    w.target.hook = undefined;
+    expect(vio(w, BlkOp.READ, 0, 8, gpa)).toBe(0); // the queue carries on
+
+    const n = await up({ front: "nvme" });
+    const b = n.host.guests[0]!.alloc(4096);
+    n.target.hook = (c) => (c.opc === S.IO_WRITE ? { status: S.S_LBA_OUT_OF_RANGE } : undefined);
+    expect(vio(n, BlkOp.WRITE, 0, 1, b)).toBe(S.S_LBA_OUT_OF_RANGE); // LBA_RANGE reaches the NVMe guest as such
+    n.target.hook = () => ({ status: S.S_INVALID_FIELD });
+    expect(vio(n, BlkOp.READ, 0, 8, b)).toBe(S.S_UNRECOVERED_READ); // any other status: an I/O error
+    expect(n.host.errors()).toEqual({ err_nvmf_status: 2 });
+  });
+
+  it("stale, duplicate and malformed response capsules are counted drops; the requests in flight are untouched", async () => {
+    const w = await up();
+    const g = w.host.guests[0]!, buf = g.alloc(4096);
+    w.target.disk.set(pattern(4096, 1), 0);
+    expect(vio(w, BlkOp.READ, 0, 8, buf)).toBe(0);
+    const done = ioCapsules(w)[0]!.cid;
+    w.target.hold = true; // the next read stays in flight on the same slot, with a new CID
+    expect(w.drv.submit(BlkOp.READ, 0, 8, buf, 1)).toBe(true);
+    w.drv.kick();
+    for (let i = 0; i < 50; i++) w.step();
+    const live = ioCapsules(w)[1]!.cid;
+    expect(live & F.CID_SLOT_MASK).toBe(done & F.CID_SLOT_MASK);
+    expect(live).not.toBe(done);
+    w.target.sendRaw(1, cqe(1, done)); // duplicate of the answered command
+    w.target.sendRaw(1, cqe(1, 0x3f)); // a CID never issued
+    w.target.sendRaw(1, cqe(1, live, 0, 8)); // too short
+    w.target.sendRaw(1, cqe(1, live, 0, 64)); // too long
+    w.target.sendRaw(1, cqe(0, live)); // another queue's SQID
+    let got = 0;
+    for (let i = 0; i < 200; i++) { w.step(); got += w.drv.reap(() => {}); }
+    expect(got).toBe(0); // none of them completed the read in flight
+    expect(w.host.errors()).toEqual({ err_nvmf_stale_response: 2, err_nvmf_bad_response: 3 });
+    g.u8.fill(0, buf, buf + 4096);
+    w.target.release();
+    expect(settle(w, 1)).toEqual([0]);
+    expect(Buffer.compare(g.u8.subarray(buf, buf + 4096), pattern(4096, 1))).toBe(0);
+    expect(w.host.inFlight()).toBe(0);
+    w.target.sendRaw(1, cqe(1, live)); // the same answer again, now that it is done
+    for (let i = 0; i < 50; i++) w.step();
+    expect(w.host.errors().err_nvmf_stale_response).toBe(3);
+    expect(w.drv.reap(() => {})).toBe(0);
+  });
+
+  it("a QP that breaks with commands in flight fails them and every later request (IOERR, err_nvmf_queue_down)", async () => {
+    const w = await up();
+    const buf = w.host.guests[0]!.alloc(8192);
+    w.target.hold = true;
+    for (let i = 0; i < 3; i++) expect(w.drv.submit(BlkOp.READ, i, 1, buf + i * 512, i)).toBe(true);
+    w.drv.kick();
+    for (let i = 0; i < 50; i++) w.step();
+    expect(ioCapsules(w).length).toBe(3);
+    const qpn = w.host.dv.getUint32(w.host.fw.rdmaCmConnAddr(1) + 16, true); // CN_LOCAL_QPN of the I/O queue's connection
+    expect(w.host.fw.rdmaQpModify(qpn, 4 /* ERR */, 0, 0, 0)).toBe(0);
+    expect(settle(w, 3)).toEqual([BLK_S_IOERR, BLK_S_IOERR, BLK_S_IOERR]);
+    expect(w.host.fw.nvmfQueueState(1)).toBe(F.NvmfQueueState.FAILED);
+    expect(vio(w, BlkOp.WRITE, 0, 1, buf)).toBe(BLK_S_IOERR);
+    // One transport failure (the flushed work request that revealed it), then each request by its reason.
+    expect(w.host.errors()).toEqual({ err_nvmf_send_failed: 1, err_nvmf_queue_down: 4 });
+    expect(w.host.inFlight()).toBe(0);
+    w.target.release(); // answers to a dead queue change nothing
+    for (let i = 0; i < 100; i++) w.step();
+    expect(w.drv.reap(() => {})).toBe(0);
+  });
+
+  it("data in one run of guest RAM (adjacent descriptors) is one keyed SGL; scattered data is refused (UNSUPP, counted)", async () => {
+    const w = await up();
+    const g = w.host.guests[0]!, rig = { card: w.host, dev: undefined as never, drv: w.virtio!, guest: g };
+    const a = g.alloc(8192);
+    w.target.disk.set(pattern(8192, 4), 512 * 64);
+    const r1 = raw(rig, { type: V.BLK_T_IN, sector: 64n, data: [{ addr: a, len: 4096, write: true }, { addr: a + 4096, len: 4096, write: true }] });
+    w.virtio!.kick();
+    settle(w, 1);
+    expect(g.u8[r1.status]).toBe(0);
+    const c = ioCapsules(w).at(-1)!;
+    expect([c.sglAddr, c.sglLen, c.sglId]).toEqual([BigInt(g.base + a), 8192, F.SGL_ID_KEYED]);
+    expect(Buffer.compare(g.u8.subarray(a, a + 8192), pattern(8192, 4))).toBe(0);
+    const b = g.alloc(8192);
+    const sent = w.target.capsules.length;
+    const r2 = raw(rig, { type: V.BLK_T_IN, sector: 0n, data: [{ addr: a, len: 4096, write: true }, { addr: b, len: 4096, write: true }] });
+    w.virtio!.kick();
+    settle(w, 1);
+    expect(g.u8[r2.status]).toBe(BLK_S_UNSUPP);
+    expect(w.target.capsules.length).toBe(sent); // nothing went out
+    // A scattered write small enough for the capsule is gathered into it instead.
+    g.u8.set(pattern(512, 8), a);
+    g.u8.set(pattern(512, 9), b);
+    const r3 = raw(rig, { type: V.BLK_T_OUT, sector: 8n, data: [{ addr: a, len: 512, write: false }, { addr: b, len: 512, write: false }] });
+    w.virtio!.kick();
+    settle(w, 1);
+    expect(g.u8[r3.status]).toBe(0);
+    expect(Buffer.compare(w.target.disk.subarray(8 * 512, 10 * 512), Buffer.concat([pattern(512, 8), pattern(512, 9)]))).toBe(0);
+    expect(w.host.errors()).toEqual({ err_nvmf_too_many_segs: 1 });
+  });
+
+  it("a remote disk without a live queue fails its requests (IOERR, err_nvmf_queue_down) rather than holding them", async () => {
+    const w = await world();
+    const buf = w.host.guests[0]!.alloc(4096);
+    expect(vio(w, BlkOp.READ, 0, 8, buf)).toBe(BLK_S_IOERR);
+    expect(w.host.errors()).toEqual({ err_nvmf_queue_down: 1 });
+  });
+});
