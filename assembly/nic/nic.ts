@@ -29,7 +29,7 @@ import { txSpace } from "../net/ring";
 import { mrRegister, mrDeregister } from "../rdma/mr";
 import { qpAddr, QpState, QP_STATE, QP_MTU } from "../rdma/qp";
 import { rcAddr, rcOn, rcSetNow } from "../rdma/rc";
-import { rcPostSend, rcPostRecv, rcService, writePktLenOk } from "../rdma/req";
+import { rcPostSend, rcPostRecv, rcTransmit, writePktLenOk } from "../rdma/req";
 import {
   RCQ_CTRL, RCQ_SQ, RCQ_RQ, RCQ_CQ, RC_SQ_DEPTH, RC_RQ_DEPTH, RC_CQ_DEPTH, SWQE_SIZE, SWQE_WRID, SWQE_OP, SWQE_LKEY, SWQE_LADDR,
   SWQE_LEN, SWQE_RKEY, SWQE_RADDR, SWQE_IMM, SWF_UNSIGNALED, RWQE_SIZE, RWQE_WRID, RWQE_LADDR, RWQE_LKEY, RWQE_LEN, CQE_SIZE,
@@ -337,7 +337,7 @@ function post(k: u32, w: u32, type: u32, qpn: u32): void {
   store<u64>(s + SWQE_RADDR, load<u64>(w + NW_RADDR));
   store<u32>(s + SWQE_IMM, load<u32>(w + NW_TOTAL));
   rcPostSend(qpn, 1);
-  rcService(qpn);
+  rcTransmit(qpn, c, qpAddr(qpn)); // now: the wire order is the fetch order
   count(Counter.nic_packets_sent);
 }
 

@@ -315,6 +315,16 @@ export function rcService(qpn: u32): void {
   }
   compProgress(qpn, c);
   if (load<u32>(q + QP_STATE) != QpState.RTS) return;
+  rcTransmit(qpn, c, q);
+}
+
+/**
+ * Transmit QP qpn's queued work requests (new ones, or a go-back-N resend in progress) while the
+ * in-flight limit and the TX ring allow; the timers and completions are rcService's. For a QP
+ * in RTS with no RNR wait running: the storage-side NIC calls it right after each post.
+ */
+export function rcTransmit(qpn: u32, c: u32, q: u32): void {
+  if (load<u32>(c + RCC_RNR_WAIT) != 0) return;
   const tail = load<u32>(c + RCC_SQ_TAIL);
   const maxWr = load<u32>(c + RCC_MAX_WR);
   let next = load<u32>(c + RCC_SQ_NEXT);
