@@ -14,13 +14,12 @@ import type { Namespace, Subsystem } from "./subsystem.js";
 /** One execution: the command, where its staging is, and its outcome. */
 export interface Exec {
   readonly c: Cmd;
-  readonly ns: Namespace;
   readonly sub: Subsystem;
   readonly u8: Uint8Array;
   readonly dv: DataView;
   readonly stageBase: number;
-  /** CRC-16 T10-DIF of the block at card offset p. */
-  readonly guard: (p: number) => number;
+  /** CRC-16 T10-DIF of the n bytes at card offset p. */
+  readonly guard: (p: number, n: number) => number;
   status: number;
   reason: string;
 }
@@ -54,7 +53,7 @@ function connect(x: Exec): void {
   const sqsize = c.dv.getUint16(F.CONN_SQSIZE, true);
   if (recfmt !== 0) { fail(x, F.S_CONNECT_INCOMPATIBLE_FORMAT | S.ST_DNR, "connect_format"); c.dw0 = F.CONN_RECFMT; return; }
   if (sqsize === 0 || sqsize + 1 > D.QUEUE_ENTRIES) return badParam(x, "connect_sqsize", F.CONN_SQSIZE, false);
-  if (nqn(x.u8, d + F.CD_SUBNQN) !== x.sub.nqn) return badParam(x, "connect_subnqn", F.CD_SUBNQN, true);
+  if (nqn(x.u8, d + F.CD_SUBNQN) !== x.sub.subnqn) return badParam(x, "connect_subnqn", F.CD_SUBNQN, true);
   const hostnqn = nqn(x.u8, d + F.CD_HOSTNQN), cntlid = x.dv.getUint16(d + F.CD_CNTLID, true);
   let a;
   if (qid === 0) {
@@ -126,11 +125,13 @@ function identify(x: Exec): void {
   x.u8.fill(0, d, d + S.IDENTIFY_SIZE);
   if (cns === S.CNS_CONTROLLER) identifyController(x, d);
   else if (cns === S.CNS_NAMESPACE) {
-    if (nsid !== S.NSID_ONE) fail(x, S.S_INVALID_NAMESPACE, "invalid_namespace");
-    else identifyNamespace(x, d);
+    const ns = x.sub.ns(nsid);
+    if (!ns) fail(x, S.S_INVALID_NAMESPACE, "invalid_namespace");
+    else identifyNamespace(x, d, ns);
   } else if (cns === S.CNS_ACTIVE_NS_LIST) {
+    // The active NSIDs greater than CDW1.NSID, ascending, at most 1024 of them.
     if (nsid >= S.NSID_FIRST_INVALID_LIST) fail(x, S.S_INVALID_NAMESPACE, "invalid_namespace");
-    else if (nsid < S.NSID_ONE) x.dv.setUint32(d, S.NSID_ONE, true);
+    else x.sub.namespaces.filter((n) => n.nsid > nsid).slice(0, S.IDENTIFY_SIZE / 4).forEach((n, i) => x.dv.setUint32(d + 4 * i, n.nsid, true));
   } else fail(x, S.S_INVALID_FIELD, "identify_cns");
 }
 
@@ -150,17 +151,17 @@ function identifyController(x: Exec, d: number): void {
   x.u8[d + S.IDC_SQES] = (R.NVME_SQES_LOG2 << 4) | R.NVME_SQES_LOG2;
   x.u8[d + S.IDC_CQES] = (R.NVME_CQES_LOG2 << 4) | R.NVME_CQES_LOG2;
   dv.setUint16(d + S.IDC_MAXCMD, D.QUEUE_ENTRIES, true);
-  dv.setUint32(d + S.IDC_NN, 1, true);
+  dv.setUint32(d + S.IDC_NN, x.sub.namespaces.length, true);
   dv.setUint16(d + S.IDC_ONCS, S.ONCS_DSM | S.ONCS_WRITE_ZEROES, true);
   dv.setUint32(d + S.IDC_SGLS, D.SGLS_SUPPORTED | D.SGLS_KEYED | D.SGLS_OFFSET, true);
-  x.u8.set(new TextEncoder().encode(x.sub.nqn), d + D.IDC_SUBNQN);
+  x.u8.set(new TextEncoder().encode(x.sub.subnqn), d + D.IDC_SUBNQN);
   dv.setUint32(d + D.IDC_IOCCSZ, (S.SQE_SIZE + F.INCAPSULE_MAX) / 16, true);
   dv.setUint32(d + D.IDC_IORCSZ, S.CQE_SIZE / 16, true);
   x.u8[d + D.IDC_MSDBD] = 1;
 }
 
-function identifyNamespace(x: Exec, d: number): void {
-  const dv = x.dv, ns = x.ns, blocks = BigInt(ns.blocks), pi = ns.protection;
+function identifyNamespace(x: Exec, d: number, ns: Namespace): void {
+  const dv = x.dv, blocks = BigInt(ns.blocks), pi = ns.protection;
   dv.setBigUint64(d + S.IDN_NSZE, blocks, true);
   dv.setBigUint64(d + S.IDN_NCAP, blocks, true);
   dv.setBigUint64(d + S.IDN_NUSE, blocks, true);
@@ -200,60 +201,59 @@ function setFeatures(x: Exec): void {
 // ---- NVM I/O ----
 
 export function executeIo(x: Exec): void {
-  const c = x.c, ns = x.ns, nlb = (c.dv.getUint32(S.SQE_CDW12, true) & D.NLB_MASK) + 1;
+  const c = x.c, nlb = (c.dv.getUint32(S.SQE_CDW12, true) & D.NLB_MASK) + 1;
+  if (c.opc === S.IO_FLUSH) {
+    for (const ns of c.ns ? [c.ns] : x.sub.namespaces) ns.backend.flush(); // NSID FFFFFFFFh: all of them
+    return;
+  }
+  const ns = c.ns!;
   switch (c.opc) {
-    case S.IO_READ: return read(x, nlb);
-    case S.IO_WRITE: return write(x, nlb);
-    case S.IO_FLUSH: {
-      const nsid = c.dv.getUint32(S.SQE_NSID, true);
-      if (nsid !== S.NSID_ONE && nsid !== S.NSID_BROADCAST) return fail(x, S.S_INVALID_NAMESPACE, "invalid_namespace");
-      return ns.backend.flush();
-    }
+    case S.IO_READ: return read(x, ns, nlb);
+    case S.IO_WRITE: return write(x, ns, nlb);
     case S.IO_WRITE_ZEROES:
       ns.backend.writeZeroes(c.lba, nlb);
       ns.pi?.drop(c.lba, nlb); // zeroed blocks get fresh PI when read
       return;
-    case S.IO_DSM: return dsm(x);
+    case S.IO_DSM: return dsm(x, ns);
   }
 }
 
-function read(x: Exec, nlb: number): void {
-  const c = x.c, ns = x.ns, bs = ns.blockSize, d = data(x);
+function read(x: Exec, ns: Namespace, nlb: number): void {
+  const c = x.c, bs = ns.blockSize, d = data(x);
   ns.backend.read(c.lba, x.u8.subarray(d, d + c.xfer));
   const pi = ns.pi;
   if (!pi) return;
   const p = x.stageBase + c.piOff;
   for (let i = 0; i < nlb; i++) {
     const lba = c.lba + i;
-    if (!pi.has(lba)) pi.set(lba, x.guard(d + i * bs), 0, lba >>> 0);
+    if (!pi.has(lba)) pi.set(lba, x.guard(d + i * bs, bs), 0, lba >>> 0);
     pi.copyTo(lba, x.u8, p + i * F.PI_SIZE);
   }
   // Packets below the block size carry no whole block for the NIC to check: check here.
-  if (c.qp.mtu < bs) checkPi(x, d, p, nlb);
+  if (c.qp.mtu < bs) checkPi(x, bs, d, p, nlb);
 }
 
 /** Guard and reference tag of nlb staged blocks against their staged PI (application tag FFFFh: unchecked). */
-function checkPi(x: Exec, d: number, p: number, nlb: number): void {
-  const bs = x.ns.blockSize, dv = x.dv;
+function checkPi(x: Exec, bs: number, d: number, p: number, nlb: number): void {
+  const dv = x.dv;
   for (let i = 0; i < nlb; i++) {
     const e = p + i * F.PI_SIZE;
     if (dv.getUint16(e + F.PI_APPTAG) === 0xffff) continue;
-    if (x.guard(d + i * bs) !== dv.getUint16(e + F.PI_GUARD)) return fail(x, F.S_E2E_GUARD_ERROR, "dif_guard");
+    if (x.guard(d + i * bs, bs) !== dv.getUint16(e + F.PI_GUARD)) return fail(x, F.S_E2E_GUARD_ERROR, "dif_guard");
     if (dv.getUint32(e + F.PI_REFTAG) !== ((x.c.lba + i) >>> 0)) return fail(x, F.S_E2E_REFTAG_ERROR, "dif_reftag");
   }
 }
 
-function write(x: Exec, nlb: number): void {
-  const c = x.c, ns = x.ns, bs = ns.blockSize, d = data(x);
+function write(x: Exec, ns: Namespace, nlb: number): void {
+  const c = x.c, bs = ns.blockSize, d = data(x);
   const pi = ns.pi;
-  if (pi) for (let i = 0; i < nlb; i++) pi.set(c.lba + i, x.guard(d + i * bs), 0, (c.lba + i) >>> 0);
+  if (pi) for (let i = 0; i < nlb; i++) pi.set(c.lba + i, x.guard(d + i * bs, bs), 0, (c.lba + i) >>> 0);
   ns.backend.write(c.lba, x.u8.subarray(d, d + c.xfer));
 }
 
 /** Dataset Management: every range checked first, then (attribute Deallocate) each dropped. */
-function dsm(x: Exec): void {
-  const c = x.c, ns = x.ns, d = data(x), n = c.xfer / S.DSM_RANGE_SIZE;
-  if (c.dv.getUint32(S.SQE_NSID, true) !== S.NSID_ONE) return fail(x, S.S_INVALID_NAMESPACE, "invalid_namespace");
+function dsm(x: Exec, ns: Namespace): void {
+  const c = x.c, d = data(x), n = c.xfer / S.DSM_RANGE_SIZE;
   const ranges: [number, number][] = [];
   for (let i = 0; i < n; i++) {
     const r = d + i * S.DSM_RANGE_SIZE;

@@ -18,11 +18,11 @@ import * as S from "../../assembly/nvme/spec.js";
 import * as F from "../../assembly/nvmeof/defs.js";
 import * as D from "./defs.js";
 import { StageAllocator } from "./staging.js";
-import { Namespace, Subsystem, type Association } from "./subsystem.js";
+import { Subsystem, type Association, type Namespace } from "./subsystem.js";
 import { executeAdmin, executeFabrics, executeIo, type Exec } from "./commands.js";
 
 export interface ControllerOptions {
-  /** Block size of the namespace (default: the backend's; must match it). */
+  /** Block size of the namespaces (default: the backends'; must match them). */
   blockSize?: 512 | 4096;
   /** End-to-end protection: 8-byte PI per block, Type 1 (default off). */
   protection?: boolean;
@@ -30,8 +30,6 @@ export interface ControllerOptions {
   subnqn?: string;
   /** Path MTU of QPs not bound through bindQp (default 4096). */
   mtu?: number;
-  /** Share an NVM subsystem (namespace, associations) with other controllers; then the backend argument must be its backend. */
-  subsystem?: Subsystem;
   /** Ring the NIC's doorbell for controller k (default: the firmware's nicDoorbell(k)). */
   doorbell?: (k: number) => void;
 }
@@ -89,6 +87,7 @@ export class Cmd {
   stage = -1; // staging offset of [data | PI | CQE]
   stageLen = 0;
   sendLen = 0; // C2H bytes to send after execution
+  ns: Namespace | null = null; // I/O commands: the namespace named by NSID
   lba = 0; // Read/Write: SLBA, for the PI reference tags
   dataError = false;
   constructor(readonly slot: number) {}
@@ -126,7 +125,6 @@ export interface ControllerStats {
 
 export class StorageController {
   readonly sub: Subsystem;
-  readonly ns: Namespace;
   readonly stage: StageAllocator;
   readonly base: number; // control block
   readonly stageBase: number; // staging window (card offset)
@@ -143,18 +141,22 @@ export class StorageController {
   private written = 0; // WQEs written this step
   private readonly st = { commands: {} as Record<string, number>, errors: {} as Record<string, number>, bytesRead: 0, bytesWritten: 0, wqes: 0, doorbells: 0, events: 0 };
 
-  constructor(readonly k: number, readonly card: Card, backend: BlockBackend, o: ControllerOptions = {}) {
+  /**
+   * Controller k of the NIC on `card`, serving a subsystem shared with other controllers, or a
+   * subsystem of its own over `storage` (one namespace per backend, NSID 1..n).
+   */
+  constructor(readonly k: number, readonly card: Card, storage: Subsystem | BlockBackend | readonly BlockBackend[], o: ControllerOptions = {}) {
     if (!Number.isInteger(k) || k < 0 || k >= M.NIC_MAX_CTRLS) throw new RangeError(`controller: k ${k} outside 0..${M.NIC_MAX_CTRLS - 1}`);
-    if (o.blockSize !== undefined && o.blockSize !== backend.blockSize) throw new RangeError(`controller: block size ${o.blockSize} but the backend has ${backend.blockSize}`);
-    if (o.subsystem && o.subsystem.ns.backend !== backend) throw new RangeError("controller: the shared subsystem serves another backend");
-    this.sub = o.subsystem ?? new Subsystem(new Namespace(backend, o.protection ?? false), { subnqn: o.subnqn });
-    this.ns = this.sub.ns;
+    this.sub = storage instanceof Subsystem ? storage : new Subsystem(storage, { subnqn: o.subnqn, protection: o.protection });
+    for (const ns of this.sub.namespaces) {
+      if (o.blockSize !== undefined && o.blockSize !== ns.blockSize) throw new RangeError(`controller: block size ${o.blockSize} but namespace ${ns.nsid} has ${ns.blockSize}`);
+    }
     this.u8 = card.u8;
     this.dv = card.dv;
     this.base = M.NIC_CTRLS + k * M.NIC_CTRL_SIZE;
     this.stageBase = M.NIC_STAGE_BASE + k * M.NIC_STAGE_SIZE;
     // The last block of the window is scratch for corrupt() (PI of a block never read yet).
-    this.stage = new StageAllocator(M.NIC_STAGE_SIZE - this.ns.blockSize);
+    this.stage = new StageAllocator(M.NIC_STAGE_SIZE - this.sub.maxBlockSize);
     this.defaultMtu = o.mtu ?? 4096;
     this.ring = o.doorbell ?? ((kk) => card.fw.nicDoorbell(kk));
     this.sqTail = this.u32(this.base + N.CB_SQ_TAIL);
@@ -202,13 +204,14 @@ export class StorageController {
    * Fault hook: flip one byte of block lba in the backend without fixing its PI, so the next
    * read of it fails the NIC's guard check (protection on). The PI it had is kept first.
    */
-  corrupt(lba: number, byte = 0): void {
-    const ns = this.ns;
-    if (!Number.isInteger(lba) || lba < 0 || lba >= ns.blocks) throw new RangeError(`corrupt: lba ${lba} outside the namespace`);
-    const scratch = this.stageBase + M.NIC_STAGE_SIZE - ns.blockSize;
+  corrupt(lba: number, byte = 0, nsid = 1): void {
+    const ns = this.sub.ns(nsid);
+    if (!ns) throw new RangeError(`corrupt: no namespace ${nsid}`);
+    if (!Number.isInteger(lba) || lba < 0 || lba >= ns.blocks) throw new RangeError(`corrupt: lba ${lba} outside namespace ${nsid}`);
+    const scratch = this.stageBase + M.NIC_STAGE_SIZE - this.sub.maxBlockSize;
     const block = this.u8.subarray(scratch, scratch + ns.blockSize);
     ns.backend.read(lba, block);
-    if (ns.pi && !ns.pi.has(lba)) ns.pi.set(lba, this.guard(scratch), 0, lba >>> 0);
+    if (ns.pi && !ns.pi.has(lba)) ns.pi.set(lba, this.guard(scratch, ns.blockSize), 0, lba >>> 0);
     block[byte % ns.blockSize] ^= 0x5a;
     ns.backend.write(lba, block);
   }
@@ -306,18 +309,21 @@ export class StorageController {
       if (opc === S.ADM_GET_FEATURES || opc === S.ADM_SET_FEATURES || opc === D.ADM_KEEP_ALIVE) return ok(Dir.NONE, 0);
       return no(S.S_INVALID_OPCODE, "invalid_opcode");
     }
+    if (opc !== S.IO_READ && opc !== S.IO_WRITE && opc !== S.IO_WRITE_ZEROES && opc !== S.IO_FLUSH && opc !== S.IO_DSM) return no(S.S_INVALID_OPCODE, "invalid_opcode");
+    const nsid = c.dv.getUint32(S.SQE_NSID, true);
+    const ns = this.sub.ns(nsid);
+    if (opc === S.IO_FLUSH && nsid === S.NSID_BROADCAST) return ok(Dir.NONE, 0); // every namespace
+    if (!ns) return no(S.S_INVALID_NAMESPACE, "invalid_namespace");
+    c.ns = ns;
     if (opc === S.IO_FLUSH) return ok(Dir.NONE, 0);
     if (opc === S.IO_DSM) return ok(Dir.H2C, ((c.dv.getUint32(S.SQE_CDW10, true) & S.DSM_NR_MASK) + 1) * S.DSM_RANGE_SIZE);
-    if (opc !== S.IO_READ && opc !== S.IO_WRITE && opc !== S.IO_WRITE_ZEROES) return no(S.S_INVALID_OPCODE, "invalid_opcode");
-    const nsid = c.dv.getUint32(S.SQE_NSID, true);
-    if (nsid !== S.NSID_ONE) return no(S.S_INVALID_NAMESPACE, "invalid_namespace");
     const lba = c.dv.getBigUint64(D.CDW10_SLBA_LO, true), nlb = (c.dv.getUint32(S.SQE_CDW12, true) & D.NLB_MASK) + 1;
-    if (lba + BigInt(nlb) > BigInt(this.ns.blocks)) return no(S.S_LBA_OUT_OF_RANGE, "lba_range");
+    if (lba + BigInt(nlb) > BigInt(ns.blocks)) return no(S.S_LBA_OUT_OF_RANGE, "lba_range");
     c.lba = Number(lba);
     if (opc === S.IO_WRITE_ZEROES) return ok(Dir.NONE, 0);
-    const bytes = nlb * this.ns.blockSize;
+    const bytes = nlb * ns.blockSize;
     if (bytes > D.MAX_XFER) return no(S.S_INVALID_FIELD, "too_large");
-    return ok(opc === S.IO_READ ? Dir.C2H : Dir.H2C, bytes, this.ns.pi ? nlb * F.PI_SIZE : 0);
+    return ok(opc === S.IO_READ ? Dir.C2H : Dir.H2C, bytes, ns.pi ? nlb * F.PI_SIZE : 0);
   }
 
   // ---- event ring ----
@@ -408,7 +414,7 @@ export class StorageController {
 
   private execute(c: Cmd): void {
     if (c.status !== 0) return;
-    const x: Exec = { c, ns: this.ns, sub: this.sub, u8: this.u8, dv: this.dv, stageBase: this.stageBase, guard: (p) => this.guard(p), status: 0, reason: "" };
+    const x: Exec = { c, sub: this.sub, u8: this.u8, dv: this.dv, stageBase: this.stageBase, guard: (p, n) => this.guard(p, n), status: 0, reason: "" };
     try {
       if (c.opc === F.OPC_FABRICS) executeFabrics(x);
       else if (c.qp.qid === 0) executeAdmin(x);
@@ -425,8 +431,8 @@ export class StorageController {
 
   /** The data WQEs of a controller → host transfer, cut at the QP's path MTU (RDMA WRITE FIRST..LAST / ONLY). */
   private sendData(c: Cmd): void {
-    const mtu = c.qp.mtu, total = c.sendLen, bs = this.ns.blockSize;
-    const dif = this.ns.pi !== null && c.opc === S.IO_READ;
+    const mtu = c.qp.mtu, total = c.sendLen, bs = c.ns?.blockSize ?? 0;
+    const dif = c.ns?.pi != null && c.opc === S.IO_READ;
     const t = tag(c, ROLE_DATA);
     for (let o = 0; o < total; o += mtu) {
       const len = Math.min(mtu, total - o);
@@ -497,7 +503,7 @@ export class StorageController {
     this.move(c, CmdState.FREE);
     c.gen = (c.gen + 1) & TAG_GEN_MASK;
     c.stage = -1; c.status = 0; c.dw0 = 0; c.dw1 = 0; c.xfer = 0; c.piBytes = 0; c.sendLen = 0; c.inlineLen = 0;
-    c.dir = Dir.NONE; c.dataError = false; c.raddr = 0n; c.rkey = 0;
+    c.dir = Dir.NONE; c.dataError = false; c.raddr = 0n; c.rkey = 0; c.ns = null;
     this.freeSlots.push(c.slot);
   }
 
@@ -514,8 +520,8 @@ export class StorageController {
   private err(reason: string): void { this.st.errors[reason] = (this.st.errors[reason] ?? 0) + 1; }
   private u32(p: number): number { return this.dv.getUint32(p, true); }
 
-  /** Guard of the block at card offset p: the firmware's CRC-16 T10-DIF (no second implementation). */
-  private guard(p: number): number { return this.card.fw.crc16T10DifOf(p, this.ns.blockSize); }
+  /** Guard of the n-byte block at card offset p: the firmware's CRC-16 T10-DIF (no second implementation). */
+  private guard(p: number, n: number): number { return this.card.fw.crc16T10DifOf(p, n); }
 }
 
 function newQp(qpn: number, mtu: number): QpCtx {

@@ -10,7 +10,7 @@ import * as M from "../../assembly/memmap.js";
 import * as N from "../../assembly/nic/defs.js";
 import * as CW from "../../assembly/rdma/cm-wire.js";
 import { StorageController, type ControllerStats } from "./controller.js";
-import { Namespace, Subsystem } from "./subsystem.js";
+import { Subsystem } from "./subsystem.js";
 
 export interface StorageNicOptions {
   /** Storage controllers sharing the NIC (default 2, at most NIC_MAX_CTRLS). */
@@ -19,14 +19,16 @@ export interface StorageNicOptions {
   fastPath?: boolean;
   /** The NIC checks PI on data packets that carry it (default on). */
   difCheck?: boolean;
-  /** End-to-end protection of the namespace: 8-byte PI per block, Type 1 (default off). */
+  /** End-to-end protection of the namespaces: 8-byte PI per block, Type 1 (default off). */
   protection?: boolean;
-  /** Must match the backend's block size when given. */
+  /** Must match the backends' block size when given. */
   blockSize?: 512 | 4096;
   subnqn?: string;
   /** Frames / WQEs per firmware poll (default 256). */
   budget?: number;
 }
+
+export interface StorageNicStats { controllers: ControllerStats[]; bound: number; bindErrors: number }
 
 /** A connection bound to a controller. */
 interface Bound { id: number; commId: number; qpn: number; qid: number; k: number }
@@ -42,22 +44,25 @@ export class StorageNic {
   private bindErrors = 0;
   private flags: number;
 
-  constructor(readonly card: Card, backend: BlockBackend, o: StorageNicOptions = {}) {
+  /** The NIC on `card` (its own card: nicInit clears the NIC state) with one namespace per backend (NSID 1..n). */
+  constructor(readonly card: Card, backends: BlockBackend | readonly BlockBackend[], o: StorageNicOptions = {}) {
     const n = o.controllers ?? 2;
     if (!Number.isInteger(n) || n < 1 || n > M.NIC_MAX_CTRLS) throw new RangeError(`storage NIC: ${n} controllers, want 1..${M.NIC_MAX_CTRLS}`);
-    if (o.blockSize !== undefined && o.blockSize !== backend.blockSize) throw new RangeError(`storage NIC: block size ${o.blockSize} but the backend has ${backend.blockSize}`);
+    this.subsystem = new Subsystem(backends, { subnqn: o.subnqn, protection: o.protection });
+    for (const ns of this.subsystem.namespaces) {
+      if (o.blockSize !== undefined && o.blockSize !== ns.blockSize) throw new RangeError(`storage NIC: block size ${o.blockSize} but namespace ${ns.nsid} has ${ns.blockSize}`);
+    }
     this.budget = o.budget ?? 256;
     this.flags = (o.fastPath ?? true ? N.NGF_TAIL_FAST_PATH : 0) | (o.difCheck ?? true ? N.NGF_DIF_CHECK : 0);
     const fw = card.fw;
     if (fw.nicInit(this.flags) !== 0) throw new Error("storage NIC: nicInit refused (see the card's err_bad_config)");
-    this.subsystem = new Subsystem(new Namespace(backend, o.protection ?? false), { subnqn: o.subnqn });
     this.stageKeys = [];
     this.controllers = [];
     for (let k = 0; k < n; k++) {
       const key = fw.nicCtrlEnable(k);
       if (key === 0) throw new Error(`storage NIC: nicCtrlEnable(${k}) refused`);
       this.stageKeys.push(key);
-      this.controllers.push(new StorageController(k, card, backend, { subsystem: this.subsystem }));
+      this.controllers.push(new StorageController(k, card, this.subsystem));
     }
   }
 
@@ -86,15 +91,15 @@ export class StorageNic {
     return work;
   }
 
-  /** Fault hook: corrupt block lba in the backend without fixing its PI (see StorageController.corrupt). */
-  corrupt(lba: number, byte = 0): void { this.controllers[0]!.corrupt(lba, byte); }
+  /** Fault hook: corrupt block lba of namespace nsid in its backend without fixing its PI (see StorageController.corrupt). */
+  corrupt(lba: number, byte = 0, nsid = 1): void { this.controllers[0]!.corrupt(lba, byte, nsid); }
 
   /** Which controller serves each bound connection (by CM connection id). */
   bindings(): { id: number; qpn: number; qid: number; controller: number }[] {
     return [...this.bound.values()].map((b) => ({ id: b.id, qpn: b.qpn, qid: b.qid, controller: b.k }));
   }
 
-  stats(): { controllers: ControllerStats[]; bound: number; bindErrors: number } {
+  stats(): StorageNicStats {
     return { controllers: this.controllers.map((c) => c.stats()), bound: this.bound.size, bindErrors: this.bindErrors };
   }
 

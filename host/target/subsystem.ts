@@ -1,5 +1,5 @@
-// What every storage controller behind the NIC shares: the NVM subsystem (its NQN, its one
-// namespace, NSID 1) and the host associations (NVMe controllers by CNTLID) that the Fabrics
+// What every storage controller behind the NIC shares: the NVM subsystem (its NQN, its
+// namespaces, NSID 1..n, one per backend) and the host associations (NVMe controllers by CNTLID) that the Fabrics
 // Connect commands create. An admin queue may be served by one storage controller and the
 // association's I/O queues by others, so this state is not per storage controller.
 import type { BlockBackend } from "../backends/types.js";
@@ -7,6 +7,7 @@ import { PI_SIZE, PI_GUARD, PI_APPTAG, PI_REFTAG, NQN_LEN } from "../../assembly
 
 export const DEFAULT_SUBNQN = "nqn.2026-01.io.wasm-dpu:target";
 const PI_CHUNK = 1024; // blocks per PI page
+export const MAX_NAMESPACES = 256;
 
 /**
  * Protection information of a namespace (NVM command set §5.2, Type 1), kept beside the
@@ -52,7 +53,7 @@ export class Namespace {
   readonly blockSize: number;
   readonly blocks: number;
   readonly pi: PiStore | null;
-  constructor(readonly backend: BlockBackend, protection: boolean) {
+  constructor(readonly nsid: number, readonly backend: BlockBackend, protection: boolean) {
     this.blockSize = backend.blockSize;
     this.blocks = backend.blocks;
     this.pi = protection ? new PiStore() : null;
@@ -77,21 +78,34 @@ export interface Association {
 
 export interface SubsystemOptions {
   subnqn?: string;
+  /** End-to-end protection (8-byte PI per block, Type 1) on every namespace. */
+  protection?: boolean;
   /** Highest I/O queue ID an association may connect (default 31). */
   maxQid?: number;
 }
 
 export class Subsystem {
-  readonly nqn: string;
+  readonly subnqn: string;
   readonly maxQid: number;
+  /** Namespace NSID i + 1 is namespaces[i]. */
+  readonly namespaces: readonly Namespace[];
   readonly assocs = new Map<number, Association>();
   private nextCntlid = 1; // 0 and FFF0h..FFFFh are not dynamic controller IDs
 
-  constructor(readonly ns: Namespace, o: SubsystemOptions = {}) {
-    this.nqn = o.subnqn ?? DEFAULT_SUBNQN;
-    if (new TextEncoder().encode(this.nqn).length >= NQN_LEN) throw new RangeError(`subsystem: NQN longer than ${NQN_LEN - 1} bytes`);
+  constructor(backends: BlockBackend | readonly BlockBackend[], o: SubsystemOptions = {}) {
+    const list = Array.isArray(backends) ? backends : [backends as BlockBackend];
+    if (list.length < 1 || list.length > MAX_NAMESPACES) throw new RangeError(`subsystem: ${list.length} namespaces, want 1..${MAX_NAMESPACES}`);
+    this.namespaces = list.map((b, i) => new Namespace(i + 1, b, o.protection ?? false));
+    this.subnqn = o.subnqn ?? DEFAULT_SUBNQN;
+    if (new TextEncoder().encode(this.subnqn).length >= NQN_LEN) throw new RangeError(`subsystem: NQN longer than ${NQN_LEN - 1} bytes`);
     this.maxQid = o.maxQid ?? 31;
   }
+
+  /** Namespace nsid, or undefined (NSID 0, broadcast, or beyond the last). */
+  ns(nsid: number): Namespace | undefined { return this.namespaces[nsid - 1]; }
+
+  /** The largest block size of the namespaces. */
+  get maxBlockSize(): number { return Math.max(...this.namespaces.map((n) => n.blockSize)); }
 
   /** A new association, or null when every controller ID is taken. */
   associate(hostnqn: string, hostid: Uint8Array): Association | null {

@@ -182,6 +182,42 @@ describe("admin commands", () => {
   });
 });
 
+describe("namespaces", () => {
+  it("one namespace per backend: NN, the active list, Identify of each, I/O by NSID, Flush to all", async () => {
+    const card = (await setup()).card;
+    const { MemoryBackend } = await import("../../host/backends/memory.js");
+    const { StorageController } = await import("../../host/target/controller.js");
+    const { RingNic } = await import("./rings.js");
+    const d1 = new Uint8Array(1 << 20), d2 = new Uint8Array(1 << 21);
+    let flushes = 0;
+    const b2 = new MemoryBackend(d2, 4096);
+    b2.flush = () => { flushes++; };
+    const nic = new RingNic(card, 1);
+    const ctrl = new StorageController(1, card, [new MemoryBackend(d1, 512), b2], { mtu: 1024, doorbell: () => {} });
+    const s = { card, nic, ctrl, backend: b2, disk: d2 } as unknown as Setup;
+    const host = new Uint8Array(65536);
+    nic.region(KEY, VA, host);
+    ioUp(s, adminUp(s));
+    const dv = new DataView(host.buffer);
+    expect(exec(s, ADMIN_QP, capsule({ opc: S.ADM_IDENTIFY, cid: 1, cdw10: S.CNS_CONTROLLER, sgl: keyed(4096) })).status).toBe(0);
+    expect(dv.getUint32(S.IDC_NN, true)).toBe(2);
+    expect(exec(s, ADMIN_QP, capsule({ opc: S.ADM_IDENTIFY, cid: 2, cdw10: S.CNS_ACTIVE_NS_LIST, sgl: keyed(4096) })).status).toBe(0);
+    expect([dv.getUint32(0, true), dv.getUint32(4, true), dv.getUint32(8, true)]).toEqual([1, 2, 0]);
+    expect(exec(s, ADMIN_QP, capsule({ opc: S.ADM_IDENTIFY, cid: 3, nsid: 1, cdw10: S.CNS_ACTIVE_NS_LIST, sgl: keyed(4096) })).status).toBe(0);
+    expect([dv.getUint32(0, true), dv.getUint32(4, true)]).toEqual([2, 0]);
+    expect(exec(s, ADMIN_QP, capsule({ opc: S.ADM_IDENTIFY, cid: 4, nsid: 2, cdw10: S.CNS_NAMESPACE, sgl: keyed(4096) })).status).toBe(0);
+    expect([dv.getBigUint64(S.IDN_NSZE, true), (dv.getUint32(S.IDN_LBAF0, true) >>> 16) & 0xff]).toEqual([512n, 12]);
+    host.set(pattern(8192, 8));
+    expect(exec(s, IO_QP, capsule({ opc: S.IO_WRITE, cid: 5, nsid: 2, slba: 3n, cdw12: 1, sgl: keyed(8192) })).status).toBe(0);
+    expect(diff(d2.subarray(3 * 4096, 5 * 4096), pattern(8192, 8))).toBe(-1);
+    expect(d1.every((b) => b === 0)).toBe(true);
+    expect(exec(s, IO_QP, capsule({ opc: S.IO_WRITE, cid: 6, nsid: 3, slba: 0n, cdw12: 0, sgl: keyed(512) }))).toMatchObject({ sc: 0x0b });
+    expect(exec(s, IO_QP, capsule({ opc: S.IO_FLUSH, cid: 7, nsid: 0xffffffff })).status).toBe(0);
+    expect(exec(s, IO_QP, capsule({ opc: S.IO_FLUSH, cid: 8, nsid: 1 })).status).toBe(0);
+    expect(flushes).toBe(1);
+  });
+});
+
 describe("I/O commands", () => {
   for (const [bs, mtu, len] of [[512, 1024, 4096], [4096, 4096, 65536], [512, 256, 65536], [4096, 1024, 4096]] as const) {
     it(`write then read ${len} bytes byte-exact, ${bs}-byte blocks, MTU ${mtu}`, async () => {
