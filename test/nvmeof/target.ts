@@ -8,6 +8,7 @@
 // a hook may answer a command with any status or not at all.
 import { Card } from "../../host/card.js";
 import { Fabric } from "../../host/fabric/fabric.js";
+import type { LinkOptions } from "../../host/fabric/link.js";
 import { VirtioBlkPci } from "../../host/pcie/virtio-pci.js";
 import { VirtioBlkDriver } from "../../host/guest/virtio-blk.js";
 import { NvmePci } from "../../host/pcie/nvme-pci.js";
@@ -29,9 +30,11 @@ const RECV_DEPTH = 64;
 const RECV_SLOT = 0x1100;
 const RECV_BASE = 0x10000; // + conn index * RECV_DEPTH * RECV_SLOT
 const CQE_BASE = 0x180000; // 256 response buffers of 64 bytes
-const STAGE_BASE = 0x200000; // 16 staging buffers of 128 KiB for data
-const STAGE_SIZE = 0x20000;
-const WR_READ = 0x8000_0000; // wrid tag of an RDMA READ for a keyed write
+const STAGE_BASE = 0x200000; // 32 staging buffers of 64 KiB for data, each held until its RDMA work completes
+const STAGE_SIZE = 0x10000;
+const STAGES = 32;
+const WR_READ = 0x8000_0000; // wrid tag of an RDMA READ for a keyed write (| stage index)
+const WR_WRITE = 0x4000_0000; // wrid tag of an RDMA WRITE of read data (| stage index)
 
 export const SUBNQN = "nqn.2026-12.io.wasm-dpu:scripted";
 export const HOSTNQN = "nqn.2026-12.io.wasm-dpu:host";
@@ -62,8 +65,9 @@ export class ScriptedTarget {
   hold = false;
   private held: [Conn, Uint8Array][] = [];
   private readonly conns = new Map<number, Conn>();
-  private readonly reads = new Map<number, { conn: Conn; cid: number; off: number; stage: number; len: number }>();
-  private seq = 0;
+  private readonly reads = new Map<number, { conn: Conn; cid: number; off: number; len: number }>();
+  private readonly freeStages = Array.from({ length: STAGES }, (_, i) => i);
+  private cqes = 0;
   private key = 0;
 
   constructor(readonly card: Card, readonly blockSize: number, readonly blocks: number) {
@@ -82,7 +86,7 @@ export class ScriptedTarget {
   sendRaw(qid: number, bytes: Uint8Array): void {
     const c = [...this.conns.values()].find((x) => x.qid === qid);
     if (!c) throw new Error(`no connection for qid ${qid}`);
-    const off = CQE_BASE + (this.seq++ % 256) * 64;
+    const off = CQE_BASE + (this.cqes++ % 256) * 64;
     this.card.u8.set(bytes, this.card.guests[0]!.base + off);
     postSend(c.side, [{ op: R.WrOp.SEND, wrid: 0, off, len: bytes.length }]);
   }
@@ -114,13 +118,14 @@ export class ScriptedTarget {
       const bytes = this.card.u8.slice(at, at + e.len);
       postRecv(c.side, [{ wrid: e.wrid, off, len: RECV_SLOT }]);
       this.command(c, bytes);
-    } else if (e.opcode === R.WcOp.RDMA_READ && (e.wrid & WR_READ) !== 0) {
-      const r = this.reads.get(e.wrid)!;
+    } else if (e.opcode === R.WcOp.RDMA_READ && e.wrid >= WR_READ) {
+      const r = this.reads.get(e.wrid)!, idx = e.wrid - WR_READ;
       this.reads.delete(e.wrid);
-      const at = this.card.guests[0]!.base + r.stage;
+      const at = this.card.guests[0]!.base + STAGE_BASE + idx * STAGE_SIZE;
       this.disk.set(this.card.u8.subarray(at, at + r.len), r.off);
+      this.freeStages.push(idx);
       this.respond(r.conn, r.cid, 0);
-    }
+    } else if (e.opcode === R.WcOp.RDMA_WRITE && e.wrid >= WR_WRITE) this.freeStages.push(e.wrid - WR_WRITE);
   }
 
   private command(c: Conn, bytes: Uint8Array): void {
@@ -204,10 +209,9 @@ export class ScriptedTarget {
         this.disk.set(cap.bytes.subarray(S.SQE_SIZE + Number(cap.sglAddr), S.SQE_SIZE + Number(cap.sglAddr) + len), off);
         this.respond(c, cap.cid, 0);
       } else {
-        const stage = this.stage();
-        const wrid = (WR_READ | (this.seq & 0xffff)) >>> 0;
-        this.reads.set(wrid, { conn: c, cid: cap.cid, off, stage, len });
-        postSend(c.side, [{ op: R.WrOp.READ, wrid, off: stage, len, rkey: cap.sglKey, raddr: cap.sglAddr }]);
+        const idx = this.stage(len), wrid = WR_READ + idx;
+        this.reads.set(wrid, { conn: c, cid: cap.cid, off, len });
+        postSend(c.side, [{ op: R.WrOp.READ, wrid, off: STAGE_BASE + idx * STAGE_SIZE, len, rkey: cap.sglKey, raddr: cap.sglAddr }]);
       }
     } else if (cap.opc === S.IO_FLUSH) this.respond(c, cap.cid, 0);
     else if (cap.opc === S.IO_WRITE_ZEROES) { this.disk.fill(0, off, off + len); this.respond(c, cap.cid, 0); }
@@ -220,20 +224,26 @@ export class ScriptedTarget {
     } else this.respond(c, cap.cid, S.S_INVALID_OPCODE);
   }
 
-  private stage(): number { return STAGE_BASE + (this.seq++ % 16) * STAGE_SIZE; }
+  /** A free staging buffer's index (the scripted target keeps up to STAGES transfers going). */
+  private stage(len: number): number {
+    if (len > STAGE_SIZE) throw new Error(`scripted target: ${len}-byte transfer, at most ${STAGE_SIZE}`);
+    const i = this.freeStages.shift();
+    if (i === undefined) throw new Error("scripted target: out of staging buffers");
+    return i;
+  }
 
   /** RDMA WRITE data to the command's keyed SGL, then the response (RC keeps them in order). */
   private writeThenRespond(c: Conn, cap: Capsule, data: Uint8Array): void {
     const n = Math.min(data.length, cap.sglLen);
-    const stage = this.stage();
+    const idx = this.stage(n), stage = STAGE_BASE + idx * STAGE_SIZE;
     this.card.u8.set(data.subarray(0, n), this.card.guests[0]!.base + stage);
-    postSend(c.side, [{ op: R.WrOp.WRITE, wrid: 1, off: stage, len: n, rkey: cap.sglKey, raddr: cap.sglAddr }]);
+    postSend(c.side, [{ op: R.WrOp.WRITE, wrid: WR_WRITE + idx, off: stage, len: n, rkey: cap.sglKey, raddr: cap.sglAddr }]);
     this.respond(c, cap.cid, 0);
   }
 
   /** SEND the 16-byte response capsule: DW0, SQHD | SQID, CID | status. */
   respond(c: Conn, cid: number, status: number, dw0 = 0): void {
-    const off = CQE_BASE + (this.seq++ % 256) * 64;
+    const off = CQE_BASE + (this.cqes++ % 256) * 64;
     const at = this.card.guests[0]!.base + off, dv = this.card.dv;
     this.card.u8.fill(0, at, at + 16);
     dv.setUint32(at + S.CQE_DW0, dw0, true);
@@ -250,12 +260,12 @@ export interface World {
 }
 
 /** The two cards; the front end (virtio-blk by default, or NVMe) is on host function 0 over remote disk 0. */
-export async function world(o: { blockSize?: number; blocks?: number; front?: "virtio" | "nvme" } = {}): Promise<World> {
+export async function world(o: { blockSize?: number; blocks?: number; front?: "virtio" | "nvme"; link?: LinkOptions; seed?: number } = {}): Promise<World> {
   const bs = o.blockSize ?? 512, blocks = o.blocks ?? 4096;
   const host = await Card.create({ guests: [{ ramBytes: RAM }], disks: [{ kind: "nvmeof", blockSize: bs, blocks }] });
   const tcard = await Card.create({ guests: [{ ramBytes: RAM }], disks: [] });
-  const fabric = new Fabric({ seed: 11 });
-  fabric.connect({ card: host, port: 0 }, { card: tcard, port: 0 }, { gbps: 100, latencyNs: 2000 });
+  const fabric = new Fabric({ seed: o.seed ?? 11 });
+  fabric.connect({ card: host, port: 0 }, { card: tcard, port: 0 }, { gbps: 100, latencyNs: 2000, ...o.link });
   if (host.fw.rdmaCmInit(ipWire(HOST.ip), macHi(HOST.mac), macLo(HOST.mac)) !== 0) throw new Error("host CM");
   if (tcard.fw.rdmaCmInit(ipWire(TARGET.ip), macHi(TARGET.mac), macLo(TARGET.mac)) !== 0) throw new Error("target CM");
   if (tcard.fw.rdmaCmListen(F.NVMF_PORT) === 0xffffffff) throw new Error("listen");
