@@ -17,6 +17,11 @@ export const NG_NQPS: u32 = 20; // u32: receive buffer sets handed out (NG_RIDX_
 export const NG_QP_CTRL: u32 = 64; // u8 per QP (MAX_QPS): controller the QP's commands go to, 0xff = none
 export const NG_QP_RIDX: u32 = NG_QP_CTRL + 256; // u8 per QP (MAX_QPS): its receive buffer set in NIC_RECV, 0xff = none
 export const NG_RIDX_QPN: u32 = NG_QP_RIDX + 256; // u32 per receive buffer set (NIC_MAX_QPS): the QP it belongs to
+export const NG_RIDX_GEN: u32 = NG_RIDX_QPN + 32 * 4; // u32 per receive buffer set: bumped each time the set is posted afresh
+// A receive buffer's id (RECV work request id, CMD_RECV_SLOT): its index in NIC_RECV | its set's
+// generation << 16. An id of an older generation (the QP was connected anew meanwhile) is not reposted.
+export const RBUF_GEN_SHIFT: u32 = 16;
+export const RBUF_INDEX_MASK: u32 = 0xffff;
 export const NGF_TAIL_FAST_PATH: u32 = 1; // after a TAIL or SINGLE WQE, send the queue's next WQE before moving on
 export const NGF_DIF_CHECK: u32 = 2; // check protection information on data WQEs that carry NWF_DIF
 export const NIC_NO_CTRL: u32 = 0xff;
@@ -79,7 +84,7 @@ export const CMD_SIZE: u32 = 32;
 export const CMD_QPN: u32 = 0; // u32 target QP the capsule came on
 export const CMD_CAPSULE: u32 = 4; // u32 card offset of the capsule (SQE, then in-capsule data) in NIC_RECV
 export const CMD_LEN: u32 = 8; // u32 capsule bytes received
-export const CMD_RECV_SLOT: u32 = 12; // u32 receive buffer index (goes back to the QP once the entry is consumed)
+export const CMD_RECV_SLOT: u32 = 12; // u32 receive buffer id (index | generation << RBUF_GEN_SHIFT; goes back to the QP once consumed)
 
 // ---- event ring entry, EV_SIZE bytes (NIC → controller) ----
 export const EV_SIZE: u32 = 16;

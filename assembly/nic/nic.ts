@@ -14,7 +14,8 @@ import { count } from "../stats";
 import { NIC_BASE, NIC_CTRLS, NIC_CTRL_SIZE, NIC_MAX_CTRLS, NIC_SQ_DEPTH, NIC_CMD_DEPTH, NIC_EVT_DEPTH, NIC_CTRL_BLOCK,
   NIC_MAX_QPS, NIC_RECV_DEPTH, NIC_RECV_SLOT, NIC_RECV_BASE, NIC_STAGE_BASE, NIC_STAGE_SIZE, NIC_GLOBALS_SIZE, MAX_QPS } from "../memmap";
 import {
-  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NGF_TAIL_FAST_PATH,
+  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, RBUF_GEN_SHIFT,
+  RBUF_INDEX_MASK, NGF_TAIL_FAST_PATH,
   NGF_DIF_CHECK, NIC_NO_CTRL, NC_SQ, NC_CMD, NC_EVT, CB_ON, CB_SQ_TAIL, CB_SQ_HEAD, CB_CMD_PROD, CB_CMD_CONS, CB_EVT_PROD,
   CB_EVT_CONS, CB_DIF_FAILED, CB_DIF_CID, CB_DIF_QPN, CB_DIF_STATUS, CB_CMD_DONE, CB_STAGE_KEY, CB_DIF_TABLE, NIC_DIF_SLOTS,
   DIF_E_VALID, DIF_E_REFTAG, NW_SIZE, NW_TYPE, NW_FLAGS, NW_CID, NW_QPN, NW_STAGE_OFF, NW_LEN, NW_RADDR, NW_RKEY, NW_TOTAL,
@@ -52,7 +53,20 @@ const WRID_SEND: u64 = <u64>1 << 63;
 @inline function qpRidx(qpn: u32): u32 { return <u32>load<u8>(NIC_BASE + NG_QP_RIDX + qpn); }
 @inline function flags(): u32 { return load<u32>(NIC_BASE + NG_FLAGS); }
 @inline export function nicOn(): bool { return load<u32>(NIC_BASE + NG_ON) != 0; }
-@inline function rcUsable(qpn: u32): bool { return rcOn(qpn) && load<u32>(qpAddr(qpn) + QP_STATE) == QpState.RTS; }
+@inline function setGen(r: u32): u32 { return load<u32>(NIC_BASE + NG_RIDX_GEN + r * 4) & 0xffff; }
+/** Buffer index of an id, or RECV_SLOTS when the id is not one of the current generation of a set handed out. */
+function rbufIndex(id: u32): u32 {
+  const i = id & RBUF_INDEX_MASK;
+  const r = i / NIC_RECV_DEPTH;
+  if (r >= load<u32>(NIC_BASE + NG_NQPS) || (id >> RBUF_GEN_SHIFT) != setGen(r)) return RECV_SLOTS;
+  return i;
+}
+/** The QP may carry the NIC's work: RC engine on, connected (RTR: the RTU may still be on its way; the WQE waits for RTS). */
+@inline function rcUsable(qpn: u32): bool {
+  if (!rcOn(qpn)) return false;
+  const st = load<u32>(qpAddr(qpn) + QP_STATE);
+  return st == QpState.RTS || st == QpState.RTR;
+}
 
 // ---- setup ----
 
@@ -95,15 +109,13 @@ export function nicCtrlEnable(k: u32): u32 {
   return key;
 }
 
-/** Post receive buffer `slot` (of qpn's set) on qpn again; false when the QP cannot take it. */
-function repost(qpn: u32, slot: u32): bool {
-  if (!rcOn(qpn)) return false;
-  const st = load<u32>(qpAddr(qpn) + QP_STATE);
-  if (st != QpState.RTR && st != QpState.RTS) return false;
+/** Post receive buffer `id` (index | generation) on qpn again; false when the QP cannot take it. */
+function repost(qpn: u32, id: u32): bool {
+  if (!rcUsable(qpn)) return false;
   const c = rcAddr(qpn);
   const w = c - RCQ_CTRL + RCQ_RQ + (load<u32>(c + RCC_RQ_TAIL) % RC_RQ_DEPTH) * RWQE_SIZE;
-  store<u64>(w + RWQE_WRID, <u64>slot);
-  store<u64>(w + RWQE_LADDR, <u64>recvBuf(slot));
+  store<u64>(w + RWQE_WRID, <u64>id);
+  store<u64>(w + RWQE_LADDR, <u64>recvBuf(id & RBUF_INDEX_MASK));
   store<u32>(w + RWQE_LKEY, load<u32>(NIC_BASE + NG_RECV_KEY));
   store<u32>(w + RWQE_LEN, NIC_RECV_SLOT);
   return rcPostRecv(qpn, 1) == 1;
@@ -128,7 +140,11 @@ export function nicBindQp(qpn: u32, k: u32): u32 {
   }
   store<u8>(NIC_BASE + NG_QP_CTRL + qpn, <u8>k);
   if (r != NO_IDX && rcOn(qpn) && load<u32>(rcAddr(qpn) + RCC_RQ_TAIL) == 0) {
-    for (let i: u32 = 0; i < NIC_RECV_DEPTH; i++) repost(qpn, r * NIC_RECV_DEPTH + i);
+    // A fresh receive queue (the CM connected the QP anew): a new generation of the set, so the
+    // buffers a controller still holds from the old connection are not posted twice.
+    const gen = (setGen(r) + 1) & 0xffff;
+    store<u32>(NIC_BASE + NG_RIDX_GEN + r * 4, gen);
+    for (let i: u32 = 0; i < NIC_RECV_DEPTH; i++) repost(qpn, (r * NIC_RECV_DEPTH + i) | (gen << RBUF_GEN_SHIFT));
   }
   return 0;
 }
@@ -152,8 +168,8 @@ function event(k: u32, tag: u32, kind: u32, status: u32, qpn: u32): void {
   count(Counter.nic_events);
 }
 
-/** A received capsule in buffer `slot` of qpn: into its controller's command ring, or a counted drop (buffer reposted). */
-function command(qpn: u32, slot: u32, len: u32): void {
+/** A received capsule in buffer `id` of qpn: into its controller's command ring, or a counted drop (buffer reposted). */
+function command(qpn: u32, id: u32, len: u32): void {
   const k = qpCtrl(qpn);
   let why: u32 = 0;
   if (k >= NIC_MAX_CTRLS || load<u32>(ctrl(k) + CB_ON) == 0) why = Counter.err_nic_unbound_qp;
@@ -165,22 +181,23 @@ function command(qpn: u32, slot: u32, len: u32): void {
     else {
       const e = cb + NC_CMD + (p % NIC_CMD_DEPTH) * CMD_SIZE;
       store<u32>(e + CMD_QPN, qpn);
-      store<u32>(e + CMD_CAPSULE, recvBuf(slot));
+      store<u32>(e + CMD_CAPSULE, recvBuf(id & RBUF_INDEX_MASK));
       store<u32>(e + CMD_LEN, len);
-      store<u32>(e + CMD_RECV_SLOT, slot);
+      store<u32>(e + CMD_RECV_SLOT, id);
       store<u32>(cb + CB_CMD_PROD, p + 1);
       count(Counter.nic_commands);
       return;
     }
   }
   count(<Counter>why);
-  repost(qpn, slot);
+  repost(qpn, id);
 }
 
 /**
  * Command entries controller k consumed since the last round give their receive buffers back.
- * The entry's slot is re-checked (the ring is controller-writable): it must be a buffer of a set
- * the NIC handed out; the QP is the set's owner, whatever the entry says.
+ * The entry's id is re-checked (the ring is controller-writable): it must name a buffer of a set
+ * the NIC handed out, of the set's current generation (an older one was replaced when its QP
+ * was connected anew: skipped, nothing is lost); the QP is the set's owner, whatever the entry says.
  */
 function returnBuffers(k: u32): u32 {
   const cb = ctrl(k);
@@ -190,9 +207,10 @@ function returnBuffers(k: u32): u32 {
   if (cons - done > load<u32>(cb + CB_CMD_PROD) - done) { count(Counter.err_nic_bad_index); return 0; }
   const nsets = load<u32>(NIC_BASE + NG_NQPS);
   for (let i = done; i != cons; i++) {
-    const slot = load<u32>(cb + NC_CMD + (i % NIC_CMD_DEPTH) * CMD_SIZE + CMD_RECV_SLOT);
-    if (slot / NIC_RECV_DEPTH >= nsets) { count(Counter.err_nic_bad_index); continue; }
-    repost(load<u32>(NIC_BASE + NG_RIDX_QPN + (slot / NIC_RECV_DEPTH) * 4), slot);
+    const id = load<u32>(cb + NC_CMD + (i % NIC_CMD_DEPTH) * CMD_SIZE + CMD_RECV_SLOT);
+    const r = (id & RBUF_INDEX_MASK) / NIC_RECV_DEPTH;
+    if (r >= nsets) { count(Counter.err_nic_bad_index); continue; }
+    if (rbufIndex(id) != RECV_SLOTS) repost(load<u32>(NIC_BASE + NG_RIDX_QPN + r * 4), id);
   }
   store<u32>(cb + CB_CMD_DONE, cons);
   return cons - done;
@@ -211,7 +229,7 @@ function reap(qpn: u32): u32 {
     const status = load<u32>(e + CQE_STATUS);
     if (load<u32>(e + CQE_OPCODE) == WcOp.RECV) {
       // A flushed buffer (QP in ERR) is not a capsule; the QP takes no more buffers.
-      if (status == WcStatus.SUCCESS && wrid < <u64>RECV_SLOTS) command(qpn, <u32>wrid, load<u32>(e + CQE_BYTE_LEN));
+      if (status == WcStatus.SUCCESS && wrid <= <u64>0xffffffff && rbufIndex(<u32>wrid) != RECV_SLOTS) command(qpn, <u32>wrid, load<u32>(e + CQE_BYTE_LEN));
       continue;
     }
     if ((wrid & WRID_SEND) == 0) continue;
@@ -244,18 +262,24 @@ function difCheck(d: u32, pi: u32, len: u32, blk: u32, ref: u32): u32 {
   return 0;
 }
 
-/** Remember that the RESPONSE of (qpn, cid) must carry `status`. */
+/**
+ * Remember that the RESPONSE of (qpn, cid) must carry `status`; the first failure of a command
+ * is the one its response reports (its other packets may fail too).
+ */
 function difRemember(k: u32, tag: u32, qpn: u32, cid: u32, status: u32): void {
   const cb = ctrl(k);
   store<u32>(cb + CB_DIF_CID, cid);
   store<u32>(cb + CB_DIF_QPN, qpn);
   store<u32>(cb + CB_DIF_STATUS, status);
-  const v = DIF_E_VALID | (status == S_E2E_REFTAG_ERROR ? DIF_E_REFTAG : 0) | ((qpn & 0xff) << 16) | (cid & 0xffff);
+  const key = ((qpn & 0xff) << 16) | (cid & 0xffff);
+  let free: u32 = NIC_DIF_SLOTS;
   for (let i: u32 = 0; i < NIC_DIF_SLOTS; i++) {
-    const s = cb + CB_DIF_TABLE + i * 4;
-    if (load<u32>(s) == v) return; // another packet of the same command
-    if (load<u32>(s) != 0) continue;
-    store<u32>(s, v);
+    const v = load<u32>(cb + CB_DIF_TABLE + i * 4);
+    if (v == 0) { if (free == NIC_DIF_SLOTS) free = i; continue; }
+    if ((v & 0xffffff) == key) return; // already failed: its response carries that
+  }
+  if (free != NIC_DIF_SLOTS) {
+    store<u32>(cb + CB_DIF_TABLE + free * 4, DIF_E_VALID | (status == S_E2E_REFTAG_ERROR ? DIF_E_REFTAG : 0) | key);
     store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) + 1);
     return;
   }
@@ -337,7 +361,8 @@ function post(k: u32, w: u32, type: u32, qpn: u32): void {
   store<u64>(s + SWQE_RADDR, load<u64>(w + NW_RADDR));
   store<u32>(s + SWQE_IMM, load<u32>(w + NW_TOTAL));
   rcPostSend(qpn, 1);
-  rcTransmit(qpn, c, qpAddr(qpn)); // now: the wire order is the fetch order
+  const q = qpAddr(qpn);
+  if (load<u32>(q + QP_STATE) == QpState.RTS) rcTransmit(qpn, c, q); // now: the wire order is the fetch order
   count(Counter.nic_packets_sent);
 }
 

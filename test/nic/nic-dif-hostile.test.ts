@@ -80,6 +80,18 @@ describe("storage-side NIC: DIF", () => {
     });
   }
 
+  it("two packets of one command failing (guard, then reference tag): one response, with the first failure; nothing left pending", async () => {
+    const r = await rig({ queues: 1, ctrls: 1, flags: N.NGF_DIF_CHECK | N.NGF_TAIL_FAST_PATH });
+    hostRecvs(r, 0, 1);
+    protectedRead(r, 0, 0, 0x12, 8, 77, (d, pi) => { d[1]! ^= 0x80; pi[6 * 8 + 4]! ^= 0x01; }); // packet 0 guard, packet 3 reftag
+    hostRecvDone(r, 0, 1);
+    expect(hostStatus(r, 0)).toBe(0x4282);
+    const c = counters(r.nic);
+    expect([c.err_nic_dif_guard, c.err_nic_dif_reftag]).toEqual([1, 1]);
+    expect(events(r.nic, 0).map((e) => [e.kind, e.status])).toEqual([["DIF_ERROR", 0x4282]]);
+    expect(cb(r.nic, 0, N.CB_DIF_FAILED)).toBe(0);
+  });
+
   it("with NGF_DIF_CHECK off the PI is not looked at (the controller asked, the switch is off)", async () => {
     const r = await rig({ queues: 1, ctrls: 1, flags: 0 });
     hostRecvs(r, 0, 1);

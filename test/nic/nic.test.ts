@@ -82,6 +82,29 @@ describe("storage-side NIC: command distribution", () => {
   });
 });
 
+describe("storage-side NIC: a QP connected anew", () => {
+  it("the same QPN after a disconnect gets fresh buffers; a command the controller held from the old connection does not post its buffer twice", async () => {
+    const r = await rig({ queues: 1, ctrls: 1 });
+    const q = r.tqpn[0]!, blk = r.nic.fw.rdmaRcBlock(q);
+    sendCapsule(r, 0, pattern(64, 1), 0, 1);
+    rounds(r, () => commands(r.nic, 0).length === 1);
+    // The host disconnects while controller 0 still holds the capsule; the CM frees both sides.
+    const id = [...Array(M.CM_MAX_CONNS).keys()].find((i) => r.host.fw.rdmaCmState(i) === 6)!;
+    expect(r.host.fw.rdmaCmDisconnect(id)).toBe(0);
+    rounds(r, () => r.nic.fw.rdmaQpState(q) === 0 && r.host.fw.rdmaCmState(id) === 0, 50_000);
+    expect(r.nic.fw.rdmaQpState(q)).toBe(0);
+    const id2 = r.host.fw.rdmaCmConnect(4420, 1, 32, 31, 1, r.mtu, 0x0200000a, 0x0200, 0x00000002);
+    rounds(r, () => r.host.fw.rdmaCmState(id2) === 6 && r.nic.fw.rdmaQpState(q) === 3);
+    expect(r.nic.fw.rdmaQpState(q)).toBe(3); // the same QPN again
+    expect(r.nic.fw.nicBindQp(q, 0)).toBe(0);
+    expect(r.nic.dv.getUint32(blk + R.RCC_RQ_TAIL, true)).toBe(M.NIC_RECV_DEPTH);
+    setCb(r.nic, 0, N.CB_CMD_CONS, cb(r.nic, 0, N.CB_CMD_PROD)); // the old command is done now
+    rounds(r, () => false, 5);
+    expect(r.nic.dv.getUint32(blk + R.RCC_RQ_TAIL, true)).toBe(M.NIC_RECV_DEPTH); // its buffer was not posted again
+    expect(counters(r.nic).err_nic_bad_index).toBe(0);
+  });
+});
+
 describe("storage-side NIC: WQE fetch", () => {
   it("INITIAL / INTERMEDIATE / TAIL + RESPONSE WQEs reach the host as one RDMA WRITE message (byte-exact), then the response SEND", async () => {
     const r = await rig({ queues: 1, ctrls: 1, flags: N.NGF_TAIL_FAST_PATH });
