@@ -6,6 +6,7 @@ import { describe, it, expect } from "vitest";
 import { world, bringUp, vio, settle, pattern, BlkOp, F, S, type World } from "./target.js";
 import { raw } from "../virtio/setup.js";
 import * as V from "../../assembly/virtio/layout.js";
+import * as M from "../../assembly/memmap.js";
 
 const BLK_S_IOERR = 1, BLK_S_UNSUPP = 2;
 
@@ -135,5 +136,27 @@ describe("NVMe-oF host: errors end as error completions or counted drops", () =>
     const buf = w.host.guests[0]!.alloc(4096);
     expect(vio(w, BlkOp.READ, 0, 8, buf)).toBe(BLK_S_IOERR);
     expect(w.host.errors()).toEqual({ err_nvmf_queue_down: 1 });
+  });
+
+  it("tearing a queue down fails what it holds, gives its regions back, and stops the firmware driving the fabric", async () => {
+    const w = await up();
+    const buf = w.host.guests[0]!.alloc(4096);
+    w.target.hold = true;
+    expect(w.drv.submit(BlkOp.READ, 0, 8, buf, 1)).toBe(true);
+    w.drv.kick();
+    for (let i = 0; i < 50; i++) w.step();
+    const mrs = () => Array.from({ length: M.MAX_MRS }, (_, i) => w.host.dv.getUint32(M.MR_TABLE_BASE + i * M.MR_ENTRY_SIZE, true)).filter((v) => v !== 0).length;
+    const before = mrs();
+    w.host.fw.nvmfQueueTeardown(1);
+    w.host.fw.nvmfQueueTeardown(0);
+    expect(mrs()).toBe(before - 4); // capsule and response regions of both queues
+    expect(settle(w, 1)).toEqual([BLK_S_IOERR]);
+    expect([w.host.fw.nvmfQueueState(0), w.host.fw.nvmfQueueState(1)]).toEqual([F.NvmfQueueState.IDLE, F.NvmfQueueState.IDLE]);
+    expect(w.host.errors()).toEqual({ err_nvmf_queue_down: 1 });
+    const rx = w.host.counters().rdma_rx_frames!;
+    w.target.release(); // its answer arrives, but no host poll takes frames off the ring any more
+    for (let i = 0; i < 100; i++) { w.fabric.step((w.now += 1000)); w.host.now = w.now; w.host.poll(); w.tcard.fw.rdmaPoll(1024, w.now); w.target.serve(); }
+    expect(w.host.counters().rdma_rx_frames).toBe(rx);
+    expect(w.drv.reap(() => {})).toBe(0);
   });
 });
