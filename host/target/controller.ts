@@ -51,6 +51,9 @@ export enum Dir { NONE = 0, H2C = 1, C2H = 2 }
 const ROLE_DATA = 0, ROLE_READ = 1, ROLE_RESP = 2;
 const TAG_SLOT_MASK = 0xffff, TAG_GEN_SHIFT = 16, TAG_GEN_MASK = 0x3fff, TAG_ROLE_SHIFT = 30;
 const MAX_CMDS = 1 << 16;
+// Signaled WQEs (READ, RESPONSE) outstanding at most: each comes back as one event; the other
+// half of the event ring is left for the ERROR events of failed unsignaled data WQEs.
+const EVENT_BUDGET = M.NIC_EVT_DEPTH / 2;
 
 
 /** A target QP as this controller sees it: which queue of which association it is. */
@@ -139,6 +142,7 @@ export class StorageController {
   private readonly defaultMtu: number;
   private sqTail: number;
   private written = 0; // WQEs written this step
+  private signaled = 0; // READ and RESPONSE WQEs whose event has not come back
   private readonly st = { commands: {} as Record<string, number>, errors: {} as Record<string, number>, bytesRead: 0, bytesWritten: 0, wqes: 0, doorbells: 0, events: 0 };
 
   /**
@@ -346,6 +350,7 @@ export class StorageController {
     if (!c || c.state === CmdState.FREE || c.gen !== ((tag >>> TAG_GEN_SHIFT) & TAG_GEN_MASK)) { this.err("stale_event"); return; }
     if (kind === N.EvKind.DIF_ERROR) { this.err(status === F.S_E2E_REFTAG_ERROR ? "dif_reftag" : "dif_guard"); return; }
     if (kind === N.EvKind.READ_DONE && role === ROLE_READ && c.state === CmdState.FETCHING) {
+      this.signaled--;
       this.move(c, CmdState.EXECUTE);
       this.ready.push(c);
     } else if (kind === N.EvKind.SENT && role === ROLE_RESP && c.state === CmdState.RESPONDING) {
@@ -353,6 +358,7 @@ export class StorageController {
     } else if (kind === N.EvKind.ERROR) {
       this.err(role === ROLE_READ ? "read_failed" : role === ROLE_RESP ? "response_failed" : "data_failed");
       if (role === ROLE_READ && c.state === CmdState.FETCHING) {
+        this.signaled--;
         c.status = S.S_DATA_TRANSFER_ERROR;
         this.move(c, CmdState.EXECUTE);
         this.ready.push(c);
@@ -393,9 +399,11 @@ export class StorageController {
 
   /** Post what c needs next (its READ, or its data and response); false when the send queue is short. */
   private advance(c: Cmd): boolean {
+    if (this.signaled >= EVENT_BUDGET) { this.err("event_budget_waits"); return false; }
     if (c.state === CmdState.FETCH) {
       if (this.sqRoom() < 1) return this.sqShort();
       this.wqe(N.NicWqeType.READ, 0, c, c.dataOff, c.xfer, c.xfer, tag(c, ROLE_READ));
+      this.signaled++;
       this.move(c, CmdState.FETCHING);
       return true;
     }
@@ -457,6 +465,7 @@ export class StorageController {
     this.dv.setUint32(p + S.CQE_DW2, (c.sqhd & 0xffff) | (sqid << S.CQE_SQID_SHIFT), true);
     this.dv.setUint32(p + S.CQE_DW3, (c.cid | (c.status << S.CQE_STATUS_SHIFT)) >>> 0, true); // phase tag 0 on fabrics
     this.wqe(N.NicWqeType.RESPONSE, N.NWF_SIGNALED, c, c.cqeOff, N.NW_RESPONSE_LEN, N.NW_RESPONSE_LEN, tag(c, ROLE_RESP));
+    this.signaled++;
     this.move(c, CmdState.RESPONDING);
   }
 
@@ -499,6 +508,7 @@ export class StorageController {
   }
 
   private finish(c: Cmd): void {
+    this.signaled--;
     this.stage.free(c.stage, c.stageLen);
     this.move(c, CmdState.FREE);
     c.gen = (c.gen + 1) & TAG_GEN_MASK;

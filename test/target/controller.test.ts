@@ -341,6 +341,16 @@ describe("back-pressure and events", () => {
     expect(s.nic.responses.slice(-70).every((r, i) => r.cqe.cid === i && r.cqe.status === 0)).toBe(true);
   });
 
+  it("no more signaled WQEs outstanding than half the event ring: the rest wait for events", async () => {
+    const { s } = await ready();
+    for (let i = 0; i < 600; i++) s.nic.submit(IO_QP, capsule({ opc: S.IO_FLUSH, cid: i, nsid: 1 }));
+    s.ctrl.step();
+    expect(s.nic.pending().length).toBe(M.NIC_EVT_DEPTH / 2);
+    expect(s.ctrl.stats().errors.event_budget_waits).toBeGreaterThan(0);
+    settle(s);
+    expect(s.nic.responses.slice(-600).map((r) => r.cqe.cid)).toEqual([...Array(600).keys()]);
+  });
+
   it("ERROR on the RDMA READ answers Data Transfer Error; ERROR on the response frees the command; stale events are counted", async () => {
     const { s } = await ready();
     s.nic.submit(IO_QP, rw(S.IO_WRITE, 40, 0, 1, keyed(512)));

@@ -2,7 +2,9 @@
 // storage controllers (host/target/) → memory backend, and back. Every byte read is compared
 // with what was written; every response is the real capsule the NIC sent.
 import { describe, it, expect } from "vitest";
-import { host, command, commands, sgl, run, DATA } from "./host.js";
+import { host, command, commands, sgl, run, addQueues, DATA } from "./host.js";
+import { postSend, postRecv, poll, R as RC } from "../rdma/rc-setup.js";
+import { CW } from "../rdma/cm-pair.js";
 import { capsule, connect, propertyGet, propertySet, pattern, CC_ENABLE, SUBNQN, HOSTNQN, S, F } from "./nvmf.js";
 import * as R from "../../assembly/nvme/regs.js";
 import { connectController } from "../../host/nvmeof/initiator.js";
@@ -120,6 +122,39 @@ describe("NVMe-oF target end to end", () => {
     const got = cases.map(([c]) => command(h, 1, c));
     expect(got.map((r) => [r.cid, r.sct, r.sc, r.dnr])).toEqual(cases.map(([c, sct, sc]) => [c[2]! | (c[3]! << 8), sct, sc, true]));
     expect(command(h, 0, connect(60, 0, 31, F.CNTLID_DYNAMIC))).toMatchObject({ sct: 1, sc: 0x81 }); // the admin queue is connected already
+  });
+
+  it("a disconnected I/O queue is unbound and leaves its association; the QID connects again on a new QP", async () => {
+    const h = await host({ queues: 2 });
+    const cntlid = bringUp(h);
+    expect(h.p.host.fw.rdmaCmDisconnect(h.ids[1]!)).toBe(0);
+    run(h, () => h.nic.bindings().length === 1, 20_000);
+    expect(h.nic.bindings().map((b) => b.qid)).toEqual([0]);
+    expect([...h.nic.subsystem.assocs.get(cntlid)!.ioQueues]).toEqual([]);
+    run(h, () => h.p.host.fw.rdmaCmState(h.ids[1]!) === CW.CmState.IDLE, 200_000); // the host's TIMEWAIT ends
+    addQueues(h, [1]);
+    expect(command(h, 2, connect(7, 1, 31, cntlid))).toMatchObject({ status: 0, sqid: 1 });
+    const data = pattern(4096, 12);
+    h.ram.set(data, DATA);
+    expect(command(h, 2, io(S.IO_WRITE, 8, 0, 8, sgl(h, 4096))).status).toBe(0);
+    expect(same(h.disk.subarray(0, 4096), data)).toBe(true);
+  });
+
+  it("a read into memory the host never registered: the RDMA WRITE fails, the controller frees the command and counts it", async () => {
+    const h = await host({ queues: 2 });
+    bringUp(h);
+    const s = h.q[1]!;
+    h.ram.set(io(S.IO_READ, 9, 0, 8, { ...sgl(h, 4096), key: h.key ^ 0x5a5a00 }), 0);
+    expect(postRecv(s, [{ wrid: 900, off: 0x10000, len: 64 }])).toBe(1);
+    expect(postSend(s, [{ op: RC.WrOp.SEND, wrid: 901, off: 0, len: 64 }])).toBe(1);
+    const c0 = () => h.nic.stats().controllers[0]!;
+    run(h, () => c0().commands["io.read"] === 1 && c0().inFlight === 0, 200_000);
+    poll(s);
+    expect(c0()).toMatchObject({ inFlight: 0, stageInUse: 0 });
+    const e = c0().errors;
+    expect(h.p.host.errors().err_rdma_bad_rkey).toBe(1); // the host refused the first WRITE packet
+    expect(h.p.target.errors().err_rdma_remote_nak).toBe(1); // its NAK put the target's QP in error
+    expect(e).toMatchObject({ data_failed: 4, response_failed: 1 }); // 4 packets at MTU 1024, then the response flushed
   });
 
   it("the DPU's NVMe-oF initiator (host/nvmeof/initiator.ts) brings up a controller on this target", async () => {

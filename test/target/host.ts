@@ -17,8 +17,9 @@ export const DATA = 0x20000; // data buffers from here (keyed SGLs name VA0 + of
 
 export interface Host {
   p: Pair; nic: StorageNic; disk: Uint8Array; key: number; mtu: number;
-  /** Host side of each connected queue, in connection order (queue 0 = admin). */
+  /** Host side of each connected queue, in connection order (queue 0 = admin), and its CM connection id. */
   q: Side[];
+  ids: number[];
   ram: Uint8Array; // the host's guest RAM (a view)
 }
 
@@ -45,15 +46,23 @@ export async function host(o: HostOptions = {}): Promise<Host> {
   const key = p.host.fw.rdmaMrRegister(0, 0, RAM, Number(VA0 >> 32n), Number(VA0 & 0xffffffffn), R.MR_LOCAL_WRITE | R.MR_REMOTE_WRITE | R.MR_REMOTE_READ);
   expect(key).not.toBe(0);
   const g = p.host.guests[0]!;
-  const h: Host = { p, nic, disk, key, mtu, q: [], ram: p.host.u8.subarray(g.base, g.base + RAM) };
-  const ids = Array.from({ length: o.queues ?? 2 }, (_, qid) => cmConnect(p, qid, 32, 31, 4420, mtu));
-  run(h, () => ids.every((id) => p.host.fw.rdmaCmState(id) === CW.CmState.ESTABLISHED) && nic.bindings().length === ids.length);
+  const h: Host = { p, nic, disk, key, mtu, q: [], ids: [], ram: p.host.u8.subarray(g.base, g.base + RAM) };
+  addQueues(h, Array.from({ length: o.queues ?? 2 }, (_, qid) => qid));
+  return h;
+}
+
+/** RDMA-CM connect queues with these QIDs (appended to h.q) and wait until the target bound them. */
+export function addQueues(h: Host, qids: number[]): void {
+  const p = h.p, g = p.host.guests[0]!;
+  const ids = qids.map((qid) => cmConnect(p, qid, 32, 31, 4420, h.mtu));
+  const want = h.nic.bindings().length + ids.length;
+  run(h, () => ids.every((id) => p.host.fw.rdmaCmState(id) === CW.CmState.ESTABLISHED) && h.nic.bindings().length === want);
   for (const id of ids) {
     expect(CW.CmState[p.host.fw.rdmaCmState(id)]).toBe("ESTABLISHED");
     const qpn = conn(p.host, id).localQpn;
-    h.q.push({ c: p.host, qpn, key, ram: g.base, blk: p.host.fw.rdmaRcBlock(qpn) });
+    h.q.push({ c: p.host, qpn, key: h.key, ram: g.base, blk: p.host.fw.rdmaRcBlock(qpn) });
+    h.ids.push(id);
   }
-  return h;
 }
 
 let wrid = 1;
