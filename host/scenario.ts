@@ -14,8 +14,14 @@
 //              "job": { "rw": "randrw", "rwmixread": 50, "bs": "4k", "iodepth": 32,
 //                       "number_ios": 100000, "runtime": "2s", "verify": true } } ]
 // }
+//
+// A disk with "transport": "rdma" is not on the DPU: it is a namespace of the storage
+// target, reached as NVMe-oF over RDMA (RoCEv2) across the fabric; the scenario then
+// needs "target" (the storage-side NIC and its controllers) and may set "fabric":
+//   "fabric": { "gbps": 100, "latency": "1us", "loss": 0.01, "reorder": 0.01, "duplicate": 0.01, "mtu": 4096 },
+//   "target": { "controllers": 2, "fast_path": true, "protection": false }
 import { z } from "zod";
-import { MAX_GUESTS, MAX_QUEUES } from "../assembly/memmap.js";
+import { MAX_GUESTS, MAX_QUEUES, NIC_MAX_CTRLS, NVMF_MAX_QUEUES } from "../assembly/memmap.js";
 import { NVME_MQES } from "../assembly/nvme/regs.js";
 import { layoutCard } from "./layout.js";
 import { parseDuration, parseSize } from "./workload/units.js";
@@ -78,8 +84,13 @@ const JobFields = z.strictObject({
 });
 type JobFieldsOut = z.output<typeof JobFields>;
 
+/** Where a VM's disk is: on the DPU ("local") or a namespace of the storage target over NVMe-oF/RDMA ("rdma"). */
+export const TRANSPORTS = ["local", "rdma"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
 const Disk = z.strictObject({
   backend: z.enum(["memory", "file"]),
+  transport: z.enum(TRANSPORTS).default("local"),
   path: z.string().min(1).optional(),
   size: size,
   block_size: z.union([z.literal(512), z.literal(4096)], { error: "must be 512 or 4096" }).default(4096),
@@ -106,11 +117,48 @@ const Timing = z.strictObject({
   host_io_ns: z.number().min(0).default(DEFAULT_COST.hostIoNs),
 });
 
+const probability = z.number().min(0).max(1);
+/** IBTA vol. 1 §9.7.8 path MTUs. */
+export const PATH_MTUS = [256, 512, 1024, 2048, 4096] as const;
+
+/** The link between the DPU and the storage-side NIC (host/fabric/link.ts). */
+const FabricSpecSchema = z.strictObject({
+  gbps: z.number().positive().default(100),
+  latency: z.union([z.string(), z.number()]).default("1us").transform((v, ctx) => {
+    try {
+      const n = parseDuration(v);
+      if (n < 0) throw new RangeError("must not be negative");
+      return n;
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  loss: probability.default(0),
+  reorder: probability.default(0),
+  duplicate: probability.default(0),
+  mtu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)], { error: `must be one of ${PATH_MTUS.join(", ")}` }).default(4096),
+});
+
+/** Each remote disk is its own NVMe-oF association: an admin queue and one I/O queue. */
+export const NVMF_QUEUES_PER_DISK = 2;
+
+/** The storage target: the storage-side NIC and the controllers behind it (host/target/). */
+const TargetSchema = z.strictObject({
+  controllers: int(1, NIC_MAX_CTRLS).default(2),
+  /** After a tail or single data packet the NIC sends the response before the next controller's queue. */
+  fast_path: z.boolean().default(true),
+  /** End-to-end protection: 8 bytes of PI per block, checked by the NIC on data it sends. */
+  protection: z.boolean().default(false),
+});
+
 const ScenarioSchema = z.strictObject({
   name: z.string().min(1).default("scenario"),
   seed: int(0, 0xffffffff).default(1),
   poll_budget: int(1, 65536).default(256),
   timing: Timing.prefault({}),
+  fabric: FabricSpecSchema.optional(),
+  target: TargetSchema.optional(),
   job: JobFields.prefault({}),
   vms: z.array(Vm).min(1).max(MAX_GUESTS),
 });
@@ -127,9 +175,16 @@ export interface JobSpec {
   size?: number;
   seed: number;
 }
-export interface DiskSpec { backend: "memory" | "file"; path?: string; size: number; block_size: 512 | 4096 }
+export interface DiskSpec { backend: "memory" | "file"; transport: Transport; path?: string; size: number; block_size: 512 | 4096 }
+export interface FabricSpec { gbps: number; latency: number; loss: number; reorder: number; duplicate: number; mtu: (typeof PATH_MTUS)[number] }
+export interface TargetSpec { controllers: number; fast_path: boolean; protection: boolean }
 export interface VmSpec { name: string; ram: number; device: DeviceKind; queues: number; queue_size: number; packed: boolean; polling: boolean; disk: DiskSpec; job: JobSpec }
-export interface Scenario { name: string; seed: number; poll_budget: number; timing: CostModel; vms: VmSpec[] }
+export interface Scenario {
+  name: string; seed: number; poll_budget: number; timing: CostModel; vms: VmSpec[];
+  /** Present when some disk has transport "rdma" (defaults filled in). */
+  fabric?: FabricSpec;
+  target?: TargetSpec;
+}
 
 /** Options the CLI lays over every job of a scenario. */
 export interface Overrides { seed?: number; number_ios?: number; runtime?: number }
@@ -148,6 +203,17 @@ export function parseScenario(input: unknown, overrides: Overrides = {}): Scenar
   const t = s.timing;
   const timing: CostModel = { pollNs: t.poll_ns, requestNs: t.request_ns, pcieBytesPerNs: t.pcie_gb_per_s, hostIoNs: t.host_io_ns };
   const sc: Scenario = { name: s.name, seed, poll_budget: s.poll_budget, timing, vms };
+  const remote = vms.some((vm) => vm.disk.transport === "rdma");
+  if (remote && !s.target) throw new ScenarioError(`scenario.target: required when a disk has transport "rdma" (the storage target it reaches)`);
+  if (!remote && s.target) throw new ScenarioError(`scenario.target: no disk has transport "rdma", so nothing would use the target`);
+  if (!remote && s.fabric) throw new ScenarioError(`scenario.fabric: no disk has transport "rdma", so no frame would cross the fabric`);
+  const nRemote = vms.filter((vm) => vm.disk.transport === "rdma").length;
+  const maxRemote = NVMF_MAX_QUEUES / NVMF_QUEUES_PER_DISK;
+  if (nRemote > maxRemote) throw new ScenarioError(`scenario.vms: ${nRemote} disks with transport "rdma", at most ${maxRemote} (each takes an admin and an I/O queue of the DPU's ${NVMF_MAX_QUEUES} NVMe-oF queues)`);
+  if (remote) {
+    sc.target = s.target!;
+    sc.fabric = s.fabric ?? FabricSpecSchema.parse({});
+  }
   checkCombinations(sc);
   return sc;
 }
@@ -198,7 +264,7 @@ export function queueDepth(vm: Pick<VmSpec, "device" | "queue_size">): number {
 
 function checkCombinations(s: Scenario): void {
   try {
-    layoutCard(s.vms.map((vm) => (vm.disk.backend === "memory" ? vm.disk.size : null)), s.vms.map((vm) => vm.ram));
+    layoutCard(s.vms.map((vm) => (vm.disk.backend === "memory" && vm.disk.transport === "local" ? vm.disk.size : null)), s.vms.map((vm) => vm.ram));
   } catch (e) {
     throw new ScenarioError(`scenario.vms: ${(e as Error).message.replace(/^card memory: /, "")}`);
   }
@@ -290,7 +356,24 @@ const LOCAL = {
   ],
 };
 
-export const BUILTIN_SCENARIOS: Record<string, unknown> = { local: LOCAL };
+/**
+ * The same two VMs, their disks behind the storage target: DPU → NVMe-oF over RoCEv2 → fabric
+ * (1% loss, reorder and duplication) → storage-side NIC → 2 storage controllers → memory backends.
+ */
+const RDMA = {
+  name: "rdma",
+  seed: 1,
+  poll_budget: 256,
+  job: { rw: "randrw", rwmixread: 50, bs: "4k", iodepth: 32, verify: true, number_ios: 20_000 },
+  fabric: { gbps: 100, latency: "1us", loss: 0.01, reorder: 0.01, duplicate: 0.01, mtu: 4096 },
+  target: { controllers: 2, fast_path: true, protection: false },
+  vms: [
+    { name: "vm0-virtio", ram: "32M", device: "virtio-blk", queues: 1, queue_size: 128, disk: { backend: "memory", transport: "rdma", size: "64M", block_size: 4096 } },
+    { name: "vm1-nvme", ram: "32M", device: "nvme", queues: 1, queue_size: 128, disk: { backend: "memory", transport: "rdma", size: "64M", block_size: 4096 } },
+  ],
+};
+
+export const BUILTIN_SCENARIOS: Record<string, unknown> = { local: LOCAL, rdma: RDMA };
 export const DEFAULT_SCENARIO = "local";
 
 /** Read a scenario: a built-in name or a JSON file path. Throws ScenarioError. */

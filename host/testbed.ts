@@ -17,6 +17,9 @@ import type { DeviceKind, Scenario, VmSpec } from "./scenario.js";
 import { attachNvme } from "./guest/nvme.js";
 import { VirtioBlkPci } from "./pcie/virtio-pci.js";
 import { VirtioBlkDriver } from "./guest/virtio-blk.js";
+import { MemoryBackend } from "./backends/memory.js";
+import { RemoteStorage, type RemoteDisk, type TargetReport } from "./remote.js";
+import type { PcapWriter } from "./fabric/pcap.js";
 
 /** What a device model gets to bring one VM's device up. */
 export interface AttachContext {
@@ -59,6 +62,8 @@ export interface TestbedOptions {
   openFile?: FileOpener;
   /** A compiled firmware module (default: loadFirmware()). */
   module?: WebAssembly.Module;
+  /** Every frame that crosses the fabric (scenarios with remote disks). */
+  pcap?: PcapWriter;
 }
 
 export interface Progress {
@@ -95,6 +100,8 @@ export interface RunResult {
   wallNs: number;
   /** True when IOs stopped completing; the in-flight IOs count as errors. */
   stalled: boolean;
+  /** The storage target, link and NIC, when disks are remote (transport "rdma"). */
+  target?: TargetReport;
 }
 
 const DEFAULT_STALL_ROUNDS = 100_000;
@@ -123,14 +130,25 @@ export class Testbed {
     /** The virtual clock's cost model and DMA/host-IO accounting. */
     readonly clock: VirtualClock,
     private readonly backends: BlockBackend[],
+    /** The storage target and the fabric, when some disk has transport "rdma". */
+    readonly remote?: RemoteStorage,
   ) {}
 
   static async create(scenario: Scenario, opts: TestbedOptions = {}): Promise<Testbed> {
     const backends: BlockBackend[] = [];
     try {
       const disks: DiskConfig[] = [];
-      for (const vm of scenario.vms) disks.push(await diskConfig(vm, opts, backends));
+      const remoteDisks: RemoteDisk[] = [];
+      for (const [i, vm] of scenario.vms.entries()) {
+        const backend = await openBackend(vm, opts, backends);
+        if (vm.disk.transport === "rdma") {
+          disks.push({ kind: "nvmeof", blockSize: vm.disk.block_size, blocks: vm.disk.size / vm.disk.block_size });
+          remoteDisks.push({ disk: i, guest: i, backend: backend ?? new MemoryBackend(new Uint8Array(vm.disk.size), vm.disk.block_size) });
+        } else disks.push(backend ? { kind: "host", backend } : { kind: "memory", bytes: vm.disk.size, blockSize: vm.disk.block_size });
+      }
       const card = await Card.create({ guests: scenario.vms.map((vm) => ({ ramBytes: vm.ram })), disks }, opts.module);
+      const remote = remoteDisks.length === 0 ? undefined
+        : await RemoteStorage.create(card, remoteDisks, { fabric: scenario.fabric!, target: scenario.target!, seed: scenario.seed, pcap: opts.pcap, module: opts.module });
       const drivers: BlockDriver[] = [];
       for (const [i, vm] of scenario.vms.entries()) {
         const model = opts.devices?.[vm.device] ?? builtinDevices[vm.device];
@@ -139,9 +157,12 @@ export class Testbed {
         drivers.push(await model.attach({ card, guestIndex: i, disk: i, guest: card.guests[i]!, vm }));
       }
       // Memory disks and newly created files read as zeros; an existing image may not.
-      const zeroed = card.disks.map((d) => !("created" in d) || d.created === true);
+      const zeroed = scenario.vms.map((vm, i) => {
+        const d = vm.disk.transport === "rdma" ? remoteDisks.find((r) => r.disk === i)!.backend : card.disks[i]!;
+        return !("created" in d) || d.created === true;
+      });
       const jobs = scenario.vms.map((vm, i) => new Job(drivers[i]!, card.guests[i]!, { name: vm.name, ...vm.job, zeroed: zeroed[i] }));
-      return new Testbed(scenario, card, drivers, jobs, new VirtualClock(card.memory, opts.cost ?? scenario.timing ?? DEFAULT_COST), backends);
+      return new Testbed(scenario, card, drivers, jobs, new VirtualClock(card.memory, opts.cost ?? scenario.timing ?? DEFAULT_COST), backends, remote);
     } catch (e) {
       for (const b of backends) b.close();
       throw e;
@@ -157,7 +178,7 @@ export class Testbed {
     const round = (): number => {
       for (const j of jobs) if (!j.done) j.submit(card.now);
       const start = card.now;
-      const taken = card.poll(budget);
+      const taken = this.poll(budget);
       const cost = clock.charge(taken);
       polls++;
       card.now = start + cost;
@@ -167,6 +188,13 @@ export class Testbed {
       return reaped;
     };
     return this.runLoop(round, opts, card.now, () => polls);
+  }
+
+  /** One batch of the DPU (card.poll), then the storage target's round when disks are remote. Returns requests taken. */
+  poll(budget: number): number {
+    const n = this.card.poll(budget);
+    this.remote?.step(this.card.now);
+    return n;
   }
 
   /**
@@ -206,6 +234,7 @@ export class Testbed {
       cost: { ...this.clock.model },
       wallNs,
       stalled,
+      ...(this.remote ? { target: this.remote.report() } : {}),
     };
   }
 
@@ -228,14 +257,15 @@ export class Testbed {
   }
 }
 
-async function diskConfig(vm: VmSpec, opts: TestbedOptions, opened: BlockBackend[]): Promise<DiskConfig> {
+/** The VM's file backend, opened; null for a memory disk (the card or the target holds it). */
+async function openBackend(vm: VmSpec, opts: TestbedOptions, opened: BlockBackend[]): Promise<BlockBackend | null> {
   const d = vm.disk;
-  if (d.backend === "memory") return { kind: "memory", bytes: d.size, blockSize: d.block_size };
+  if (d.backend === "memory") return null;
   const open = opts.openFile ?? fileOpener;
   if (!open) throw new Error(`testbed: VM ${vm.name} wants a file disk, and no file opener is set here (Node: import the library from host/index.ts)`);
   const b = await open(d.path!, d.size, d.block_size);
   opened.push(b);
-  return { kind: "host", backend: b };
+  return b;
 }
 
 /** Build a testbed for the scenario, run it, close it. */

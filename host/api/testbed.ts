@@ -465,7 +465,7 @@ export class DpuTestbed {
     this.fireDue();
     const start = card.now;
     const pollEv = this.listening("poll");
-    const taken = card.poll(this.scenario.poll_budget);
+    const taken = this.testbed.poll(this.scenario.poll_budget);
     const cost = clock.charge(taken);
     card.now = start + cost;
     if (this.dmaTraceOn) this.drainDma(start);

@@ -2,7 +2,8 @@
 // human summary. Everything outside `host` is deterministic (virtual clock, seeded
 // PRNG); `host` holds the wall-clock figures and is left out with { wall: false }.
 import type { RunResult, VmResult } from "../testbed.js";
-import type { DirStats } from "../workload/job.js";
+import type { DirStats as IoStats } from "../workload/job.js";
+import type { DirStats } from "../fabric/link.js";
 import { PERCENTILES } from "../workload/histogram.js";
 
 const NS_PER_S = 1e9;
@@ -18,13 +19,13 @@ export interface ReportOptions {
 const pctKey = (p: number) => p.toFixed(6);
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-function throughput(d: DirStats, ns: number) {
+function throughput(d: IoStats, ns: number) {
   const s = ns / NS_PER_S;
   const bytesPerS = s > 0 ? d.bytes / s : 0;
   return { iops: s > 0 ? round3(d.ios / s) : 0, bw: Math.floor(bytesPerS / KIB), bw_bytes: Math.floor(bytesPerS) };
 }
 
-function dirJson(d: DirStats, ns: number) {
+function dirJson(d: IoStats, ns: number) {
   const h = d.lat;
   const percentile: Record<string, number> = {};
   for (const p of PERCENTILES) percentile[pctKey(p)] = h.percentile(p);
@@ -66,6 +67,7 @@ export function toJson(r: RunResult, opts: ReportOptions): object {
     virtual: { runtime_ns: r.virtualNs, polls: r.polls, cost_model: r.cost },
     jobs: r.jobs.map(jobJson),
     firmware: r.firmware,
+    ...(r.target ? { target: r.target } : {}),
   };
   if (opts.wall) {
     out.host = {
@@ -106,10 +108,22 @@ function ns(x: number): string {
   return `${Math.round(x)} ns`;
 }
 
-function dirLine(name: string, d: DirStats, wallNs: number): string {
+function dirLine(name: string, d: IoStats, wallNs: number): string {
   if (d.lat.count === 0) return `  ${name}: none`;
   const t = throughput(d, wallNs);
   return `  ${name}: ${si(t.iops)} IOPS, ${bytesPerS(t.bw_bytes)} (wall); latency p50 ${ns(d.lat.percentile(50))}, p99 ${ns(d.lat.percentile(99))} (virtual)`;
+}
+
+/** The link's faults, the NIC's work and errors, the controllers' commands. */
+function targetLines(t: NonNullable<RunResult["target"]>): string[] {
+  const dir = (name: string, d: DirStats) => `${name} ${d.frames} frames (lost ${d.lost}, reordered ${d.reordered}, duplicated ${d.duplicated})`;
+  const c = t.nic.counters, errs = Object.entries(t.nic.errors);
+  const cmds = t.controllers.map((k) => `#${k.k} ${Object.values(k.commands).reduce((a, b) => a + b, 0)}`).join(", ");
+  return [
+    `link: ${dir("dpu→nic", t.link["dpu->nic"])}; ${dir("nic→dpu", t.link["nic->dpu"])}`,
+    `storage NIC: ${c.nic_wqes_fetched ?? 0} WQEs fetched, ${c.nic_fast_path_sends ?? 0} sent on the tail fast path; commands by controller: ${cmds}`,
+    `storage NIC errors: ${errs.length ? errs.map(([k, v]) => `${k}=${v}`).join(", ") : "none"}`,
+  ];
 }
 
 /** A few lines per job and the firmware's errors by reason. */
@@ -123,6 +137,7 @@ export function summary(r: RunResult): string {
   }
   const errs = Object.entries(r.firmware.errors);
   lines.push(`firmware errors: ${errs.length ? errs.map(([k, v]) => `${k}=${v}`).join(", ") : "none"}`);
+  if (r.target) lines.push(...targetLines(r.target));
   if (r.stalled) lines.push("run stalled: IOs stopped completing; the ones in flight count as errors");
   lines.push(runOk(r) ? "result: ok" : "result: FAILED");
   return lines.join("\n");

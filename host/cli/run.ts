@@ -8,6 +8,8 @@ import { toJson, summary, runOk } from "./report.js";
 import { version } from "./version.js";
 import { createTestbed, type DpuTestbed } from "../api/testbed.js";
 import { saveSnapshot, restoreTestbedFile } from "../api/node.js";
+import { createPcapFile } from "../fabric/pcap-file.js";
+import type { PcapWriter } from "../fabric/pcap.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -21,12 +23,14 @@ export interface CliIo {
 }
 
 export const USAGE = `usage: wasm-dpu run [--scenario NAME|FILE] [--seed N] [--ios N | --runtime T] [--json] [--no-wall] [--quiet]
-                    [--snapshot-at T --snapshot FILE] [--restore FILE]
+                    [--pcap FILE] [--snapshot-at T --snapshot FILE] [--restore FILE]
        wasm-dpu replay FILE.pcap [--json] [--batch N]   (see wasm-dpu replay --help)
        wasm-dpu --version | --help
 
 Runs a scenario: one DPU card, its VMs with virtio-blk or NVMe devices, one fio-like
-job per VM. Latency is measured on the virtual clock, throughput on both clocks.
+job per VM; disks are on the DPU or, with transport "rdma", behind a storage target
+reached as NVMe-oF over RoCEv2 (scenario rdma). Latency is measured on the virtual
+clock, throughput on both clocks.
 
   --scenario NAME|FILE  built-in scenario (${Object.keys(BUILTIN_SCENARIOS).join(", ")}; default ${DEFAULT_SCENARIO}) or a JSON file
   --seed N              seed for every job's PRNG (0..4294967295)
@@ -35,6 +39,8 @@ job per VM. Latency is measured on the virtual clock, throughput on both clocks.
   --json                print one fio-like JSON object
   --no-wall             leave wall-clock figures out (output is then identical per seed)
   --quiet               no progress bar
+  --pcap FILE           write every frame that crosses the fabric to FILE (pcap, Ethernet,
+                        nanosecond timestamps on the virtual clock); needs a disk with transport rdma
   --snapshot-at T       with --snapshot: save the whole testbed at virtual time T, then run on
   --snapshot FILE       where to save it
   --restore FILE        resume a saved testbed and run its jobs to their end (the scenario,
@@ -51,6 +57,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   "no-wall": { type: "boolean" },
   quiet: { type: "boolean" },
+  pcap: { type: "string" },
   "snapshot-at": { type: "string" },
   snapshot: { type: "string" },
   restore: { type: "string" },
@@ -65,6 +72,11 @@ function parse(argv: string[]) {
     // node's messages are long and multi-line; keep the first sentence.
     throw new UsageError((e as Error).message.split(/\.\s|\n/)[0]!.replace(/'/g, ""));
   }
+}
+
+function usage(io: CliIo, msg: string): number {
+  io.err(`wasm-dpu: ${msg} (see wasm-dpu --help)`);
+  return EXIT_USAGE;
 }
 
 function integer(name: string, v: string, min: number, max: number): number {
@@ -126,7 +138,10 @@ function snapshotArgs(v: ReturnType<typeof parse>["values"]): void {
 }
 
 async function run(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliIo): Promise<number> {
-  if (v.restore !== undefined || v.snapshot !== undefined) return runWithSnapshots(v, o, io);
+  if (v.restore !== undefined || v.snapshot !== undefined) {
+    if (v.pcap !== undefined) return usage(io, "--pcap cannot be combined with --snapshot or --restore");
+    return runWithSnapshots(v, o, io);
+  }
   let scenario;
   try {
     scenario = await loadScenario(v.scenario ?? DEFAULT_SCENARIO, o);
@@ -135,15 +150,19 @@ async function run(v: ReturnType<typeof parse>["values"], o: Overrides, io: CliI
     io.err(`wasm-dpu: ${e.message}`);
     return EXIT_USAGE;
   }
+  if (v.pcap !== undefined && !scenario.target) return usage(io, `--pcap: scenario "${scenario.name}" sends no frames (no disk has transport "rdma"; try --scenario rdma)`);
+  let pcap: PcapWriter | undefined;
   let tb: Testbed;
   try {
-    tb = await Testbed.create(scenario);
+    if (v.pcap !== undefined) pcap = createPcapFile(v.pcap);
+    tb = await Testbed.create(scenario, { pcap });
   } catch (e) {
-    // A disk that cannot open, a device that refuses the setup, a job that cannot fit.
+    pcap?.close();
+    // A disk that cannot open, a device that refuses the setup, a job that cannot fit, a capture file that cannot be written.
     io.err(`wasm-dpu: ${(e as Error).message}`);
     return EXIT_USAGE;
   }
-  return report(v, io, (onProgress) => tb.run({ onProgress }), () => tb.close());
+  return report(v, io, (onProgress) => tb.run({ onProgress }), () => { tb.close(); pcap?.close(); });
 }
 
 /** Run with the progress bar, print the result (JSON or summary), close; the exit status. */

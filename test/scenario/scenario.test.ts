@@ -16,6 +16,33 @@ const problem = (input: unknown) => {
   throw new Error("scenario was accepted");
 };
 
+const remote = (o: Record<string, unknown> = {}) => vm({ disk: { backend: "memory", transport: "rdma", size: "16M" }, ...o });
+
+describe("scenario: disks behind the storage target (transport rdma)", () => {
+  it("fills the fabric and target defaults, and keeps remote disks out of the DPU's memory", () => {
+    const s = parseScenario({ target: {}, vms: [remote({ disk: { backend: "memory", transport: "rdma", size: "64G" } })] });
+    expect(s.target).toEqual({ controllers: 2, fast_path: true, protection: false });
+    expect(s.fabric).toEqual({ gbps: 100, latency: 1000, loss: 0, reorder: 0, duplicate: 0, mtu: 4096 });
+    expect(s.vms[0]!.disk).toMatchObject({ transport: "rdma", size: 64 * 2 ** 30 });
+    expect(parseScenario({ vms: [vm()] }).vms[0]!.disk.transport).toBe("local");
+  });
+
+  it.each([
+    [{ vms: [remote()] }, 'scenario.target: required when a disk has transport "rdma"'],
+    [{ target: {}, vms: [vm()] }, 'scenario.target: no disk has transport "rdma"'],
+    [{ fabric: {}, vms: [vm()] }, 'scenario.fabric: no disk has transport "rdma"'],
+    [{ target: {}, fabric: { mtu: 1500 }, vms: [remote()] }, "scenario.fabric.mtu: must be one of 256, 512, 1024, 2048, 4096"],
+    [{ target: {}, fabric: { loss: 1.5 }, vms: [remote()] }, "scenario.fabric.loss: must be at most 1"],
+    [{ target: {}, fabric: { latency: "soon" }, vms: [remote()] }, 'scenario.fabric.latency: "soon" is not a duration'],
+    [{ target: { controllers: 9 }, vms: [remote()] }, "scenario.target.controllers: must be at most 8"],
+    [{ target: { fast_path: "yes" }, vms: [remote()] }, "scenario.target.fast_path: must be a boolean, not a string"],
+    [{ target: {}, vms: [remote({ disk: { backend: "memory", transport: "tcp", size: "16M" } })] }, 'scenario.vms[0].disk.transport: must be one of "local", "rdma"'],
+    [{ target: {}, vms: Array.from({ length: 9 }, (_, i) => remote({ name: `v${i}`, ram: "8M" })) }, 'scenario.vms: 9 disks with transport "rdma", at most 8'],
+  ])("rejects %j with the field and the problem", (input, msg) => {
+    expect(problem(input)).toContain(msg);
+  });
+});
+
 describe("scenario", () => {
   it("fills defaults and parses sizes and durations", () => {
     const s = parseScenario({ vms: [vm({ job: { bs: "8k", runtime: "5ms" } }), vm({ name: "b", device: "nvme", ram: "1G", disk: { backend: "memory", size: "64M", block_size: 512 } })] });
@@ -88,7 +115,7 @@ describe("scenario", () => {
     const bad = path.join(dir, "bad.json");
     fs.writeFileSync(bad, "{ vms: ");
     await expect(loadScenario(bad)).rejects.toThrow(`scenario ${bad}: not valid JSON`);
-    await expect(loadScenario(path.join(dir, "none.json"))).rejects.toThrow(/none\.json: no such file, and not a built-in scenario \(local\)/);
+    await expect(loadScenario(path.join(dir, "none.json"))).rejects.toThrow(/none\.json: no such file, and not a built-in scenario \(local, rdma\)/);
     fs.rmSync(dir, { recursive: true });
   });
 });
