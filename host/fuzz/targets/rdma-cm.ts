@@ -196,6 +196,8 @@ class RdmaCmHarness implements Harness {
       range(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
       { ...range(M.RXLOG_BASE, M.RXLOG_ENTRIES * M.RXLOG_ENTRY_SIZE, "receive result log"), lazy: true },
       range(M.QP_TABLE_BASE, M.MR_TABLE_BASE - M.QP_TABLE_BASE, "QP table, CM control and connections"),
+      // The CM hands each connected QP (QPN 0x10 and up) to the RC engine: rcEnable clears its block, the CM fills its descriptor.
+      range(M.RCQ_BASE + 0x10 * M.RCQ_SIZE, (M.MAX_QPS - 0x10) * M.RCQ_SIZE, "RC blocks of the CM's QPs"),
     ];
     const canaries = [
       range(g.base, g.size, "guest RAM"),
