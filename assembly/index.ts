@@ -16,7 +16,6 @@ import { nvmeServiceQueue, nvmeFuncReset } from "./nvme/io";
 import { nvmfActive, nvmfReap, nvmfFlush } from "./nvmeof/host";
 import { DISK_NVMF_QUEUE_OFF } from "./nvmeof/defs";
 import { rdmaPoll } from "./rdma/api";
-import { rcServiceAll } from "./rdma/req";
 
 export { irqSetCoalescing, irqNextDeadline } from "./pcie/irq";
 export { reqsInUse } from "./blk/req";
@@ -122,8 +121,7 @@ export function poll(budget: u32, now: f64): u32 {
     irqTimers(f, now);
   }
   if (fabric) {
-    nvmfFlush(); // one rcPostSend per fabric queue for every capsule built above
-    rcServiceAll(); // and on the wire in this same round
+    nvmfFlush(); // one rcPostSend per fabric queue for the capsules built above, sent this round
   }
   return done;
 }

@@ -14,7 +14,7 @@ import { diskAddr, blkFail } from "../blk/disk";
 import { reqComplete } from "../pipeline";
 import { funcGuest } from "../pcie/func";
 import { mrRegister, mrDeregister } from "../rdma/mr";
-import { rcPostSend, rcPostRecv } from "../rdma/req";
+import { rcPostSend, rcPostRecv, rcService } from "../rdma/req";
 import { rcAddr, rcOn } from "../rdma/rc";
 import { qpState, QpState } from "../rdma/qp";
 import { RCQ_CTRL, RCQ_SQ, RCQ_RQ, RCQ_CQ, RC_SQ_DEPTH, RC_RQ_DEPTH, RC_CQ_DEPTH, RCC_SQ_TAIL, RCC_RQ_TAIL, RCC_RQ_HEAD,
@@ -479,12 +479,17 @@ export function nvmfReap(): void {
   }
 }
 
-/** Post what this poll wrote: one rcPostSend per queue (after the front ends submitted). */
+/**
+ * Post what this poll wrote: one rcPostSend per queue (after the front ends submitted), and
+ * put those capsules on the wire in this same round (the RC engine's service of that QP).
+ */
 export function nvmfFlush(): void {
   for (let q: u32 = 0; q < NVMF_MAX_QUEUES; q++) {
     const qa = nqAddr(q);
     const st = qState(qa);
-    if (st == NvmfQueueState.CONNECTING || st == NvmfQueueState.LIVE) flushSend(q, qa);
+    if ((st != NvmfQueueState.CONNECTING && st != NvmfQueueState.LIVE) || load<u32>(qa + NQ_TO_POST) == 0) continue;
+    flushSend(q, qa);
+    if (qState(qa) != NvmfQueueState.FAILED) rcService(load<u32>(qa + NQ_QPN));
   }
 }
 
