@@ -227,8 +227,8 @@ function read(x: Exec, ns: Namespace, nlb: number): void {
   for (let i = 0; i < nlb; i++) {
     const lba = c.lba + i;
     if (!pi.has(lba)) pi.set(lba, x.guard(d + i * bs, bs), 0, lba >>> 0);
-    pi.copyTo(lba, x.u8, p + i * F.PI_SIZE);
   }
+  pi.copyTo(c.lba, nlb, x.u8, p);
   // Packets below the block size carry no whole block for the NIC to check: check here.
   if (c.qp.mtu < bs) checkPi(x, bs, d, p, nlb);
 }

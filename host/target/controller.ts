@@ -546,8 +546,18 @@ const FABRICS_NAMES: Record<number, string> = { [F.FCTYPE_CONNECT]: "connect", [
 const ADMIN_NAMES: Record<number, string> = { [S.ADM_IDENTIFY]: "identify", [S.ADM_GET_FEATURES]: "get_features", [S.ADM_SET_FEATURES]: "set_features", [D.ADM_KEEP_ALIVE]: "keep_alive" };
 const IO_NAMES: Record<number, string> = { [S.IO_READ]: "read", [S.IO_WRITE]: "write", [S.IO_FLUSH]: "flush", [S.IO_WRITE_ZEROES]: "write_zeroes", [S.IO_DSM]: "dsm" };
 
-/** Stats key of a command: fabrics.connect, admin.identify, io.read, io.0x7e ... */
+const opNames = new Map<number, string>();
+
+/** Stats key of a command: fabrics.connect, admin.identify, io.read, io.0x7e ... (built once per kind). */
 function opName(c: Cmd): string {
+  const kind = c.qp.qid < 0 ? 0 : c.qp.qid === 0 ? 1 : 2;
+  const key = (kind << 16) | (c.opc === F.OPC_FABRICS ? 0x100 | c.sqe[F.FAB_FCTYPE]! : c.opc);
+  let name = opNames.get(key);
+  if (name === undefined) { name = opNameOf(c); opNames.set(key, name); }
+  return name;
+}
+
+function opNameOf(c: Cmd): string {
   const hex = (v: number) => `0x${v.toString(16).padStart(2, "0")}`;
   if (c.opc === F.OPC_FABRICS) return `fabrics.${FABRICS_NAMES[c.sqe[F.FAB_FCTYPE]!] ?? hex(c.sqe[F.FAB_FCTYPE]!)}`;
   if (c.qp.qid === 0) return `admin.${ADMIN_NAMES[c.opc] ?? hex(c.opc)}`;

@@ -34,10 +34,13 @@ export class PiStore {
     this.valid.get(c)![lba % PI_CHUNK] = 1;
   }
 
-  /** Copy lba's 8 PI bytes to dst[at]; the block must have PI (has()). */
-  copyTo(lba: number, dst: Uint8Array, at: number): void {
-    const o = (lba % PI_CHUNK) * PI_SIZE;
-    dst.set(this.pages.get(Math.floor(lba / PI_CHUNK))!.subarray(o, o + PI_SIZE), at);
+  /** Copy the PI of blocks [lba, lba + n) to dst[at..]; every one must have PI (has()). One copy per PI page. */
+  copyTo(lba: number, n: number, dst: Uint8Array, at: number): void {
+    while (n > 0) {
+      const c = Math.floor(lba / PI_CHUNK), first = lba % PI_CHUNK, k = Math.min(n, PI_CHUNK - first);
+      dst.set(this.pages.get(c)!.subarray(first * PI_SIZE, (first + k) * PI_SIZE), at);
+      lba += k; n -= k; at += k * PI_SIZE;
+    }
   }
 
   /** Forget the PI of [lba, lba + n): the blocks were zeroed or deallocated. */

@@ -398,6 +398,22 @@ describe("protection information", () => {
     expect(s.nic.wqes.length).toBe(before + 5);
   });
 
+  it("PI of a read that crosses a PI page (1024 blocks) is staged block by block in order", async () => {
+    const { s, host } = await ready({ protection: true, bs: 512, mtu: 4096 });
+    host.set(pattern(8192, 31));
+    expect(exec(s, IO_QP, rw(S.IO_WRITE, 1, 1020, 16, keyed(8192))).status).toBe(0);
+    s.nic.submit(IO_QP, rw(S.IO_READ, 2, 1020, 16, keyed(8192)));
+    s.ctrl.step();
+    const ws = s.nic.pending().slice(0, 2);
+    const tags = ws.flatMap((w) => Array.from({ length: w.len / 512 }, (_, b) => {
+      const pi = new DataView(s.card.u8.buffer, s.nic.stage + w.piOff + b * 8, 8);
+      const blk = s.card.u8.subarray(s.nic.stage + w.stageOff + b * 512, s.nic.stage + w.stageOff + (b + 1) * 512);
+      return [pi.getUint32(4), pi.getUint16(0) === guardOf(blk)];
+    }));
+    expect(tags).toEqual(Array.from({ length: 16 }, (_, i) => [1020 + i, true]));
+    settle(s);
+  });
+
   it("with packets smaller than a block the controller checks PI itself: corrupt(lba) → guard check error, no data sent", async () => {
     const { s, host } = await ready({ protection: true, bs: 4096, mtu: 1024, bytes: 1 << 21 });
     host.set(pattern(8192, 3));
