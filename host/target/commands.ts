@@ -20,6 +20,8 @@ export interface Exec {
   readonly stageBase: number;
   /** CRC-16 T10-DIF of the n bytes at card offset p. */
   readonly guard: (p: number, n: number) => number;
+  /** Check PI here when the NIC cannot (packets below the block size). */
+  readonly difCheck: boolean;
   status: number;
   reason: string;
 }
@@ -230,7 +232,7 @@ function read(x: Exec, ns: Namespace, nlb: number): void {
   }
   pi.copyTo(c.lba, nlb, x.u8, p);
   // Packets below the block size carry no whole block for the NIC to check: check here.
-  if (c.qp.mtu < bs) checkPi(x, bs, d, p, nlb);
+  if (x.difCheck && c.qp.mtu < bs) checkPi(x, bs, d, p, nlb);
 }
 
 /** Guard and reference tag of nlb staged blocks against their staged PI (application tag FFFFh: unchecked). */

@@ -30,6 +30,12 @@ export interface ControllerOptions {
   subnqn?: string;
   /** Path MTU of QPs not bound through bindQp (default 4096). */
   mtu?: number;
+  /**
+   * PI is checked on reads (default on). The NIC checks data packets of whole blocks; with a
+   * path MTU below the block size the controller checks before sending. Off: neither (the
+   * NIC's NGF_DIF_CHECK switch is the StorageNic's to set).
+   */
+  difCheck?: boolean;
   /** Ring the NIC's doorbell for controller k (default: the firmware's nicDoorbell(k)). */
   doorbell?: (k: number) => void;
 }
@@ -140,6 +146,7 @@ export class StorageController {
   private readonly ready = new Fifo<Cmd>(); // FETCH / EXECUTE: hold staging, need send queue room
   private readonly ring: (k: number) => void;
   private readonly defaultMtu: number;
+  private readonly difCheck: boolean;
   private sqTail: number;
   private written = 0; // WQEs written this step
   private signaled = 0; // READ and RESPONSE WQEs whose event has not come back
@@ -162,6 +169,7 @@ export class StorageController {
     // The last block of the window is scratch for corrupt() (PI of a block never read yet).
     this.stage = new StageAllocator(M.NIC_STAGE_SIZE - this.sub.maxBlockSize);
     this.defaultMtu = o.mtu ?? 4096;
+    this.difCheck = o.difCheck ?? true;
     this.ring = o.doorbell ?? ((kk) => card.fw.nicDoorbell(kk));
     this.sqTail = this.u32(this.base + N.CB_SQ_TAIL);
   }
@@ -422,7 +430,7 @@ export class StorageController {
 
   private execute(c: Cmd): void {
     if (c.status !== 0) return;
-    const x: Exec = { c, sub: this.sub, u8: this.u8, dv: this.dv, stageBase: this.stageBase, guard: (p, n) => this.guard(p, n), status: 0, reason: "" };
+    const x: Exec = { c, sub: this.sub, u8: this.u8, dv: this.dv, stageBase: this.stageBase, guard: (p, n) => this.guard(p, n), difCheck: this.difCheck, status: 0, reason: "" };
     try {
       if (c.opc === F.OPC_FABRICS) executeFabrics(x);
       else if (c.qp.qid === 0) executeAdmin(x);

@@ -62,14 +62,17 @@ export class StorageNic {
       const key = fw.nicCtrlEnable(k);
       if (key === 0) throw new Error(`storage NIC: nicCtrlEnable(${k}) refused`);
       this.stageKeys.push(key);
-      this.controllers.push(new StorageController(k, card, this.subsystem));
+      this.controllers.push(new StorageController(k, card, this.subsystem, { difCheck: o.difCheck ?? true }));
     }
   }
 
   /** Accept NVMe-oF connections on an RDMA IP CM port; the listener id. */
   listen(port = CW.NVME_RDMA_PORT): number {
     const id = this.card.fw.rdmaCmListen(port);
-    if (id === CW.CM_NONE) throw new Error(`storage NIC: cannot listen on port ${port}`);
+    if (id === CW.CM_NONE) {
+      const ready = this.card.dv.getUint32(M.CM_CTRL + CW.CMC_READY, true) !== 0;
+      throw new Error(`storage NIC: cannot listen on port ${port}: ${ready ? "no free RDMA-CM connection slot" : "the card's RDMA-CM is not set up (call rdmaCmInit first)"}`);
+    }
     return id;
   }
 

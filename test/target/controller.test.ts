@@ -428,6 +428,14 @@ describe("protection information", () => {
     s.ctrl.corrupt(200);
     expect(exec(s, IO_QP, rw(S.IO_READ, 5, 200, 1, keyed(4096)))).toMatchObject({ sct: 2, sc: 0x82 });
   });
+
+  it("difCheck off: the controller does not check (the data goes as it is)", async () => {
+    const { s, host } = await ready({ protection: true, bs: 4096, mtu: 1024, bytes: 1 << 21, difCheck: false });
+    expect(exec(s, IO_QP, rw(S.IO_READ, 1, 9, 1, keyed(4096))).status).toBe(0);
+    s.ctrl.corrupt(9, 5);
+    expect(exec(s, IO_QP, rw(S.IO_READ, 2, 9, 1, keyed(4096))).status).toBe(0);
+    expect(diff(host.subarray(0, 4096), s.disk.subarray(9 * 4096, 10 * 4096))).toBe(-1);
+  });
 });
 
 describe("staging allocator", () => {

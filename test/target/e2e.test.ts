@@ -157,6 +157,20 @@ describe("NVMe-oF target end to end", () => {
     expect(e).toMatchObject({ data_failed: 4, response_failed: 1 }); // 4 packets at MTU 1024, then the response flushed
   });
 
+  it("StorageNic checks its configuration: controller count, block size, listen before rdmaCmInit", async () => {
+    const { Card } = await import("../../host/card.js");
+    const { MemoryBackend } = await import("../../host/backends/memory.js");
+    const { StorageNic } = await import("../../host/target/nic.js");
+    const card = await Card.create({ guests: [], disks: [] });
+    const b = new MemoryBackend(new Uint8Array(1 << 20), 512);
+    expect(() => new StorageNic(card, b, { controllers: 9 })).toThrow(/controllers/);
+    expect(() => new StorageNic(card, b, { blockSize: 4096 })).toThrow(/block size/);
+    const nic = new StorageNic(card, [b, new MemoryBackend(new Uint8Array(1 << 20), 512)], { controllers: 8 });
+    expect(nic.subsystem.namespaces.map((n) => n.nsid)).toEqual([1, 2]);
+    expect(nic.stageKeys.length).toBe(8);
+    expect(() => nic.listen()).toThrow(/rdmaCmInit/);
+  });
+
   it("the DPU's NVMe-oF initiator (host/nvmeof/initiator.ts) brings up a controller on this target", async () => {
     const h = await host({ queues: 0 });
     const c = connectController({
