@@ -20,6 +20,7 @@ export const NG_RIDX_QPN: u32 = NG_QP_RIDX + 256; // u32 per receive buffer set 
 export const NG_RIDX_GEN: u32 = NG_RIDX_QPN + 32 * 4; // u32 per receive buffer set: bumped each time the set is posted afresh
 // A receive buffer's id (RECV work request id, CMD_RECV_SLOT): its index in NIC_RECV | its set's
 // generation << 16. An id of an older generation (the QP was connected anew meanwhile) is not reposted.
+export const NG_STAGE_KEY: u32 = NG_RIDX_GEN + 32 * 4; // u32 per controller: its staging window's key, kept where no controller writes
 export const RBUF_GEN_SHIFT: u32 = 16;
 export const RBUF_INDEX_MASK: u32 = 0xffff;
 export const NGF_TAIL_FAST_PATH: u32 = 1; // after a TAIL or SINGLE WQE, send the queue's next WQE before moving on
@@ -45,7 +46,7 @@ export const CB_DIF_CID: u32 = 32; // NIC: CID whose response must carry the gua
 export const CB_DIF_QPN: u32 = 36; // NIC: ... on this QP
 export const CB_DIF_STATUS: u32 = 40; // NIC: NVMe status (nvmeof/defs.ts S_E2E_*) of the last DIF failure
 export const CB_CMD_DONE: u32 = 44; // NIC: consumed command entries whose receive buffers went back to their QP
-export const CB_STAGE_KEY: u32 = 48; // NIC: key of the memory region over the staging window (its VA = its card offset)
+export const CB_STAGE_KEY: u32 = 48; // NIC: key of the memory region over the staging window (its VA = its card offset); a copy, NG_STAGE_KEY is the one used
 // DIF failures waiting for their RESPONSE (CB_DIF_FAILED counts them; CID/QPN/STATUS above name
 // the latest): NIC_DIF_SLOTS u32 entries, 0 = free, else DIF_E_VALID | kind | QPN << 16 | CID.
 export const CB_DIF_TABLE: u32 = 64;

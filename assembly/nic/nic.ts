@@ -14,7 +14,7 @@ import { count } from "../stats";
 import { NIC_BASE, NIC_CTRLS, NIC_CTRL_SIZE, NIC_MAX_CTRLS, NIC_SQ_DEPTH, NIC_CMD_DEPTH, NIC_EVT_DEPTH, NIC_CTRL_BLOCK,
   NIC_MAX_QPS, NIC_RECV_DEPTH, NIC_RECV_SLOT, NIC_RECV_BASE, NIC_STAGE_BASE, NIC_STAGE_SIZE, NIC_GLOBALS_SIZE, MAX_QPS } from "../memmap";
 import {
-  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, RBUF_GEN_SHIFT,
+  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, NG_STAGE_KEY, RBUF_GEN_SHIFT,
   RBUF_INDEX_MASK, NGF_TAIL_FAST_PATH,
   NGF_DIF_CHECK, NIC_NO_CTRL, NC_SQ, NC_CMD, NC_EVT, CB_ON, CB_SQ_TAIL, CB_SQ_HEAD, CB_CMD_PROD, CB_CMD_CONS, CB_EVT_PROD,
   CB_EVT_CONS, CB_DIF_FAILED, CB_DIF_CID, CB_DIF_QPN, CB_DIF_STATUS, CB_CMD_DONE, CB_STAGE_KEY, CB_DIF_TABLE, NIC_DIF_SLOTS,
@@ -51,6 +51,8 @@ const WRID_SEND: u64 = <u64>1 << 63;
 @inline function recvBuf(slot: u32): u32 { return NIC_RECV_BASE + slot * NIC_RECV_SLOT; }
 @inline function qpCtrl(qpn: u32): u32 { return <u32>load<u8>(NIC_BASE + NG_QP_CTRL + qpn); }
 @inline function qpRidx(qpn: u32): u32 { return <u32>load<u8>(NIC_BASE + NG_QP_RIDX + qpn); }
+/** Controller k was enabled (its window key lives in NIC globals; CB_ON is the controller's copy to read). */
+@inline function ctrlOn(k: u32): bool { return load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4) != 0; }
 @inline function flags(): u32 { return load<u32>(NIC_BASE + NG_FLAGS); }
 @inline export function nicOn(): bool { return load<u32>(NIC_BASE + NG_ON) != 0; }
 @inline function setGen(r: u32): u32 { return load<u32>(NIC_BASE + NG_RIDX_GEN + r * 4) & 0xffff; }
@@ -75,7 +77,7 @@ export function nicInit(fl: u32): u32 {
   const oldKey = load<u32>(NIC_BASE + NG_RECV_KEY);
   if (oldKey != 0) mrDeregister(oldKey);
   for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) {
-    const sk = load<u32>(ctrl(k) + CB_STAGE_KEY);
+    const sk = load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4);
     if (sk != 0) mrDeregister(sk);
     memory.fill(ctrl(k), 0, NIC_CTRL_BLOCK);
   }
@@ -99,12 +101,14 @@ export function nicSetFlags(fl: u32): void { store<u32>(NIC_BASE + NG_FLAGS, fl)
 export function nicCtrlEnable(k: u32): u32 {
   if (k >= NIC_MAX_CTRLS || !nicOn()) { count(Counter.err_bad_config); return 0; }
   const cb = ctrl(k);
-  const old = load<u32>(cb + CB_STAGE_KEY);
+  const old = load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4);
   if (old != 0) mrDeregister(old);
+  store<u32>(NIC_BASE + NG_STAGE_KEY + k * 4, 0);
   memory.fill(cb, 0, NIC_CTRL_BLOCK);
   const key = mrRegister(-1, stage(k), NIC_STAGE_SIZE, <u64>stage(k), MR_LOCAL_WRITE);
   if (key == 0) return 0;
   store<u32>(cb + CB_STAGE_KEY, key);
+  store<u32>(NIC_BASE + NG_STAGE_KEY + k * 4, key);
   store<u32>(cb + CB_ON, 1);
   return key;
 }
@@ -129,7 +133,7 @@ function repost(qpn: u32, id: u32): bool {
  */
 export function nicBindQp(qpn: u32, k: u32): u32 {
   if (!nicOn() || qpn >= MAX_QPS || (k >= NIC_MAX_CTRLS && k != NIC_NO_CTRL)) { count(Counter.err_bad_config); return Counter.err_bad_config; }
-  if (k != NIC_NO_CTRL && (!rcOn(qpn) || load<u32>(ctrl(k) + CB_ON) == 0)) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+  if (k != NIC_NO_CTRL && (!rcOn(qpn) || !ctrlOn(k))) { count(Counter.err_bad_config); return Counter.err_bad_config; }
   let r = qpRidx(qpn);
   if (r == NO_IDX && k != NIC_NO_CTRL) {
     r = load<u32>(NIC_BASE + NG_NQPS);
@@ -172,7 +176,7 @@ function event(k: u32, tag: u32, kind: u32, status: u32, qpn: u32): void {
 function command(qpn: u32, id: u32, len: u32): void {
   const k = qpCtrl(qpn);
   let why: u32 = 0;
-  if (k >= NIC_MAX_CTRLS || load<u32>(ctrl(k) + CB_ON) == 0) why = Counter.err_nic_unbound_qp;
+  if (k >= NIC_MAX_CTRLS || !ctrlOn(k)) why = Counter.err_nic_unbound_qp;
   else if (len < NVME_SQE_LEN) why = Counter.err_nic_short_capsule;
   else {
     const cb = ctrl(k);
@@ -354,7 +358,7 @@ function post(k: u32, w: u32, type: u32, qpn: u32): void {
   const pos: u32 = op == WrOp.WRITE_PKT ? type + 1 : 0; // INITIAL..SINGLE → Pos FIRST..ONLY
   store<u64>(s + SWQE_WRID, WRID_SEND | (<u64>type << 40) | (<u64>k << 32) | <u64>load<u32>(w + NW_TAG));
   store<u32>(s + SWQE_OP, op | (pos << 8) | ((signaled ? 0 : SWF_UNSIGNALED) << 16)); // OP, POS, FLAGS
-  store<u32>(s + SWQE_LKEY, load<u32>(ctrl(k) + CB_STAGE_KEY));
+  store<u32>(s + SWQE_LKEY, load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4));
   store<u64>(s + SWQE_LADDR, <u64>(stage(k) + load<u32>(w + NW_STAGE_OFF)));
   store<u32>(s + SWQE_LEN, len);
   store<u32>(s + SWQE_RKEY, load<u32>(w + NW_RKEY));
@@ -418,7 +422,7 @@ function visit(k: u32, left: u32): u32 {
   const cb = ctrl(k);
   const bit: u32 = 1 << k;
   const db = NIC_BASE + NG_DOORBELLS;
-  if (load<u32>(cb + CB_ON) == 0) { store<u32>(db, load<u32>(db) & ~bit); return 0; }
+  if (!ctrlOn(k)) { store<u32>(db, load<u32>(db) & ~bit); return 0; }
   const head = load<u32>(cb + CB_SQ_HEAD);
   const tail = load<u32>(cb + CB_SQ_TAIL);
   if (head == tail) { store<u32>(db, load<u32>(db) & ~bit); return 0; }
@@ -474,7 +478,7 @@ export function nicPoll(budget: u32, now: f64): u32 {
   if (!nicOn()) return 0;
   rcSetNow(now);
   let n: u32 = 0;
-  for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) if (load<u32>(ctrl(k) + CB_ON) != 0) n += returnBuffers(k);
+  for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) if (ctrlOn(k)) n += returnBuffers(k);
   const nsets = load<u32>(NIC_BASE + NG_NQPS);
   for (let r: u32 = 0; r < nsets; r++) n += reap(load<u32>(NIC_BASE + NG_RIDX_QPN + r * 4));
   return n + fetchRound(budget);

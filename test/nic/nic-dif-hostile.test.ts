@@ -139,6 +139,24 @@ describe("storage-side NIC: hostile WQEs and indexes", () => {
     expect(r.nic.fw.rdmaQpState(q0)).toBe(3); // the QP is still in RTS
   });
 
+  it("a controller that writes the NIC's words of its block (CB_ON, CB_STAGE_KEY) gains nothing: the NIC keeps its own copies", async () => {
+    const r = await rig({ queues: 1, ctrls: 2, bind: [0] });
+    const q = r.tqpn[0]!;
+    setCb(r.nic, 0, N.CB_STAGE_KEY, cb(r.nic, 1, N.CB_STAGE_KEY)); // controller 1's window key
+    setCb(r.nic, 3, N.CB_ON, 1); // a controller nobody enabled
+    writeWqes(r.nic, 3, [{ type: N.NicWqeType.SINGLE, qpn: q, len: 64, total: 64, raddr: VA0, rkey: r.hq[0]!.key }]);
+    r.nic.fw.nicDoorbell(3);
+    const data = pattern(64, 3);
+    r.nic.u8.set(data, stageBase(0) + 0x40);
+    writeWqes(r.nic, 0, [{ type: N.NicWqeType.SINGLE, qpn: q, stageOff: 0x40, len: 64, total: 64, raddr: VA0 + 0x100n, rkey: r.hq[0]!.key }]);
+    r.nic.fw.nicDoorbell(0);
+    rounds(r, () => r.sent.length === 1 && ram(r.hq[0]!, 0x100, 64).every((x, i) => x === data[i]), 200);
+    expect(ram(r.hq[0]!, 0x100, 64)).toEqual(data); // sent from controller 0's own window
+    expect(cb(r.nic, 3, N.CB_SQ_HEAD)).toBe(0); // controller 3's queue is not fetched
+    expect(ops(r.sent)).toEqual(["RC_WRITE_ONLY"]);
+    expect(r.nic.fw.rdmaQpState(q)).toBe(3);
+  });
+
   it("random WQE bytes and bogus ring indexes never trap; every WQE is accounted for", async () => {
     const r = await rig({ queues: 2, ctrls: 2, flags: N.NGF_DIF_CHECK | N.NGF_TAIL_FAST_PATH });
     let x = 12345;
