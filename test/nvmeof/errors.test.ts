@@ -159,4 +159,38 @@ describe("NVMe-oF host: errors end as error completions or counted drops", () =>
     expect(w.host.counters().rdma_rx_frames).toBe(rx);
     expect(w.drv.reap(() => {})).toBe(0);
   });
+
+  it("hostile responses (seeded random lengths, queues, CIDs, statuses): each is counted once, as a drop or as the answer it names", async () => {
+    const w = await up();
+    const buf = w.host.guests[0]!.alloc(8 * 4096);
+    w.target.hold = true;
+    for (let i = 0; i < 8; i++) expect(w.drv.submit(BlkOp.READ, i * 8, 8, buf + i * 4096, i)).toBe(true);
+    w.drv.kick();
+    for (let i = 0; i < 50; i++) w.step();
+    const live = ioCapsules(w).map((c) => c.cid);
+    expect(live.length).toBe(8);
+    let x = 12345;
+    const rnd = (n: number) => { x = (x * 1103515245 + 12345) >>> 0; return (x >>> 8) % n; };
+    const before = w.host.counters();
+    const N = 300;
+    let completed = 0;
+    for (let i = 0; i < N; i++) {
+      const len = [0, 4, 15, 16, 16, 16, 17, 64][rnd(8)]!;
+      const cid = rnd(4) === 0 ? live[rnd(8)]! : rnd(0x10000); // a quarter name a command in flight
+      const b = cqe([0, 1, 1, 7][rnd(4)]!, cid, rnd(0x8000), len);
+      if (len >= 16) b.set([rnd(256), rnd(256), rnd(256), rnd(256)], 0);
+      w.target.sendRaw(1, b);
+      if (i % 10 === 9) for (let k = 0; k < 20; k++) { w.step(); completed += w.drv.reap(() => {}); }
+    }
+    w.target.release();
+    for (let k = 0; k < 500; k++) { w.step(); completed += w.drv.reap(() => {}); }
+    expect(completed).toBe(8); // every request once: by a hostile answer that named it, or by its own
+    const after = w.host.counters();
+    const d = (k: string) => after[k]! - before[k]!;
+    expect(d("nvmf_responses") + d("err_nvmf_stale_response") + d("err_nvmf_bad_response")).toBe(N + 8);
+    expect(d("nvmf_responses")).toBe(8);
+    expect(w.host.inFlight()).toBe(0);
+    expect(w.host.fw.nvmfQueueState(1)).toBe(F.NvmfQueueState.LIVE);
+    expect(vio(w, BlkOp.READ, 0, 8, buf)).toBe(0); // and the queue still works
+  });
 });
