@@ -47,6 +47,10 @@ export interface NvmfController {
   /** Model number from Identify Controller (trimmed). */
   model: string;
   ns: NvmfNamespace;
+  /** Capsules in flight per I/O queue: the depth asked for, at most CAP.MQES + 1. */
+  ioDepth: number;
+  /** Largest transfer of one command in bytes (Identify MDTS in CAP.MPSMIN pages); 0 = no limit. */
+  maxTransfer: number;
 }
 
 /** An NVMe-oF bring-up step failed; the message names the target, queue and cause. */
@@ -88,7 +92,7 @@ class Initiator {
   readonly card: Card;
   readonly port: number;
   readonly where: string;
-  readonly depth: number;
+  depth: number;
   readonly maxSteps: number;
   private readonly sqe: number; // card offset: SQE + 1024 bytes of Connect data
   private readonly buf: number; // card offset of a 4 KiB buffer the target writes (Identify)
@@ -194,13 +198,17 @@ class Initiator {
     this.check(what, this.command(q, 0, what));
   }
 
-  propertyGet(q: number, offset: number): number {
+  /** Property Get (§3.4): a 4-byte register's value, or an 8-byte one's as [low, high]. */
+  propertyGet(q: number, offset: number): number;
+  propertyGet(q: number, offset: number, size8: true): [number, number];
+  propertyGet(q: number, offset: number, size8 = false): number | [number, number] {
     const dv = this.clearSqe(F.OPC_FABRICS, false);
     dv.setUint8(F.FAB_FCTYPE, F.FCTYPE_PROPERTY_GET);
-    dv.setUint8(F.PROP_ATTRIB, F.PROP_SIZE_4);
+    dv.setUint8(F.PROP_ATTRIB, size8 ? F.PROP_SIZE_8 : F.PROP_SIZE_4);
     dv.setUint32(F.PROP_OFFSET, offset, true);
     const what = `NVMe-oF ${this.where}: Property Get 0x${offset.toString(16)}`;
-    return this.check(what, this.command(q, 0, what)).dw0;
+    const c = this.check(what, this.command(q, 0, what));
+    return size8 ? [c.dw0, c.dw1] : c.dw0;
   }
 
   /** Identify (base §5.17) with CNS into the setup buffer (keyed SGL); returns its 4096 bytes. */
@@ -239,6 +247,8 @@ export function connectController(o: InitiatorOptions): NvmfController {
   try {
     const aq = o.firstQueue ?? 0;
     const cntlid = init.queue(aq, 0, F.CNTLID_DYNAMIC);
+    const [capLo, capHi] = init.propertyGet(aq, REG.NVME_REG_CAP, true);
+    const mqes = capLo & 0xffff, mpsmin = (capHi >>> REG.NVME_CAP_HI_MPSMIN_SHIFT) & 0xf;
     const cc = REG.NVME_CC_EN | (REG.NVME_SQES_LOG2 << REG.NVME_CC_IOSQES_SHIFT) | (REG.NVME_CQES_LOG2 << REG.NVME_CC_IOCQES_SHIFT);
     init.propertySet(aq, REG.NVME_REG_CC, cc);
     let ready = false;
@@ -249,17 +259,20 @@ export function connectController(o: InitiatorOptions): NvmfController {
     if (!ready) throw new NvmfError(`NVMe-oF ${init.where}: controller ${cntlid} never set CSTS.RDY`);
     const idc = init.identify(aq, S.CNS_CONTROLLER, 0);
     const model = new TextDecoder().decode(idc.subarray(S.IDC_MN, S.IDC_MN + S.IDC_MN_LEN)).trim();
+    const mdts = idc[S.IDC_MDTS]!;
+    const maxTransfer = mdts === 0 ? 0 : 2 ** (12 + mpsmin + mdts);
     const nsid = o.nsid ?? 1;
     const idn = new DataView(init.identify(aq, S.CNS_NAMESPACE, nsid).buffer);
     const flbas = idn.getUint8(S.IDN_FLBAS) & 0xf;
     const lbads = (idn.getUint32(S.IDN_LBAF0 + 4 * flbas, true) >>> S.LBAF_LBADS_SHIFT) & 0xff;
     const ns = { nsid, blocks: Number(idn.getBigUint64(S.IDN_NSZE, true)), blockSize: 2 ** lbads };
+    init.depth = Math.min(init.depth, mqes + 1); // I/O queues: no deeper than the controller takes
     const ioQueues: number[] = [];
     for (let i = 1; i <= (o.ioQueues ?? 1); i++) {
       init.queue(aq + i, i, cntlid);
       ioQueues.push(aq + i);
     }
-    return { cntlid, adminQueue: aq, ioQueues, model, ns };
+    return { cntlid, adminQueue: aq, ioQueues, model, ns, ioDepth: init.depth, maxTransfer };
   } finally {
     init.close();
   }

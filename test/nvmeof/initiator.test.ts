@@ -11,8 +11,12 @@ import * as REG from "../../assembly/nvme/regs.js";
 describe("NVMe-oF initiator bring-up", () => {
   it("connects the admin queue, enables the controller, identifies it and its namespace, connects the I/O queues", async () => {
     const w = await world({ blockSize: 4096, blocks: 1024 });
+    w.target.mqes = 7; // the I/O queues get 8 entries, not the 16 asked for
     const ctrl = bringUp(w, { ioQueues: 2, depth: 16 });
-    expect(ctrl).toEqual({ cntlid: 0x21, adminQueue: 0, ioQueues: [1, 2], model: "scripted target", ns: { nsid: 1, blocks: 1024, blockSize: 4096 } });
+    expect(ctrl).toEqual({
+      cntlid: 0x21, adminQueue: 0, ioQueues: [1, 2], model: "scripted target", ns: { nsid: 1, blocks: 1024, blockSize: 4096 },
+      ioDepth: 8, maxTransfer: 128 * 1024,
+    });
     const seen = w.target.capsules.map((c) => {
       const dv = new DataView(c.bytes.buffer);
       if (c.opc !== F.OPC_FABRICS) return `q${c.qid} identify cns ${dv.getUint32(S.SQE_CDW10, true)} nsid ${c.nsid}`;
@@ -22,16 +26,18 @@ describe("NVMe-oF initiator bring-up", () => {
         const host = new TextDecoder().decode(c.bytes.subarray(S.SQE_SIZE + F.CD_HOSTNQN, S.SQE_SIZE + F.CD_HOSTNQN + HOSTNQN.length));
         return `q${c.qid} connect qid ${dv.getUint16(F.CONN_QID, true)} sqsize ${dv.getUint16(F.CONN_SQSIZE, true)} cntlid ${d.getUint16(F.CD_CNTLID, true).toString(16)} ${host}`;
       }
-      return `q${c.qid} ${t === F.FCTYPE_PROPERTY_SET ? "set" : "get"} 0x${dv.getUint32(F.PROP_OFFSET, true).toString(16)}`;
+      const size = dv.getUint8(F.PROP_ATTRIB) === F.PROP_SIZE_8 ? 8 : 4;
+      return `q${c.qid} ${t === F.FCTYPE_PROPERTY_SET ? "set" : "get"} 0x${dv.getUint32(F.PROP_OFFSET, true).toString(16)}/${size}`;
     });
     expect(seen).toEqual([
       `q0 connect qid 0 sqsize 15 cntlid ffff ${HOSTNQN}`,
-      "q0 set 0x14",
-      "q0 get 0x1c",
+      "q0 get 0x0/8",
+      "q0 set 0x14/4",
+      "q0 get 0x1c/4",
       "q0 identify cns 1 nsid 0",
       "q0 identify cns 0 nsid 1",
-      `q1 connect qid 1 sqsize 15 cntlid 21 ${HOSTNQN}`,
-      `q2 connect qid 2 sqsize 15 cntlid 21 ${HOSTNQN}`,
+      `q1 connect qid 1 sqsize 7 cntlid 21 ${HOSTNQN}`,
+      `q2 connect qid 2 sqsize 7 cntlid 21 ${HOSTNQN}`,
     ]);
     expect(w.target.cc & REG.NVME_CC_EN).toBe(1);
     expect([w.host.fw.nvmfQueueState(0), w.host.fw.nvmfQueueState(1), w.host.fw.nvmfQueueState(2)]).toEqual([F.NvmfQueueState.LIVE, F.NvmfQueueState.LIVE, F.NvmfQueueState.LIVE]);

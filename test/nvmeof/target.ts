@@ -58,6 +58,9 @@ export class ScriptedTarget {
   /** Stop answering Fabrics Connect with success: the status to answer with instead. */
   connectStatus = 0;
   cntlid = 0x21;
+  /** CAP.MQES (0's based) and Identify MDTS this target reports. */
+  mqes = 63;
+  mdts = 5;
   cc = 0;
   csts = 0;
   errors: string[] = [];
@@ -173,8 +176,10 @@ export class ScriptedTarget {
       }
       this.respond(c, cap.cid, 0);
     } else if (type === F.FCTYPE_PROPERTY_GET) {
-      const off = dv.getUint32(F.PROP_OFFSET, true);
-      this.respond(c, cap.cid, 0, off === REG.NVME_REG_CSTS ? this.csts : off === REG.NVME_REG_CC ? this.cc : 0);
+      const off = dv.getUint32(F.PROP_OFFSET, true), size8 = (dv.getUint8(F.PROP_ATTRIB) & 1) === F.PROP_SIZE_8;
+      if (size8 && off === REG.NVME_REG_CAP) this.respond(c, cap.cid, 0, this.mqes, REG.NVME_CAP_HI_CSS_NVM);
+      else if (size8) this.respond(c, cap.cid, S.S_INVALID_FIELD);
+      else this.respond(c, cap.cid, 0, off === REG.NVME_REG_CSTS ? this.csts : off === REG.NVME_REG_CC ? this.cc : 0);
     } else this.respond(c, cap.cid, S.S_INVALID_OPCODE);
   }
 
@@ -187,6 +192,7 @@ export class ScriptedTarget {
       data.fill(0x20, S.IDC_MN, S.IDC_MN + S.IDC_MN_LEN);
       data.set(new TextEncoder().encode("scripted target"), S.IDC_MN);
       d.setUint16(S.IDC_CNTLID, this.cntlid, true);
+      d.setUint8(S.IDC_MDTS, this.mdts);
     } else if (cns === S.CNS_NAMESPACE && cap.nsid === 1) {
       d.setBigUint64(S.IDN_NSZE, BigInt(this.blocks), true);
       d.setBigUint64(S.IDN_NCAP, BigInt(this.blocks), true);
@@ -242,11 +248,12 @@ export class ScriptedTarget {
   }
 
   /** SEND the 16-byte response capsule: DW0, SQHD | SQID, CID | status. */
-  respond(c: Conn, cid: number, status: number, dw0 = 0): void {
+  respond(c: Conn, cid: number, status: number, dw0 = 0, dw1 = 0): void {
     const off = CQE_BASE + (this.cqes++ % 256) * 64;
     const at = this.card.guests[0]!.base + off, dv = this.card.dv;
     this.card.u8.fill(0, at, at + 16);
     dv.setUint32(at + S.CQE_DW0, dw0, true);
+    dv.setUint32(at + S.CQE_DW1, dw1, true);
     dv.setUint32(at + S.CQE_DW2, (c.qid << 16) >>> 0, true);
     dv.setUint32(at + S.CQE_DW3, (cid | (status << S.CQE_STATUS_SHIFT)) >>> 0, true);
     postSend(c.side, [{ op: R.WrOp.SEND, wrid: 2, off, len: S.CQE_SIZE }]);
