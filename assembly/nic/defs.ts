@@ -21,6 +21,7 @@ export const NG_RIDX_GEN: u32 = NG_RIDX_QPN + 32 * 4; // u32 per receive buffer 
 // A receive buffer's id (RECV work request id, CMD_RECV_SLOT): its index in NIC_RECV | its set's
 // generation << 16. An id of an older generation (the QP was connected anew meanwhile) is not reposted.
 export const NG_STAGE_KEY: u32 = NG_RIDX_GEN + 32 * 4; // u32 per controller: its staging window's key, kept where no controller writes
+export const NG_QP_WOPEN: u32 = NG_STAGE_KEY + 8 * 4; // u8 per QP (MAX_QPS): 1 while an RDMA WRITE message is open (INITIAL sent, TAIL not yet)
 export const RBUF_GEN_SHIFT: u32 = 16;
 export const RBUF_INDEX_MASK: u32 = 0xffff;
 export const NGF_TAIL_FAST_PATH: u32 = 1; // after a TAIL or SINGLE WQE, send the queue's next WQE before moving on

@@ -14,7 +14,7 @@ import { count } from "../stats";
 import { NIC_BASE, NIC_CTRLS, NIC_CTRL_SIZE, NIC_MAX_CTRLS, NIC_SQ_DEPTH, NIC_CMD_DEPTH, NIC_EVT_DEPTH, NIC_CTRL_BLOCK,
   NIC_MAX_QPS, NIC_RECV_DEPTH, NIC_RECV_SLOT, NIC_RECV_BASE, NIC_STAGE_BASE, NIC_STAGE_SIZE, NIC_GLOBALS_SIZE, MAX_QPS } from "../memmap";
 import {
-  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, NG_STAGE_KEY, RBUF_GEN_SHIFT,
+  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, NG_STAGE_KEY, NG_QP_WOPEN, RBUF_GEN_SHIFT,
   RBUF_INDEX_MASK, NGF_TAIL_FAST_PATH,
   NGF_DIF_CHECK, NIC_NO_CTRL, NC_SQ, NC_CMD, NC_EVT, CB_ON, CB_SQ_TAIL, CB_SQ_HEAD, CB_CMD_PROD, CB_CMD_CONS, CB_EVT_PROD,
   CB_EVT_CONS, CB_DIF_FAILED, CB_DIF_CID, CB_DIF_QPN, CB_DIF_STATUS, CB_CMD_DONE, CB_STAGE_KEY, CB_DIF_TABLE, NIC_DIF_SLOTS,
@@ -147,6 +147,7 @@ export function nicBindQp(qpn: u32, k: u32): u32 {
     // A fresh receive queue (the CM connected the QP anew): a new generation of the set, so the
     // buffers a controller still holds from the old connection are not posted twice.
     const gen = (setGen(r) + 1) & 0xffff;
+    store<u8>(NIC_BASE + NG_QP_WOPEN + qpn, 0); // no message of the old connection is open on the new one
     store<u32>(NIC_BASE + NG_RIDX_GEN + r * 4, gen);
     for (let i: u32 = 0; i < NIC_RECV_DEPTH; i++) repost(qpn, (r * NIC_RECV_DEPTH + i) | (gen << RBUF_GEN_SHIFT));
   }
@@ -324,6 +325,10 @@ function wqeCheck(k: u32, w: u32, type: u32): u32 {
   if (type > <u32>NicWqeType.READ) return Counter.err_nic_bad_wqe;
   const qpn = load<u32>(w + NW_QPN);
   if (qpn >= MAX_QPS || qpCtrl(qpn) != k || !rcUsable(qpn)) return Counter.err_nic_wqe_qp;
+  // The packets of a WRITE message go out back to back on their QP (§9.7.2 opcode sequence):
+  // only INTERMEDIATE / TAIL while one is open, anything else only when none is.
+  const open = load<u8>(NIC_BASE + NG_QP_WOPEN + qpn) != 0;
+  if (open != (type == NicWqeType.INTERMEDIATE || type == NicWqeType.TAIL)) return Counter.err_nic_bad_wqe;
   const off = <u64>load<u32>(w + NW_STAGE_OFF);
   const len = load<u32>(w + NW_LEN);
   const total = load<u32>(w + NW_TOTAL);
@@ -365,6 +370,8 @@ function post(k: u32, w: u32, type: u32, qpn: u32): void {
   store<u64>(s + SWQE_RADDR, load<u64>(w + NW_RADDR));
   store<u32>(s + SWQE_IMM, load<u32>(w + NW_TOTAL));
   rcPostSend(qpn, 1);
+  if (type == NicWqeType.INITIAL) store<u8>(NIC_BASE + NG_QP_WOPEN + qpn, 1);
+  else if (type == NicWqeType.TAIL) store<u8>(NIC_BASE + NG_QP_WOPEN + qpn, 0);
   const q = qpAddr(qpn);
   if (load<u32>(q + QP_STATE) == QpState.RTS) rcTransmit(qpn, c, q); // now: the wire order is the fetch order
   count(Counter.nic_packets_sent);

@@ -139,6 +139,32 @@ describe("storage-side NIC: hostile WQEs and indexes", () => {
     expect(r.nic.fw.rdmaQpState(q0)).toBe(3); // the QP is still in RTS
   });
 
+  it("WQEs out of a WRITE message's sequence are refused, so the QP stays up and the message stays whole", async () => {
+    const r = await rig({ queues: 1, ctrls: 1 });
+    const q = r.tqpn[0]!, key = r.hq[0]!.key, mtu = r.mtu;
+    const data = pattern(2 * mtu, 8);
+    r.nic.u8.set(data, stageBase(0));
+    writeCqe(r.nic, 0, 0x8000, 1);
+    const [first, last] = dataWqes(q, mtu, 0, 2 * mtu, VA0 + 0x10000n, key);
+    writeWqes(r.nic, 0, [
+      { type: N.NicWqeType.INTERMEDIATE, qpn: q, len: mtu, tag: 201 }, // no message open
+      first!,
+      { type: N.NicWqeType.RESPONSE, qpn: q, stageOff: 0x8000, len: 16, tag: 202 }, // inside the open message
+      { ...first!, tag: 203 }, // a second INITIAL
+      { type: N.NicWqeType.READ, qpn: q, total: 64, raddr: VA0, rkey: key, tag: 204 },
+      last!,
+      { type: N.NicWqeType.TAIL, qpn: q, len: 10, tag: 205 }, // closed again
+    ]);
+    r.nic.fw.nicDoorbell(0);
+    rounds(r, () => cb(r.nic, 0, N.CB_EVT_PROD) >= 5 && r.sent.length >= 2, 500);
+    expect(events(r.nic, 0).map((e) => [e.tag, e.kind, e.status])).toEqual([201, 202, 203, 204, 205].map((t) => [t, "ERROR", Counter.err_nic_bad_wqe]));
+    expect(ops(r.sent)).toEqual(["RC_WRITE_FIRST", "RC_WRITE_LAST"]);
+    rounds(r, () => ram(r.hq[0]!, 0x10000, data.length).every((x, i) => x === data[i]), 500);
+    expect(ram(r.hq[0]!, 0x10000, data.length)).toEqual(data);
+    expect(r.nic.fw.rdmaQpState(q)).toBe(3);
+    expect(r.host.fw.rdmaQpState(r.hq[0]!.qpn)).toBe(3);
+  });
+
   it("a controller that writes the NIC's words of its block (CB_ON, CB_STAGE_KEY) gains nothing: the NIC keeps its own copies", async () => {
     const r = await rig({ queues: 1, ctrls: 2, bind: [0] });
     const q = r.tqpn[0]!;
