@@ -109,6 +109,10 @@ export function nvmfActive(): bool {
 export function queueSetup(q: u32, qpn: u32, qid: u32, depth: u32): u32 {
   if (q >= NVMF_MAX_QUEUES || qpn >= MAX_QPS || qid > 0xffff || depth == 0 || depth > NVMF_DEPTH || depth > RC_SQ_DEPTH
     || depth > RC_RQ_DEPTH || depth * 2 > RC_CQ_DEPTH) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+  for (let o: u32 = 0; o < NVMF_MAX_QUEUES; o++) { // one QP, one queue: its completions have one reader
+    const oa = nqAddr(o);
+    if (o != q && qState(oa) != NvmfQueueState.IDLE && load<u32>(oa + NQ_QPN) == qpn) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+  }
   const c = rcAddr(qpn);
   if (!rcOn(qpn) || qpState(qpn) != QpState.RTS || load<u32>(c + RCC_RQ_TAIL) != load<u32>(c + RCC_RQ_HEAD)) {
     count(Counter.err_nvmf_queue_down);
@@ -134,7 +138,7 @@ export function queueSetup(q: u32, qpn: u32, qid: u32, depth: u32): u32 {
   store<u32>(qa + NQ_NRESP, depth);
   queueSetState(q, NvmfQueueState.CONNECTING);
   for (let j: u32 = 0; j < depth; j++) writeRecv(q, qa, j);
-  if (!flushRecv(qa)) return Counter.err_nvmf_queue_down;
+  if (!flushRecv(qa)) { queueSetState(q, NvmfQueueState.FAILED); return Counter.err_nvmf_queue_down; }
   return 0;
 }
 
