@@ -148,6 +148,7 @@ export function nicBindQp(qpn: u32, k: u32): u32 {
     // buffers a controller still holds from the old connection are not posted twice.
     const gen = (setGen(r) + 1) & 0xffff;
     store<u8>(NIC_BASE + NG_QP_WOPEN + qpn, 0); // no message of the old connection is open on the new one
+    difForgetQp(qpn); // nor does a DIF failure of its commands wait for a response on the new one
     store<u32>(NIC_BASE + NG_RIDX_GEN + r * 4, gen);
     for (let i: u32 = 0; i < NIC_RECV_DEPTH; i++) repost(qpn, (r * NIC_RECV_DEPTH + i) | (gen << RBUF_GEN_SHIFT));
   }
@@ -291,6 +292,21 @@ function difRemember(k: u32, tag: u32, qpn: u32, cid: u32, status: u32): void {
   // No room to carry it to the response: tell the controller now, so it fails the command.
   count(Counter.err_nic_dif_table_full);
   event(k, tag, EvKind.DIF_ERROR, status, qpn);
+}
+
+/** Drop every pending DIF failure of QP qpn (its connection ended: those responses will never come). */
+function difForgetQp(qpn: u32): void {
+  for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) {
+    const cb = ctrl(k);
+    if (load<u32>(cb + CB_DIF_FAILED) == 0) continue;
+    for (let i: u32 = 0; i < NIC_DIF_SLOTS; i++) {
+      const s = cb + CB_DIF_TABLE + i * 4;
+      const v = load<u32>(s);
+      if (v == 0 || ((v >> 16) & 0xff) != (qpn & 0xff)) continue;
+      store<u32>(s, 0);
+      store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) - 1);
+    }
+  }
 }
 
 /** The NVMe status a RESPONSE of (qpn, cid) must carry (entry taken out of the table), or 0. */

@@ -83,11 +83,17 @@ describe("storage-side NIC: command distribution", () => {
 });
 
 describe("storage-side NIC: a QP connected anew", () => {
-  it("the same QPN after a disconnect gets fresh buffers; a command the controller held from the old connection does not post its buffer twice", async () => {
-    const r = await rig({ queues: 1, ctrls: 1 });
+  it("the same QPN after a disconnect gets fresh buffers; a command the controller held from the old connection does not post its buffer twice, its DIF failure is forgotten", async () => {
+    const r = await rig({ queues: 1, ctrls: 1, flags: N.NGF_DIF_CHECK });
     const q = r.tqpn[0]!, blk = r.nic.fw.rdmaRcBlock(q);
     sendCapsule(r, 0, pattern(64, 1), 0, 1);
     rounds(r, () => commands(r.nic, 0).length === 1);
+    // Its data fails the DIF check; the connection ends before its response is written.
+    r.nic.u8.set(new Uint8Array(8).fill(0x55), stageBase(0) + 0x1000); // PI that does not match
+    writeWqes(r.nic, 0, [{ type: N.NicWqeType.SINGLE, qpn: q, len: 512, total: 512, flags: N.NWF_DIF, block: 512, piOff: 0x1000, cid: 4, raddr: VA0, rkey: r.hq[0]!.key }]);
+    r.nic.fw.nicDoorbell(0);
+    rounds(r, () => cb(r.nic, 0, N.CB_DIF_FAILED) === 1, 100);
+    expect(cb(r.nic, 0, N.CB_DIF_FAILED)).toBe(1);
     // The host disconnects while controller 0 still holds the capsule; the CM frees both sides.
     const id = [...Array(M.CM_MAX_CONNS).keys()].find((i) => r.host.fw.rdmaCmState(i) === 6)!;
     expect(r.host.fw.rdmaCmDisconnect(id)).toBe(0);
@@ -102,6 +108,7 @@ describe("storage-side NIC: a QP connected anew", () => {
     rounds(r, () => false, 5);
     expect(r.nic.dv.getUint32(blk + R.RCC_RQ_TAIL, true)).toBe(M.NIC_RECV_DEPTH); // its buffer was not posted again
     expect(counters(r.nic).err_nic_bad_index).toBe(0);
+    expect(cb(r.nic, 0, N.CB_DIF_FAILED)).toBe(0);
   });
 });
 
