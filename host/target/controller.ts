@@ -556,7 +556,7 @@ const IO_NAMES: Record<number, string> = { [S.IO_READ]: "read", [S.IO_WRITE]: "w
 
 const opNames = new Map<number, string>();
 
-/** Stats key of a command: fabrics.connect, admin.identify, io.read, io.0x7e ... (built once per kind). */
+/** Stats key of a command: connect, identify, read, ... and for unknown ones admin_0x7e, io_0x7e, fabrics_0x05 (built once per kind). */
 function opName(c: Cmd): string {
   const kind = c.qp.qid < 0 ? 0 : c.qp.qid === 0 ? 1 : 2;
   const key = (kind << 16) | (c.opc === F.OPC_FABRICS ? 0x100 | c.sqe[F.FAB_FCTYPE]! : c.opc);
@@ -567,8 +567,8 @@ function opName(c: Cmd): string {
 
 function opNameOf(c: Cmd): string {
   const hex = (v: number) => `0x${v.toString(16).padStart(2, "0")}`;
-  if (c.opc === F.OPC_FABRICS) return `fabrics.${FABRICS_NAMES[c.sqe[F.FAB_FCTYPE]!] ?? hex(c.sqe[F.FAB_FCTYPE]!)}`;
-  if (c.qp.qid === 0) return `admin.${ADMIN_NAMES[c.opc] ?? hex(c.opc)}`;
-  if (c.qp.qid > 0) return `io.${IO_NAMES[c.opc] ?? hex(c.opc)}`;
-  return `unconnected.${hex(c.opc)}`;
+  if (c.opc === F.OPC_FABRICS) return FABRICS_NAMES[c.sqe[F.FAB_FCTYPE]!] ?? `fabrics_${hex(c.sqe[F.FAB_FCTYPE]!)}`;
+  if (c.qp.qid === 0) return ADMIN_NAMES[c.opc] ?? `admin_${hex(c.opc)}`;
+  if (c.qp.qid > 0) return IO_NAMES[c.opc] ?? `io_${hex(c.opc)}`;
+  return `unconnected_${hex(c.opc)}`;
 }

@@ -82,8 +82,8 @@ describe("NVMe-oF target end to end", () => {
     expect(same(h.ram.subarray(DATA + 0x10000, DATA + 0x10000 + 8192), a)).toBe(true);
     expect(same(h.ram.subarray(DATA + 0x20000, DATA + 0x20000 + 8192), b)).toBe(true);
     const [c0, c1] = h.nic.stats().controllers;
-    expect(c0!.commands).toMatchObject({ "io.write": 1, "io.read": 1, "fabrics.connect": 2 });
-    expect(c1!.commands).toMatchObject({ "io.write": 1, "io.read": 1, "fabrics.connect": 1 });
+    expect(c0!.commands).toMatchObject({ write: 1, read: 1, connect: 2 });
+    expect(c1!.commands).toMatchObject({ write: 1, read: 1, connect: 1 });
   });
 
   for (const fastPath of [true, false]) {
@@ -148,7 +148,7 @@ describe("NVMe-oF target end to end", () => {
     expect(postRecv(s, [{ wrid: 900, off: 0x10000, len: 64 }])).toBe(1);
     expect(postSend(s, [{ op: RC.WrOp.SEND, wrid: 901, off: 0, len: 64 }])).toBe(1);
     const c0 = () => h.nic.stats().controllers[0]!;
-    run(h, () => c0().commands["io.read"] === 1 && c0().inFlight === 0, 200_000);
+    run(h, () => c0().commands.read === 1 && c0().inFlight === 0, 200_000);
     poll(s);
     expect(c0()).toMatchObject({ inFlight: 0, stageInUse: 0 });
     const e = c0().errors;

@@ -99,7 +99,7 @@ describe("VM I/O through the DPU to the storage controllers", () => {
       const idle = () => w.nic.stats().controllers.every((c) => c.inFlight === 0 && c.stageInUse === 0);
       for (let i = 0; i < 10_000 && !idle(); i++) w.step();
       expect(idle()).toBe(true);
-      expect(w.nic.stats().controllers.reduce((n, c) => n + (c.commands["io.read"] ?? 0) + (c.commands["io.write"] ?? 0), 0)).toBeGreaterThanOrEqual(128);
+      expect(w.nic.stats().controllers.reduce((n, c) => n + (c.commands.read ?? 0) + (c.commands.write ?? 0), 0)).toBeGreaterThanOrEqual(128);
     });
   }
 
