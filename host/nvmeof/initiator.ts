@@ -44,6 +44,8 @@ export interface NvmfController {
   adminQueue: number;
   /** Fabric queue indexes of the I/O queues (qid 1, 2, ...). */
   ioQueues: number[];
+  /** RDMA-CM connection ids: the admin queue's, then each I/O queue's. */
+  cmIds: number[];
   /** Model number from Identify Controller (trimmed). */
   model: string;
   ns: NvmfNamespace;
@@ -94,6 +96,7 @@ class Initiator {
   readonly where: string;
   depth: number;
   readonly maxSteps: number;
+  readonly cmIds: number[] = [];
   private readonly sqe: number; // card offset: SQE + 1024 bytes of Connect data
   private readonly buf: number; // card offset of a 4 KiB buffer the target writes (Identify)
   private readonly bufKey: number;
@@ -136,6 +139,7 @@ class Initiator {
     const a = fw.rdmaCmConnAddr(id);
     if (st === CW.CmState.REJECTED) throw new NvmfError(`${what}: RDMA-CM REJ, reason ${this.card.dv.getUint32(a + CW.CN_REJ_REASON, true)}`);
     if (st !== CW.CmState.ESTABLISHED) throw new NvmfError(`${what}: RDMA-CM gave up (no reply)`);
+    this.cmIds.push(id);
     return this.card.dv.getUint32(a + CW.CN_LOCAL_QPN, true);
   }
 
@@ -272,7 +276,7 @@ export function connectController(o: InitiatorOptions): NvmfController {
       init.queue(aq + i, i, cntlid);
       ioQueues.push(aq + i);
     }
-    return { cntlid, adminQueue: aq, ioQueues, model, ns, ioDepth: init.depth, maxTransfer };
+    return { cntlid, adminQueue: aq, ioQueues, cmIds: init.cmIds, model, ns, ioDepth: init.depth, maxTransfer };
   } finally {
     init.close();
   }
@@ -299,4 +303,30 @@ export function attachDisk(card: Card, d: number, q: number, ns: NvmfNamespace):
     throw new NvmfError(`NVMe-oF: disk ${d} (${disk.blocks} x ${disk.blockSize} B) does not fit namespace ${ns.nsid} (${ns.blocks} x ${ns.blockSize} B)`);
   }
   card.fw.nvmfSetDisk(d, q, ns.nsid);
+}
+
+/**
+ * End the association as a host does (base §3.6.2): I/O queues torn down (their requests fail),
+ * CC.SHN = normal shutdown and CSTS.SHST awaited on the admin queue (a target that never
+ * reports it is only waited for a bounded time), then the admin queue, then every RDMA-CM
+ * connection disconnected (DREQ).
+ */
+export function disconnectController(o: InitiatorOptions, ctrl: NvmfController): void {
+  const fw = o.card.fw;
+  for (const q of ctrl.ioQueues) fw.nvmfQueueTeardown(q);
+  const init = new Initiator(o);
+  try {
+    if (fw.nvmfQueueState(ctrl.adminQueue) === F.NvmfQueueState.LIVE) {
+      const cc = REG.NVME_CC_EN | (REG.NVME_SQES_LOG2 << REG.NVME_CC_IOSQES_SHIFT) | (REG.NVME_CQES_LOG2 << REG.NVME_CC_IOCQES_SHIFT) | (1 << REG.NVME_CC_SHN_SHIFT);
+      init.propertySet(ctrl.adminQueue, REG.NVME_REG_CC, cc);
+      for (let i = 0; i < 100; i++) {
+        if (((init.propertyGet(ctrl.adminQueue, REG.NVME_REG_CSTS) >>> REG.NVME_CSTS_SHST_SHIFT) & 3) === REG.NVME_SHST_COMPLETE) break;
+        o.step();
+      }
+    }
+  } finally {
+    init.close();
+    fw.nvmfQueueTeardown(ctrl.adminQueue);
+    for (const id of ctrl.cmIds) if (fw.rdmaCmState(id) === CW.CmState.ESTABLISHED) fw.rdmaCmDisconnect(id);
+  }
 }

@@ -3,8 +3,9 @@
 // Controller and Namespace, Connect each I/O queue with the controller ID it was given), and
 // errors that say which step failed, where, and with which status.
 import { describe, it, expect } from "vitest";
-import { world, bringUp, SUBNQN, HOSTNQN, F, S } from "./target.js";
-import { connectController, NvmfError } from "../../host/nvmeof/initiator.js";
+import { world, bringUp, vio, SUBNQN, HOSTNQN, F, S, BlkOp } from "./target.js";
+import * as CW from "../../assembly/rdma/cm-wire.js";
+import { connectController, disconnectController, NvmfError } from "../../host/nvmeof/initiator.js";
 import { TARGET } from "../rdma/cm-pair.js";
 import * as REG from "../../assembly/nvme/regs.js";
 
@@ -15,8 +16,9 @@ describe("NVMe-oF initiator bring-up", () => {
     const ctrl = bringUp(w, { ioQueues: 2, depth: 16 });
     expect(ctrl).toEqual({
       cntlid: 0x21, adminQueue: 0, ioQueues: [1, 2], model: "scripted target", ns: { nsid: 1, blocks: 1024, blockSize: 4096 },
-      ioDepth: 8, maxTransfer: 128 * 1024,
+      ioDepth: 8, maxTransfer: 128 * 1024, cmIds: ctrl.cmIds,
     });
+    expect(ctrl.cmIds.map((id) => w.host.fw.rdmaCmState(id))).toEqual([CW.CmState.ESTABLISHED, CW.CmState.ESTABLISHED, CW.CmState.ESTABLISHED]);
     const seen = w.target.capsules.map((c) => {
       const dv = new DataView(c.bytes.buffer);
       if (c.opc !== F.OPC_FABRICS) return `q${c.qid} identify cns ${dv.getUint32(S.SQE_CDW10, true)} nsid ${c.nsid}`;
@@ -65,5 +67,20 @@ describe("NVMe-oF initiator bring-up", () => {
     const w = await world();
     w.tcard.fw.rdmaCmRelease(0); // the listener
     expect(() => bringUp(w)).toThrow(/NVMe-oF connect to 10\.0\.0\.2:4420 qid 0: RDMA-CM (REJ|gave up)/);
+  });
+
+  it("disconnect: shutdown through CC.SHN, queues torn down, RDMA-CM connections released; later I/O fails cleanly", async () => {
+    const w = await world();
+    const o = { card: w.host, target: { ip: TARGET.ip, mac: TARGET.mac, subnqn: SUBNQN }, hostnqn: HOSTNQN, step: w.step };
+    const ctrl = bringUp(w, o);
+    const buf = w.host.guests[0]!.alloc(4096);
+    expect(vio(w, BlkOp.READ, 0, 8, buf)).toBe(0);
+    disconnectController(o, ctrl);
+    expect((w.target.cc >>> REG.NVME_CC_SHN_SHIFT) & 3).toBe(1); // normal shutdown asked for
+    expect([0, 1].map((q) => w.host.fw.nvmfQueueState(q))).toEqual([F.NvmfQueueState.IDLE, F.NvmfQueueState.IDLE]);
+    for (let i = 0; i < 200; i++) w.step(); // DREQ / DREP (the step drives the CM once no fabric queue is left)
+    expect(ctrl.cmIds.map((id) => w.host.fw.rdmaCmState(id)).every((s) => s === CW.CmState.TIMEWAIT || s === CW.CmState.IDLE)).toBe(true);
+    expect(vio(w, BlkOp.READ, 0, 8, buf)).toBe(1); // IOERR: the disk has no live queue
+    expect(w.host.errors()).toEqual({ err_nvmf_queue_down: 1 });
   });
 });

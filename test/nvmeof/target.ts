@@ -172,7 +172,8 @@ export class ScriptedTarget {
     } else if (type === F.FCTYPE_PROPERTY_SET) {
       if (dv.getUint32(F.PROP_OFFSET, true) === REG.NVME_REG_CC) {
         this.cc = dv.getUint32(F.PROP_VALUE, true);
-        this.csts = this.cc & REG.NVME_CC_EN ? REG.NVME_CSTS_RDY : 0;
+        this.csts = (this.cc & REG.NVME_CC_EN ? REG.NVME_CSTS_RDY : 0)
+          | ((this.cc >>> REG.NVME_CC_SHN_SHIFT) & 3 ? REG.NVME_SHST_COMPLETE << REG.NVME_CSTS_SHST_SHIFT : 0);
       }
       this.respond(c, cap.cid, 0);
     } else if (type === F.FCTYPE_PROPERTY_GET) {
