@@ -6,6 +6,7 @@ import { pair, connect, run, conn, conns, CW, HOST, TARGET, type Pair } from "./
 import { postSend, postRecv, poll, ram, fill, R, W, VA0, type Side } from "./rc-setup.js";
 import { pattern } from "./setup.js";
 import type { Card } from "../../host/card.js";
+import { Counter } from "../../assembly/counters.js";
 
 const RAM = 1 << 20; // guest 0 of setup.ts card()
 
@@ -93,5 +94,24 @@ describe("RDMA-CM connected QPs under the RC engine", () => {
     expect(tc.map((c) => [c.wrid, c.status, c.len])).toEqual([[3, 0, 64]]);
     expect(ram(ts, 0x8000, 64)).toEqual(capsule);
     expect(ram(hs, 0x4000, 2000)).toEqual(remote);
+  });
+
+  it("rdmaCmSetRcDefaults: the settings of the QPs connected afterwards on both sides; bad values are refused and change nothing", async () => {
+    const p = await pair();
+    expect(p.host.fw.rdmaCmSetRcDefaults(0, 4, 1, 8)).toBe(Counter.err_rdma_tx_bad_desc);
+    expect(p.host.fw.rdmaCmSetRcDefaults(50_000, 4, 1, R.RC_SQ_DEPTH + 1)).toBe(Counter.err_rdma_tx_bad_desc);
+    expect(p.host.fw.rdmaCmSetRcDefaults(50_000, 2, 3, 8)).toBe(0);
+    p.target.fw.rdmaCmListen(4420);
+    const id = connect(p, 0);
+    run(p, 200_000, () => p.host.fw.rdmaCmState(id) === CW.CmState.ESTABLISHED && [...conns(p.target).values()].some((c) => c.state === "ESTABLISHED"));
+    const h = conn(p.host, id);
+    const t = [...conns(p.target).values()].find((c) => c.remoteCommId === h.localCommId)!;
+    const rc = (c: Card, qpn: number) => {
+      const b = c.fw.rdmaRcBlock(qpn);
+      return [c.dv.getUint32(b + R.RCC_ON, true), c.dv.getFloat64(b + R.RCC_TIMEOUT, true), c.dv.getUint32(b + R.RCC_ACK_EVERY, true),
+        c.dv.getUint32(b + R.RCC_MIN_RNR, true), c.dv.getUint32(b + R.RCC_MAX_WR, true)];
+    };
+    expect(rc(p.host, h.localQpn)).toEqual([1, 50_000, 2, 3, 8]);
+    expect(rc(p.target, t.localQpn)).toEqual([1, 100_000, 4, 1, R.RC_SQ_DEPTH]); // the target kept the defaults
   });
 });
