@@ -94,6 +94,12 @@ export class StorageNic {
     return work;
   }
 
+  /** Commands the controllers hold (taken from their rings, not yet answered and acknowledged). */
+  inFlight(): number { return this.controllers.reduce((n, c) => n + c.inFlight(), 0); }
+
+  /** Earliest RC retransmission timer or RNR wait end on the NIC card (virtual ns), +Infinity when none runs. */
+  nextDeadline(): number { return this.card.fw.rdmaRcNextDeadline(); }
+
   /** Fault hook: corrupt block lba of namespace nsid in its backend without fixing its PI (see StorageController.corrupt). */
   corrupt(lba: number, byte = 0, nsid = 1): void { this.controllers[0]!.corrupt(lba, byte, nsid); }
 

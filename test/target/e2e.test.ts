@@ -39,6 +39,9 @@ describe("NVMe-oF target end to end", () => {
     expect(dv.getUint32(S.IDC_SGLS, true) & 4).toBe(4);
     expect(command(h, 0, capsule({ opc: S.ADM_IDENTIFY, cid: 6, nsid: 1, cdw10: S.CNS_NAMESPACE, sgl: sgl(h, 4096) })).status).toBe(0);
     expect(dv.getBigUint64(S.IDN_NSZE, true)).toBe(BigInt((4 << 20) / 512));
+    // Once the last response is acknowledged nothing is held and no timer runs on the NIC card.
+    run(h, () => h.nic.inFlight() === 0 && h.nic.nextDeadline() === Infinity, 10_000);
+    expect([h.nic.inFlight(), h.nic.nextDeadline()]).toEqual([0, Infinity]);
   });
 
   for (const mtu of [1024, 4096]) {
