@@ -269,23 +269,42 @@ function difCheck(d: u32, pi: u32, len: u32, blk: u32, ref: u32): u32 {
 }
 
 /**
- * Remember that the RESPONSE of (qpn, cid) must carry `status`; the first failure of a command
- * is the one its response reports (its other packets may fail too).
+ * The pending DIF failure of (qpn, cid) in any controller's table (a QP rebound to another
+ * controller keeps it), taken out when `take`: its NVMe status, or 0.
+ */
+function difFind(qpn: u32, cid: u32, take: bool): u32 {
+  const key = ((qpn & 0xff) << 16) | (cid & 0xffff);
+  let st: u32 = 0;
+  for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) {
+    const cb = ctrl(k);
+    if (load<u32>(cb + CB_DIF_FAILED) == 0) continue;
+    for (let i: u32 = 0; i < NIC_DIF_SLOTS; i++) {
+      const s = cb + CB_DIF_TABLE + i * 4;
+      const v = load<u32>(s);
+      if ((v & DIF_E_VALID) == 0 || (v & 0xffffff) != key) continue;
+      if (st == 0) st = (v & DIF_E_REFTAG) != 0 ? S_E2E_REFTAG_ERROR : S_E2E_GUARD_ERROR;
+      if (!take) return st;
+      store<u32>(s, 0);
+      store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) - 1);
+    }
+  }
+  return st;
+}
+
+/**
+ * Remember in controller k's table that the RESPONSE of (qpn, cid) must carry `status`; the
+ * first failure of a command is the one its response reports (its other packets may fail too).
  */
 function difRemember(k: u32, tag: u32, qpn: u32, cid: u32, status: u32): void {
   const cb = ctrl(k);
   store<u32>(cb + CB_DIF_CID, cid);
   store<u32>(cb + CB_DIF_QPN, qpn);
   store<u32>(cb + CB_DIF_STATUS, status);
-  const key = ((qpn & 0xff) << 16) | (cid & 0xffff);
-  let free: u32 = NIC_DIF_SLOTS;
+  if (difFind(qpn, cid, false) != 0) return; // already failed: its response carries that
   for (let i: u32 = 0; i < NIC_DIF_SLOTS; i++) {
-    const v = load<u32>(cb + CB_DIF_TABLE + i * 4);
-    if (v == 0) { if (free == NIC_DIF_SLOTS) free = i; continue; }
-    if ((v & 0xffffff) == key) return; // already failed: its response carries that
-  }
-  if (free != NIC_DIF_SLOTS) {
-    store<u32>(cb + CB_DIF_TABLE + free * 4, DIF_E_VALID | (status == S_E2E_REFTAG_ERROR ? DIF_E_REFTAG : 0) | key);
+    const s = cb + CB_DIF_TABLE + i * 4;
+    if (load<u32>(s) != 0) continue;
+    store<u32>(s, DIF_E_VALID | (status == S_E2E_REFTAG_ERROR ? DIF_E_REFTAG : 0) | ((qpn & 0xff) << 16) | (cid & 0xffff));
     store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) + 1);
     return;
   }
@@ -307,22 +326,6 @@ function difForgetQp(qpn: u32): void {
       store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) - 1);
     }
   }
-}
-
-/** The NVMe status a RESPONSE of (qpn, cid) must carry (entry taken out of the table), or 0. */
-function difTake(k: u32, qpn: u32, cid: u32): u32 {
-  const cb = ctrl(k);
-  if (load<u32>(cb + CB_DIF_FAILED) == 0) return 0;
-  const key = ((qpn & 0xff) << 16) | (cid & 0xffff);
-  for (let i: u32 = 0; i < NIC_DIF_SLOTS; i++) {
-    const s = cb + CB_DIF_TABLE + i * 4;
-    const v = load<u32>(s);
-    if ((v & DIF_E_VALID) == 0 || (v & 0xffffff) != key) continue;
-    store<u32>(s, 0);
-    store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) - 1);
-    return (v & DIF_E_REFTAG) != 0 ? S_E2E_REFTAG_ERROR : S_E2E_GUARD_ERROR;
-  }
-  return 0;
 }
 
 // ---- WQE fetch ----
@@ -420,7 +423,7 @@ function fetch(k: u32): u32 {
       if (st != 0) difRemember(k, load<u32>(w + NW_TAG), qpn, cid, st);
     }
   } else if (type == NicWqeType.RESPONSE) {
-    const st = difTake(k, qpn, cid);
+    const st = difFind(qpn, cid, true);
     if (st != 0) {
       const dw3 = d + CQE_DW3; // keep CID and phase, replace the status field [31:17]
       store<u32>(dw3, (load<u32>(dw3) & ((1 << CQE_STATUS_SHIFT) - 1)) | (st << CQE_STATUS_SHIFT));

@@ -92,6 +92,28 @@ describe("storage-side NIC: DIF", () => {
     expect(cb(r.nic, 0, N.CB_DIF_FAILED)).toBe(0);
   });
 
+  it("a QP rebound to another controller between the data and the response (failover): the response still carries the failure", async () => {
+    const r = await rig({ queues: 1, ctrls: 2, bind: [0], flags: N.NGF_DIF_CHECK });
+    hostRecvs(r, 0, 1);
+    const q = r.tqpn[0]!;
+    const data = pattern(2 * BLOCK, 4), pi = protect(data, BLOCK, 10);
+    pi[0]! ^= 0xff; // the first block's guard
+    r.nic.u8.set(data, stageBase(0));
+    r.nic.u8.set(pi, stageBase(0) + 0x8000);
+    writeWqes(r.nic, 0, [{ type: N.NicWqeType.SINGLE, qpn: q, len: data.length, total: data.length, flags: N.NWF_DIF, block: BLOCK, piOff: 0x8000,
+      reftag: 10, cid: 0x99, raddr: VA0 + 0x20000n, rkey: r.hq[0]!.key }]);
+    r.nic.fw.nicDoorbell(0);
+    rounds(r, () => r.sent.length === 1, 100);
+    expect(r.nic.fw.nicBindQp(q, 1)).toBe(0); // controller 0 is gone; controller 1 answers the command
+    writeCqe(r.nic, 1, 0x100, 0x99);
+    writeWqes(r.nic, 1, [{ type: N.NicWqeType.RESPONSE, qpn: q, stageOff: 0x100, len: 16, cid: 0x99, tag: 5 }]);
+    r.nic.fw.nicDoorbell(1);
+    hostRecvDone(r, 0, 1);
+    expect([hostStatus(r, 0), hostCid(r, 0)]).toEqual([0x4282, 0x99]);
+    expect(events(r.nic, 1)).toEqual([{ tag: 5, kind: "DIF_ERROR", status: 0x4282, qpn: q }]);
+    expect([cb(r.nic, 0, N.CB_DIF_FAILED), cb(r.nic, 1, N.CB_DIF_FAILED)]).toEqual([0, 0]);
+  });
+
   it("with NGF_DIF_CHECK off the PI is not looked at (the controller asked, the switch is off)", async () => {
     const r = await rig({ queues: 1, ctrls: 1, flags: 0 });
     hostRecvs(r, 0, 1);
