@@ -164,7 +164,7 @@ export enum Counter {
   err_nvmf_send_failed,
   err_nvmf_too_many_segs,
   nvmf_waited, // a request found every capsule slot of its queue busy and waited for one (FIFO)
-  err_nvmf_bad_length, // a request the capsule cannot carry: 0 or more than 65536 blocks, more than 16 MiB keyed
+  err_nvmf_bad_length, // a request the capsules cannot carry: 0 blocks, or more commands (MDTS parts) than its queue's depth
 
   // ---- storage-side NIC (assembly/nic/) ----
   nic_wqes_fetched,

@@ -14,7 +14,7 @@ import { irqReset, irqTimers } from "./pcie/irq";
 import { virtioServiceQueue, virtioFuncReset } from "./virtio/blk";
 import { nvmeServiceQueue, nvmeFuncReset } from "./nvme/io";
 import { nvmfActive, nvmfReap, nvmfFlush } from "./nvmeof/host";
-import { DISK_NVMF_QUEUE_OFF } from "./nvmeof/defs";
+import { DISK_NVMF_QUEUE_OFF, DISK_NVMF_MAXBLK_OFF } from "./nvmeof/defs";
 import { rdmaPoll } from "./rdma/api";
 
 export { irqSetCoalescing, irqNextDeadline } from "./pcie/irq";
@@ -55,6 +55,7 @@ export function setDisk(d: u32, kind: u32, blockShift: u32, blocks: u32, base: u
   store<u64>(a + DISK_BLOCKS_OFF, <u64>blocks);
   store<u32>(a + DISK_BASE_OFF, base);
   store<u32>(a + DISK_NVMF_QUEUE_OFF, 0xffffffff); // a remote disk has no queue until nvmfSetDisk
+  store<u32>(a + DISK_NVMF_MAXBLK_OFF, 0);
 }
 
 /** Function f is a `type` (FuncType) front end for guest g on disk d with nqueues queues. */

@@ -31,6 +31,7 @@ export const R_AUX0: u32 = 44; // front end's own: e.g. virtio status-byte card 
 export const R_AUX1: u32 = 48; // front end's own: e.g. NVMe SQ head at fetch
 export const R_NEXT: u32 = 52; // free-list link
 export const R_DISK: u32 = 56;
+export const R_PARTS: u32 = 60; // FABRIC: commands of this request not yet answered (nvmeof/host.ts)
 export const R_SEGS: u32 = 64; // MAX_SEGS x { card offset u32, length u32 }, already window-checked
 export const SEG_SIZE: u32 = 8;
 

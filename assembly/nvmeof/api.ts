@@ -1,6 +1,6 @@
 // Exported entry points of the NVMe-oF host in the DPU (nvmeof/host.ts; layouts in defs.ts).
 // Setup calls only: the per-I/O path runs inside poll() (blkSubmit → capsule, reap → completion).
-import { queueSetup, queueLive, queueTeardown, queueState, setGuestKey, setDiskQueue, submitRaw, rawResult } from "./host";
+import { queueSetup, queueLive, queueTeardown, queueState, setGuestKey, setDiskQueue, setDiskMaxTransfer, submitRaw, rawResult } from "./host";
 
 /**
  * Fabric queue q uses RC QP qpn (ESTABLISHED by the CM, RC engine on) as NVMe-oF queue qid with
@@ -18,6 +18,8 @@ export function nvmfQueueState(q: u32): u32 { return queueState(q); }
 export function nvmfSetGuestKey(g: u32, key: u32): void { setGuestKey(g, key); }
 /** Remote disk d (DiskKind.NVMEOF) is namespace nsid behind fabric queue q. */
 export function nvmfSetDisk(d: u32, q: u32, nsid: u32): void { setDiskQueue(d, q, nsid); }
+/** The controller behind remote disk d takes at most `bytes` per command (MDTS): longer requests go out in parts. */
+export function nvmfSetMaxTransfer(d: u32, bytes: u32): void { setDiskMaxTransfer(d, bytes); }
 /**
  * Send the 64-byte SQE at card offset sqe, plus dataLen bytes of in-capsule data after it, on
  * queue q with a CID the firmware assigns; returns the CID or 0xFFFFFFFF (counted refusal).

@@ -124,6 +124,7 @@ export const WRID_RECV: u32 = 0x10000;
 // Remote disk (DISK_ENTRY_SIZE entry, memmap.ts DISK_*): after DISK_BASE_OFF, which it leaves 0.
 export const DISK_NVMF_QUEUE_OFF: u32 = 20; // fabric queue serving the disk
 export const DISK_NVMF_NSID_OFF: u32 = 24; // namespace on the target
+export const DISK_NVMF_MAXBLK_OFF: u32 = 28; // blocks per command at most (the controller's MDTS), 0 = no limit
 // Guest RAM window entry (GUEST_ENTRY_SIZE, memmap.ts GUEST_*): the key of the MR the host
 // registered over the whole window with VA = card offset; keyed SGLs of that guest's data name it.
 export const GUEST_NVMF_KEY_OFF: u32 = 8;

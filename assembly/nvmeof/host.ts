@@ -5,11 +5,12 @@
 // entry (defs.ts NQ_*), NVMF_DEPTH capsule slots and NVMF_DEPTH response buffers (memmap.ts).
 // Hot path: raw loads / stores, one rcPostSend and one rcPostRecv per queue per poll.
 import { NVMF_BASE, NVMF_MAX_QUEUES, NVMF_DEPTH, NVMF_QUEUE_ENTRY_SIZE, NVMF_CAPSULE_SLOT, NVMF_RESP_SLOT, NVMF_CAPSULES,
-  NVMF_RESPONSES, MAX_QPS, MAX_REQS, MAX_GUESTS, MAX_DISKS, GUEST_TABLE_BASE, GUEST_ENTRY_SIZE, CARD_MEM_BASE } from "../memmap";
+  NVMF_RESPONSES, MAX_QPS, MAX_REQS, MAX_GUESTS, MAX_DISKS, GUEST_TABLE_BASE, GUEST_ENTRY_SIZE, CARD_MEM_BASE,
+  DISK_BLOCK_SHIFT_OFF } from "../memmap";
 import { Counter } from "../counters";
 import { count, countN } from "../stats";
 import { reqAddr, reqSetState, ReqState, BlkOp, BlkStatus, R_STATE, R_FUNC, R_OP, R_LBA, R_NBLOCKS, R_NSEGS, R_SEGS, R_STATUS,
-  R_DISK, R_BYTES, R_NEXT, SEG_SIZE } from "../blk/req";
+  R_DISK, R_BYTES, R_NEXT, R_PARTS, SEG_SIZE } from "../blk/req";
 import { diskAddr, blkFail } from "../blk/disk";
 import { reqComplete } from "../pipeline";
 import { funcGuest } from "../pcie/func";
@@ -26,7 +27,7 @@ import { CDW0_PSDT_SGL, SQE_SGL1, SGL_ADDR, SGL_KEYED_LEN, SGL_KEYED_KEY, SGL_LE
   SGL_KEYED_MAX, CAPSULE_DATA_OFF, INCAPSULE_MAX, DSM_RANGE_BYTES, NLB_MAX, NvmfQueueState, SlotState, NQ_STATE, NQ_QPN,
   NQ_QID, NQ_DEPTH, NQ_CAP_KEY, NQ_RESP_KEY, NQ_BUSY, NQ_TO_POST, NQ_TO_REPOST, NQ_WAIT_HEAD, NQ_WAIT_TAIL, NQ_NRESP,
   SLOT_META, SM_STATE, SM_REQ, SM_CID, SM_GEN, SM_CQE, SM_RAW, CID_SLOT_MASK, CID_GEN_SHIFT, CID_GEN_MASK, WRID_RECV,
-  DISK_NVMF_QUEUE_OFF, DISK_NVMF_NSID_OFF, GUEST_NVMF_KEY_OFF, RAW_PENDING, RAW_UNKNOWN } from "./defs";
+  DISK_NVMF_QUEUE_OFF, DISK_NVMF_NSID_OFF, DISK_NVMF_MAXBLK_OFF, GUEST_NVMF_KEY_OFF, RAW_PENDING, RAW_UNKNOWN } from "./defs";
 
 const NONE: u32 = 0xffffffff;
 const STATUS_MASK: u32 = ~ST_DNR & 0x7fff; // SC and SCT: what the status means, without DNR / More / CRD
@@ -166,6 +167,15 @@ export function setDiskQueue(d: u32, q: u32, nsid: u32): void {
   if (d >= MAX_DISKS || q >= NVMF_MAX_QUEUES) { count(Counter.err_bad_config); return; }
   store<u32>(diskAddr(d) + DISK_NVMF_QUEUE_OFF, q);
   store<u32>(diskAddr(d) + DISK_NVMF_NSID_OFF, nsid);
+}
+
+/** The controller behind remote disk d takes at most `bytes` per command (0: no limit but the capsule's). */
+export function setDiskMaxTransfer(d: u32, bytes: u32): void {
+  if (d >= MAX_DISKS) { count(Counter.err_bad_config); return; }
+  const a = diskAddr(d);
+  const blocks = bytes >> load<u32>(a + DISK_BLOCK_SHIFT_OFF);
+  if (bytes != 0 && blocks == 0) { count(Counter.err_bad_config); return; } // smaller than a block
+  store<u32>(a + DISK_NVMF_MAXBLK_OFF, blocks);
 }
 
 // ---- capsule slots ----
@@ -354,66 +364,106 @@ function drainWaiters(q: u32, qa: u32): void {
 }
 
 /**
- * Build request r's command capsule in a free slot and write its SEND; false when no slot is
- * free. A request the capsule cannot carry completes here with its error (and true).
+ * Build request r's command capsule(s) and write their SENDs; false when not enough slots are
+ * free. A read, keyed write or write zeroes longer than the disk's largest command (the
+ * controller's MDTS, NLB's 16 bits, a keyed length's 24 bits) goes out as several commands on
+ * consecutive blocks; the request completes when the last answers (R_PARTS). A request the
+ * capsules cannot carry completes here with its error (and true).
  */
 function issue(q: u32, qa: u32, r: u32): bool {
-  const i = slotFind(qa);
-  if (i == NONE) return false;
   const a = reqAddr(r);
   const op = load<u32>(a + R_OP);
   const nblk = load<u32>(a + R_NBLOCKS);
   const bytes = load<u32>(a + R_BYTES);
-  // What the capsule cannot carry: NLB is 16 bits (0's based), a keyed length 24 bits.
-  if (op != BlkOp.FLUSH && (nblk == 0 || (op != BlkOp.DISCARD && nblk > NLB_MAX))) return refuse(r, Counter.err_nvmf_bad_length, BlkStatus.UNSUPP);
+  const d = diskAddr(load<u32>(a + R_DISK));
+  if (op != BlkOp.FLUSH && nblk == 0) return refuse(r, Counter.err_nvmf_bad_length, BlkStatus.UNSUPP);
+  const inCapsule = op == BlkOp.WRITE && bytes <= INCAPSULE_MAX;
   let run: u32 = 0;
   let key: u32 = 0;
-  const inCapsule = op == BlkOp.WRITE && bytes <= INCAPSULE_MAX;
   if ((op == BlkOp.READ || op == BlkOp.WRITE) && !inCapsule) {
-    if (bytes > SGL_KEYED_MAX) return refuse(r, Counter.err_nvmf_bad_length, BlkStatus.UNSUPP);
     run = oneRun(a);
     if (run == NONE) return refuse(r, Counter.err_nvmf_too_many_segs, BlkStatus.UNSUPP);
     const g = funcGuest(load<u32>(a + R_FUNC));
     key = g < MAX_GUESTS ? load<u32>(GUEST_TABLE_BASE + g * GUEST_ENTRY_SIZE + GUEST_NVMF_KEY_OFF) : 0;
     if (key == 0) return refuse(r, Counter.err_bad_config, BlkStatus.IOERR);
   }
-  const d = diskAddr(load<u32>(a + R_DISK));
-  const cid = slotTake(q, qa, i, r);
-  const s = capAddr(q, i);
-  memory.fill(s, 0, SQE_SIZE);
-  store<u32>(s + SQE_NSID, load<u32>(d + DISK_NVMF_NSID_OFF));
+  const shift = load<u32>(d + DISK_BLOCK_SHIFT_OFF);
+  const per = diskMaxBlocks(d, shift);
+  const split = op == BlkOp.WRITE_ZEROES || ((op == BlkOp.READ || op == BlkOp.WRITE) && !inCapsule);
+  const parts = split ? (nblk + per - 1) / per : 1;
+  if (parts > load<u32>(qa + NQ_DEPTH)) return refuse(r, Counter.err_nvmf_bad_length, BlkStatus.UNSUPP);
+  if (freeSlots(qa) < parts) return false;
+  store<u32>(a + R_PARTS, parts);
+  store<u32>(a + R_STATUS, BlkStatus.OK);
+  const nsid = load<u32>(d + DISK_NVMF_NSID_OFF);
+  let lba = load<u64>(a + R_LBA);
+  let left = nblk;
+  for (let k: u32 = 0; k < parts; k++) {
+    const n = split && left > per ? per : left;
+    const i = slotFind(qa);
+    const cid = slotTake(q, qa, i, r);
+    const s = capAddr(q, i);
+    memory.fill(s, 0, SQE_SIZE);
+    store<u32>(s + SQE_NSID, nsid);
+    const len = capsule(a, s, op, cid, lba, n, inCapsule, bytes, run, n << shift, key);
+    writeSend(q, qa, i, cid, len);
+    lba += <u64>n;
+    run += n << shift;
+    left -= n;
+  }
+  return true;
+}
+
+/** The largest command of disk entry d in blocks: nvmfSetMaxTransfer's, NLB's 16 bits, a keyed length's 24 bits. */
+@inline function diskMaxBlocks(d: u32, shift: u32): u32 {
+  let per = (SGL_KEYED_MAX + 1) >> shift;
+  if (per > NLB_MAX) per = NLB_MAX;
+  const lim = load<u32>(d + DISK_NVMF_MAXBLK_OFF);
+  return lim != 0 && lim < per ? lim : per;
+}
+
+@inline function freeSlots(qa: u32): u32 {
+  const depth = load<u32>(qa + NQ_DEPTH);
+  const all: u64 = depth >= 64 ? <u64>-1 : (<u64>1 << depth) - 1;
+  return <u32>popcnt(~load<u64>(qa + NQ_BUSY) & all);
+}
+
+/**
+ * One command capsule at s (SQE zeroed, NSID set) for n blocks from lba; returns its length.
+ * Data: in-capsule (small writes, the DSM range) or a keyed SGL on [run, run + runLen).
+ */
+@inline function capsule(a: u32, s: u32, op: u32, cid: u32, lba: u64, n: u32, inCapsule: bool, bytes: u32, run: u32, runLen: u32, key: u32): u32 {
   const sgl = s + SQE_SGL1;
   let opc: u32 = IO_FLUSH;
   let len: u32 = SQE_SIZE;
   if (op == BlkOp.READ || op == BlkOp.WRITE) {
     opc = op == BlkOp.READ ? IO_READ : IO_WRITE;
-    store<u64>(s + SQE_CDW10, load<u64>(a + R_LBA));
-    store<u32>(s + SQE_CDW12, nblk - 1);
+    store<u64>(s + SQE_CDW10, lba);
+    store<u32>(s + SQE_CDW12, n - 1);
     if (inCapsule) {
       gather(a, s + CAPSULE_DATA_OFF);
       sglInCapsule(sgl, bytes);
       len += bytes;
       count(Counter.nvmf_incapsule_writes);
-    } else sglKeyed(sgl, run, bytes, key);
+    } else sglKeyed(sgl, run, runLen, key);
   } else if (op == BlkOp.WRITE_ZEROES) {
     opc = IO_WRITE_ZEROES;
-    store<u64>(s + SQE_CDW10, load<u64>(a + R_LBA));
-    store<u32>(s + SQE_CDW12, nblk - 1);
+    store<u64>(s + SQE_CDW10, lba);
+    store<u32>(s + SQE_CDW12, n - 1);
     sglKeyed(sgl, 0, 0, 0);
   } else if (op == BlkOp.DISCARD) {
-    // One deallocate range, carried in the capsule (NR = 0 in CDW10).
+    // One deallocate range, carried in the capsule (NR = 0 in CDW10); NLB is 32 bits here.
     opc = IO_DSM;
     store<u32>(s + SQE_CDW11, DSM_AD);
     const rg = s + CAPSULE_DATA_OFF;
     store<u32>(rg, 0);
-    store<u32>(rg + 4, nblk);
-    store<u64>(rg + 8, load<u64>(a + R_LBA));
+    store<u32>(rg + 4, n);
+    store<u64>(rg + 8, lba);
     sglInCapsule(sgl, DSM_RANGE_BYTES);
     len += DSM_RANGE_BYTES;
   } else sglKeyed(sgl, 0, 0, 0); // FLUSH: no data (a null keyed descriptor, as Linux sends)
   store<u32>(s + SQE_CDW0, opc | CDW0_PSDT_SGL | (cid << 16));
-  writeSend(q, qa, i, cid, len);
-  return true;
+  return len;
 }
 
 @inline function refuse(r: u32, reason: Counter, st: BlkStatus): bool {
@@ -541,19 +591,24 @@ function onSend(q: u32, qa: u32, e: u32, cid: u32): void {
   else slotSetState(qa, m, i, load<u32>(m + SM_REQ) == SM_RAW ? SlotState.RAW_READY : SlotState.FREE);
 }
 
-/** NVMe status (SC | SCT) of the response → the request's BlkStatus; the front end completes it. */
+/**
+ * One answer for request r: NVMe status (SC | SCT) → BlkStatus, the first error kept; the
+ * front end completes the request with its last part.
+ */
 @inline function complete(r: u32, status: u32): void {
   const a = reqAddr(r);
-  let bs = BlkStatus.OK;
   if (status != 0) {
     count(Counter.err_nvmf_status);
-    bs = status == (S_LBA_OUT_OF_RANGE & STATUS_MASK) ? BlkStatus.LBA_RANGE : BlkStatus.IOERR;
-  } else {
+    if (load<u32>(a + R_STATUS) == BlkStatus.OK) store<u32>(a + R_STATUS, status == (S_LBA_OUT_OF_RANGE & STATUS_MASK) ? BlkStatus.LBA_RANGE : BlkStatus.IOERR);
+  }
+  const left = load<u32>(a + R_PARTS) - 1;
+  store<u32>(a + R_PARTS, left);
+  if (left != 0) return;
+  if (load<u32>(a + R_STATUS) == BlkStatus.OK) {
     const op = load<u32>(a + R_OP);
     if (op == BlkOp.READ) countN(Counter.bytes_read, load<u32>(a + R_BYTES));
     else if (op == BlkOp.WRITE) countN(Counter.bytes_written, load<u32>(a + R_BYTES));
   }
-  store<u32>(a + R_STATUS, bs);
   reqSetState(r, ReqState.DONE);
   reqComplete(r);
 }

@@ -295,14 +295,18 @@ export function registerGuest(card: Card, g: number): number {
   return key;
 }
 
-/** Remote disk d (a card disk of kind "nvmeof") is namespace ns behind fabric queue q; checks the geometry. */
-export function attachDisk(card: Card, d: number, q: number, ns: NvmfNamespace): void {
+/**
+ * Remote disk d (a card disk of kind "nvmeof") is namespace ns behind fabric queue q; checks the
+ * geometry. maxTransfer (NvmfController.maxTransfer): longer requests go out as several commands.
+ */
+export function attachDisk(card: Card, d: number, q: number, ns: NvmfNamespace, maxTransfer = 0): void {
   const disk = card.disks[d];
   if (!disk || disk.kind !== "nvmeof") throw new NvmfError(`NVMe-oF: disk ${d} is not an nvmeof disk`);
   if (disk.blockSize !== ns.blockSize || disk.blocks > ns.blocks) {
     throw new NvmfError(`NVMe-oF: disk ${d} (${disk.blocks} x ${disk.blockSize} B) does not fit namespace ${ns.nsid} (${ns.blocks} x ${ns.blockSize} B)`);
   }
   card.fw.nvmfSetDisk(d, q, ns.nsid);
+  card.fw.nvmfSetMaxTransfer(d, Math.min(maxTransfer, 2 ** 31));
 }
 
 /**

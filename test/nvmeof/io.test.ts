@@ -2,9 +2,10 @@
 // the target's RDMA WRITEs straight into guest RAM, writes RDMA READ from it or carried in the
 // capsule, and more requests than capsule slots waiting their turn in order.
 import { describe, it, expect } from "vitest";
-import { world, bringUp, vio, settle, pattern, BlkOp, F } from "./target.js";
+import { world, bringUp, vio, settle, pattern, BlkOp, F, S, type World } from "./target.js";
 
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+const ioCaps = (w: World) => w.target.capsules.filter((c) => c.qid === 1 && c.opc !== F.OPC_FABRICS);
 
 describe("VM I/O over NVMe-oF", () => {
   for (const front of ["virtio", "nvme"] as const) {
@@ -102,5 +103,35 @@ describe("VM I/O over NVMe-oF", () => {
       expect(Object.keys(e).filter((k) => k.startsWith("err_nvmf"))).toEqual([]);
       expect(w.host.counters().rdma_rc_resends + w.tcard.counters().rdma_rc_resends).toBeGreaterThan(0); // the loss did bite
     }
+  });
+
+  it("requests longer than the controller's MDTS go out as consecutive commands and complete once, when the last answers", async () => {
+    const w = await world({ blockSize: 512, blocks: 8192 });
+    w.target.mdts = 1; // 8 KiB per command
+    const ctrl = bringUp(w, { depth: 8 });
+    expect(ctrl.maxTransfer).toBe(8192);
+    const g = w.host.guests[0]!, src = g.alloc(65536), dst = g.alloc(65536);
+    const data = pattern(65536, 21);
+    g.u8.set(data, src);
+    expect(vio(w, BlkOp.WRITE, 1000, 128, src)).toBe(0);
+    const parts = ioCaps(w).slice(-8);
+    expect(parts.map((c) => [c.opc, c.slba, c.nlb, c.sglAddr - BigInt(g.base), c.sglLen])).toEqual(
+      Array.from({ length: 8 }, (_, k) => [S.IO_WRITE, BigInt(1000 + 16 * k), 16, BigInt(src + 8192 * k), 8192]));
+    expect(same(w.target.disk.subarray(1000 * 512, 1000 * 512 + 65536), data)).toBe(true);
+    expect(vio(w, BlkOp.READ, 1000, 128, dst)).toBe(0);
+    expect(same(g.u8.subarray(dst, dst + 65536), data)).toBe(true);
+    expect(w.host.counters().bytes_read).toBe(65536); // counted once, for the whole request
+    // One part failing fails the request, once, after every part has answered.
+    let n = 0;
+    w.target.hook = (c) => (c.opc === S.IO_READ && n++ === 3 ? { status: S.S_INTERNAL_ERROR } : undefined);
+    expect(vio(w, BlkOp.READ, 1000, 128, dst)).toBe(1);
+    for (let i = 0; i < 100; i++) w.step();
+    expect(w.drv.reap(() => {})).toBe(0);
+    expect(w.host.inFlight()).toBe(0);
+    // More parts than the queue has slots can never go out: refused, not held forever.
+    w.target.hook = undefined;
+    const big = g.alloc(128 * 512 * 2);
+    expect(vio(w, BlkOp.READ, 0, 144, big)).toBe(2); // 9 parts, depth 8: UNSUPP
+    expect(w.host.errors()).toEqual({ err_nvmf_status: 1, err_nvmf_bad_length: 1 });
   });
 });

@@ -302,7 +302,7 @@ export function bringUp(w: World, o: Partial<InitiatorOptions> = {}): NvmfContro
     card: w.host, target: { ip: TARGET.ip, mac: TARGET.mac, subnqn: SUBNQN }, hostnqn: HOSTNQN, step: w.step, ...o,
   });
   registerGuest(w.host, 0);
-  attachDisk(w.host, 0, ctrl.ioQueues[0]!, ctrl.ns);
+  attachDisk(w.host, 0, ctrl.ioQueues[0]!, ctrl.ns, ctrl.maxTransfer);
   return ctrl;
 }
 
