@@ -22,6 +22,7 @@ export const NG_RIDX_GEN: u32 = NG_RIDX_QPN + 32 * 4; // u32 per receive buffer 
 // generation << 16. An id of an older generation (the QP was connected anew meanwhile) is not reposted.
 export const NG_STAGE_KEY: u32 = NG_RIDX_GEN + 32 * 4; // u32 per controller: its staging window's key, kept where no controller writes
 export const NG_QP_WOPEN: u32 = NG_STAGE_KEY + 8 * 4; // u8 per QP (MAX_QPS): 1 while an RDMA WRITE message is open (INITIAL sent, TAIL not yet)
+export const NG_RIDX_DIF: u32 = NG_QP_WOPEN + 256; // per receive buffer set (its QP): u32 CRC-16 and u32 bytes of the block in progress
 export const RBUF_GEN_SHIFT: u32 = 16;
 export const RBUF_INDEX_MASK: u32 = 0xffff;
 export const NGF_TAIL_FAST_PATH: u32 = 1; // after a TAIL or SINGLE WQE, send the queue's next WQE before moving on
@@ -66,9 +67,13 @@ export const NW_LEN: u32 = 12; // u32 payload bytes of this packet (RESPONSE: 16
 export const NW_RADDR: u32 = 16; // u64 host VA of the message's first byte (the command's keyed SGL address)
 export const NW_RKEY: u32 = 24; // u32 host R_Key (the keyed SGL key)
 export const NW_TOTAL: u32 = 28; // u32 bytes of the whole message (RETH DMA length of INITIAL / SINGLE / READ)
-export const NW_PI_OFF: u32 = 32; // u32 offset in the staging window of this packet's PI (8 bytes per block), NWF_DIF
-export const NW_REFTAG: u32 = 36; // u32 expected reference tag of the packet's first block (Type 1: LBA low 32 bits)
-export const NW_BLOCK: u32 = 40; // u32 block size of the DIF check (512 or 4096)
+// DIF (NWF_DIF): a block may span packets of one message (path MTU below the block size, or
+// packets not cut at block boundaries): the NIC carries the CRC of a block's bytes seen so far
+// to the message's next packet, and checks each block in the packet where it ends. The message
+// starts (INITIAL / SINGLE) and ends (TAIL / SINGLE) on block boundaries.
+export const NW_PI_OFF: u32 = 32; // u32 offset in the staging window of the PI (8 bytes per block) of the first block that ENDS in this packet
+export const NW_REFTAG: u32 = 36; // u32 expected reference tag of that block (Type 1: LBA low 32 bits); the next blocks' follow
+export const NW_BLOCK: u32 = 40; // u32 block size of the DIF check: a power of two, 512 .. 4096
 export const NW_TAG: u32 = 44; // u32 controller's cookie, returned in its events
 export const NWF_DIF: u32 = 1; // check the packet's data against its protection information
 export const NWF_SIGNALED: u32 = 2; // report an EvKind.SENT event once the packet is acknowledged

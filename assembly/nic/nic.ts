@@ -14,7 +14,7 @@ import { count } from "../stats";
 import { NIC_BASE, NIC_CTRLS, NIC_CTRL_SIZE, NIC_MAX_CTRLS, NIC_SQ_DEPTH, NIC_CMD_DEPTH, NIC_EVT_DEPTH, NIC_CTRL_BLOCK,
   NIC_MAX_QPS, NIC_RECV_DEPTH, NIC_RECV_SLOT, NIC_RECV_BASE, NIC_STAGE_BASE, NIC_STAGE_SIZE, NIC_GLOBALS_SIZE, MAX_QPS } from "../memmap";
 import {
-  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, NG_STAGE_KEY, NG_QP_WOPEN, RBUF_GEN_SHIFT,
+  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, NG_STAGE_KEY, NG_QP_WOPEN, NG_RIDX_DIF, RBUF_GEN_SHIFT,
   RBUF_INDEX_MASK, NGF_TAIL_FAST_PATH,
   NGF_DIF_CHECK, NIC_NO_CTRL, NC_SQ, NC_CMD, NC_EVT, CB_ON, CB_SQ_TAIL, CB_SQ_HEAD, CB_CMD_PROD, CB_CMD_CONS, CB_EVT_PROD,
   CB_EVT_CONS, CB_DIF_FAILED, CB_DIF_CID, CB_DIF_QPN, CB_DIF_STATUS, CB_CMD_DONE, CB_STAGE_KEY, CB_DIF_TABLE, NIC_DIF_SLOTS,
@@ -24,7 +24,7 @@ import {
 } from "./defs";
 import { S_E2E_GUARD_ERROR, S_E2E_REFTAG_ERROR, PI_SIZE, PI_GUARD, PI_APPTAG, PI_REFTAG } from "../nvmeof/defs";
 import { CQE_DW3, CQE_STATUS_SHIFT } from "../nvme/spec";
-import { crc16T10Dif } from "../crc";
+import { crc16T10DifUpdate } from "../crc";
 import { be16, be32 } from "../rdma/headers";
 import { txSpace } from "../net/ring";
 import { mrRegister, mrDeregister } from "../rdma/mr";
@@ -251,21 +251,42 @@ function reap(qpn: u32): u32 {
 
 // ---- DIF (NVMe base 2.0 §5.3 end-to-end protection, Type 1 reference tags) ----
 
+const DIF_BLOCK_MIN: u32 = 512;
+const DIF_BLOCK_MAX: u32 = 4096;
+@inline function difState(qpn: u32): u32 { return NIC_BASE + NG_RIDX_DIF + qpRidx(qpn) * 8; }
+
 /**
- * Check the `len / blk` blocks at card offset d against their 8-byte PI at pi: guard =
- * CRC-16 T10-DIF of the block, reference tag = ref + block index. An application tag of FFFFh
- * disables the check of its block (the escape of Type 1). Returns 0, or the NVMe status.
+ * Check the blocks of a data packet of QP qpn (len bytes at card offset d) against their 8-byte
+ * PI from pi: guard = CRC-16 T10-DIF of the block, reference tag = ref + block index. A block
+ * that does not end in this packet carries its CRC to the message's next one (`fresh`: this
+ * packet starts a message). An application tag of FFFFh disables the check of its block (the
+ * escape of Type 1). Returns 0, or the NVMe status of the first failure (counted).
  */
-function difCheck(d: u32, pi: u32, len: u32, blk: u32, ref: u32): u32 {
+function difCheck(qpn: u32, fresh: bool, d: u32, pi: u32, len: u32, blk: u32, ref: u32): u32 {
   count(Counter.nic_dif_checked);
-  const n = len / blk;
-  for (let i: u32 = 0; i < n; i++) {
-    const p = pi + i * PI_SIZE;
-    if (be16(p + PI_APPTAG) == 0xffff) continue;
-    if (crc16T10Dif(d + i * blk, blk) != be16(p + PI_GUARD)) { count(Counter.err_nic_dif_guard); return S_E2E_GUARD_ERROR; }
-    if (be32(p + PI_REFTAG) != ref + i) { count(Counter.err_nic_dif_reftag); return S_E2E_REFTAG_ERROR; }
+  const s = difState(qpn);
+  let crc: u32 = fresh ? 0 : load<u32>(s);
+  let have: u32 = fresh ? 0 : load<u32>(s + 4);
+  let st: u32 = 0;
+  let j: u32 = 0;
+  for (let off: u32 = 0; off < len;) {
+    const take = min(blk - have, len - off);
+    crc = crc16T10DifUpdate(crc, d + off, take);
+    have += take;
+    off += take;
+    if (have < blk) break;
+    const p = pi + j * PI_SIZE;
+    if (st == 0 && be16(p + PI_APPTAG) != 0xffff) {
+      if (crc != be16(p + PI_GUARD)) { count(Counter.err_nic_dif_guard); st = S_E2E_GUARD_ERROR; }
+      else if (be32(p + PI_REFTAG) != ref + j) { count(Counter.err_nic_dif_reftag); st = S_E2E_REFTAG_ERROR; }
+    }
+    j++;
+    have = 0;
+    crc = 0;
   }
-  return 0;
+  store<u32>(s, crc);
+  store<u32>(s + 4, have);
+  return st;
 }
 
 /**
@@ -361,8 +382,11 @@ function wqeCheck(k: u32, w: u32, type: u32): u32 {
     if (!writePktLenOk(type + 1, len, total, load<u32>(qpAddr(qpn) + QP_MTU))) return Counter.err_nic_bad_wqe;
     if ((load<u8>(w + NW_FLAGS) & NWF_DIF) != 0 && (flags() & NGF_DIF_CHECK) != 0) {
       const blk = load<u32>(w + NW_BLOCK);
-      if (blk == 0 || len % blk != 0) return Counter.err_nic_bad_wqe;
-      if (<u64>load<u32>(w + NW_PI_OFF) + <u64>(len / blk) * PI_SIZE > <u64>NIC_STAGE_SIZE) return Counter.err_nic_wqe_bounds;
+      if (blk < DIF_BLOCK_MIN || blk > DIF_BLOCK_MAX || popcnt(blk) != 1) return Counter.err_nic_bad_wqe;
+      // Bytes of a block begun in an earlier packet; the message must end on a block boundary.
+      const have: u32 = type == NicWqeType.INITIAL || type == NicWqeType.SINGLE ? 0 : load<u32>(difState(qpn) + 4);
+      if ((type == NicWqeType.TAIL || type == NicWqeType.SINGLE) && (have + len) % blk != 0) return Counter.err_nic_bad_wqe;
+      if (<u64>load<u32>(w + NW_PI_OFF) + <u64>((have + len) / blk) * PI_SIZE > <u64>NIC_STAGE_SIZE) return Counter.err_nic_wqe_bounds;
     }
   }
   if (off + <u64>bytes > <u64>NIC_STAGE_SIZE) return Counter.err_nic_wqe_bounds;
@@ -418,7 +442,8 @@ function fetch(k: u32): u32 {
   const cid = <u32>load<u16>(w + NW_CID);
   if (type <= <u32>NicWqeType.SINGLE) {
     if ((load<u8>(w + NW_FLAGS) & NWF_DIF) != 0 && (flags() & NGF_DIF_CHECK) != 0) {
-      const st = difCheck(d, stage(k) + load<u32>(w + NW_PI_OFF), load<u32>(w + NW_LEN), load<u32>(w + NW_BLOCK), load<u32>(w + NW_REFTAG));
+      const fresh = type == NicWqeType.INITIAL || type == NicWqeType.SINGLE;
+      const st = difCheck(qpn, fresh, d, stage(k) + load<u32>(w + NW_PI_OFF), load<u32>(w + NW_LEN), load<u32>(w + NW_BLOCK), load<u32>(w + NW_REFTAG));
       // The packet still goes: the RDMA WRITE message must stay whole; the response says it failed.
       if (st != 0) difRemember(k, load<u32>(w + NW_TAG), qpn, cid, st);
     }

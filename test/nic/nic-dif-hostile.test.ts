@@ -114,6 +114,44 @@ describe("storage-side NIC: DIF", () => {
     expect([cb(r.nic, 0, N.CB_DIF_FAILED), cb(r.nic, 1, N.CB_DIF_FAILED)]).toEqual([0, 0]);
   });
 
+  it("4 KiB blocks at MTU 1024 span packets: checked where each block ends, per QP, with two QPs' packets interleaved; one bad byte fails its command only", async () => {
+    const BIG = 4096;
+    const r = await rig({ queues: 2, ctrls: 2, flags: N.NGF_DIF_CHECK }); // no fast path: the two messages interleave packet by packet
+    const datas = [0, 1].map((q) => pattern(3 * BIG, 40 + q));
+    for (let q = 0; q < 2; q++) {
+      hostRecvs(r, q, 1, 0xf0000 + q * 0x800);
+      const data = datas[q]!, pi = protect(data, BIG, 100 * q);
+      const bad = q === 1 ? data.slice() : data;
+      if (q === 1) bad[BIG + 2 * r.mtu + 5]! ^= 4; // block 1, in its third packet
+      r.nic.u8.set(bad, stageBase(q));
+      r.nic.u8.set(pi, stageBase(q) + 0x40000);
+      writeCqe(r.nic, q, 0x80000, 7);
+      const ws = dataWqes(r.tqpn[q]!, r.mtu, 0, data.length, VA0 + 0x20000n + BigInt(q * 0x10000), r.hq[q]!.key, { flags: N.NWF_DIF, block: BIG, cid: 7 })
+        .map((w, i) => { const b = Math.floor((i * r.mtu) / BIG); return { ...w, piOff: 0x40000 + b * 8, reftag: 100 * q + b }; });
+      writeWqes(r.nic, q, [...ws, { type: N.NicWqeType.RESPONSE, qpn: r.tqpn[q]!, stageOff: 0x80000, len: 16, cid: 7 }]);
+    }
+    r.nic.fw.nicDoorbell(0);
+    r.nic.fw.nicDoorbell(1);
+    for (let q = 0; q < 2; q++) hostRecvDone(r, q, 1);
+    expect(r.sent.slice(0, 4).map((f) => f.dqp)).toEqual([r.hq[0]!.qpn, r.hq[1]!.qpn, r.hq[0]!.qpn, r.hq[1]!.qpn]); // interleaved
+    const status = (q: number) => r.host.dv.getUint32(r.hq[q]!.ram + 0xf0000 + q * 0x800 + 12, true) >>> STATUS_SHIFT;
+    expect([status(0), status(1)]).toEqual([0, 0x4282]);
+    const c = counters(r.nic);
+    expect([c.nic_dif_checked, c.err_nic_dif_guard, c.err_nic_dif_reftag]).toEqual([24, 1, 0]);
+    expect(ram(r.hq[0]!, 0x20000, datas[0]!.length)).toEqual(datas[0]);
+  });
+
+  it("a block that would not end with its message is refused at the TAIL (the check could not complete)", async () => {
+    const r = await rig({ queues: 1, ctrls: 1, flags: N.NGF_DIF_CHECK });
+    const q = r.tqpn[0]!;
+    const ws = dataWqes(q, r.mtu, 0, 2 * r.mtu, VA0, r.hq[0]!.key, { flags: N.NWF_DIF, block: 4096, tag: 1 });
+    writeWqes(r.nic, 0, ws);
+    r.nic.fw.nicDoorbell(0);
+    rounds(r, () => cb(r.nic, 0, N.CB_EVT_PROD) > 0, 100);
+    expect(events(r.nic, 0).map((e) => [e.kind, e.status])).toEqual([["ERROR", Counter.err_nic_bad_wqe]]);
+    expect(ops(r.sent)).toEqual(["RC_WRITE_FIRST"]);
+  });
+
   it("with NGF_DIF_CHECK off the PI is not looked at (the controller asked, the switch is off)", async () => {
     const r = await rig({ queues: 1, ctrls: 1, flags: 0 });
     hostRecvs(r, 0, 1);
