@@ -74,7 +74,7 @@ export class RemoteStorage {
    */
   static async create(dpu: Card, disks: RemoteDisk[], o: RemoteOptions): Promise<RemoteStorage> {
     const nicCard = await Card.create({ guests: [], disks: [] }, o.module);
-    const nic = new StorageNic(nicCard, disks[0]!.backend, {
+    const nic = new StorageNic(nicCard, disks.map((d) => d.backend), {
       controllers: o.target.controllers, fastPath: o.target.fast_path, protection: o.target.protection,
     });
     const fabric = new Fabric({ seed: o.seed, capture: o.pcap });
@@ -111,6 +111,16 @@ export class RemoteStorage {
   step(now: number): void {
     this.fabric.step(now);
     this.nic.step(now);
+  }
+
+  /**
+   * Fault hook: flip a byte of block `lba` of the i-th remote disk (its namespace, NSID i + 1) in
+   * the target's backend without fixing its protection information, so a read of it fails the
+   * NIC's DIF check (scenario target.protection).
+   */
+  corrupt(i: number, lba: number, byte = 0): void {
+    if (!this.controllers[i]) throw new RangeError(`remote storage: no remote disk ${i} (have ${this.controllers.length})`);
+    this.nic.corrupt(lba, byte, this.controllers[i]!.ns.nsid);
   }
 
   /** Tail fast path of the NIC on or off (for measuring its effect). */

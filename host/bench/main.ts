@@ -11,6 +11,7 @@ import { benchFuzz } from "../fuzz/bench.js";
 import { benchFabric } from "../fabric/bench.js";
 import { benchCreate, benchSnapshot } from "./api.js";
 import { benchRcWrite } from "./rc.js";
+import { benchRdmaEndToEnd, benchRdmaLatency } from "./rdma.js";
 import { benchNic } from "./nic.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
@@ -31,6 +32,8 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "fabric-64", run: benchFabric(64) },
   { id: "fabric-4k", run: benchFabric(4096 + 58) },
   { id: "rc-write-4k", run: benchRcWrite },
+  { id: "e2e-rdma", run: benchRdmaEndToEnd },
+  { id: "rdma-latency", run: benchRdmaLatency },
   { id: "nic-fetch", run: benchNic },
 ];
 
