@@ -27,6 +27,7 @@ export class RingNic {
   readonly responses: Response[] = [];
   doorbells = 0;
   private slot = 0;
+  private readonly msgOff = new Map<number, number>(); // by tag: bytes of the current WRITE message placed (a message may span serve() calls)
 
   constructor(readonly card: Card, readonly k: number) {
     this.base = M.NIC_CTRLS + k * M.NIC_CTRL_SIZE;
@@ -79,7 +80,7 @@ export class RingNic {
    */
   serve(max = Infinity, fail?: (w: Wqe) => boolean): Wqe[] {
     const done: Wqe[] = [];
-    const msgOff = new Map<number, number>(); // by tag: bytes of the current WRITE message placed
+    const msgOff = this.msgOff;
     for (let h = this.u32(N.CB_SQ_HEAD); h !== this.u32(N.CB_SQ_TAIL) && done.length < max; h = (h + 1) >>> 0) {
       const w = this.read(h);
       this.set(N.CB_SQ_HEAD, h + 1);
@@ -101,6 +102,14 @@ export class RingNic {
       }
     }
     return done;
+  }
+
+  /** Whether the whole message of data / READ WQE w lies in a registered host region (else the real NIC would get a NAK). */
+  inHost(w: Wqe): boolean {
+    const r = this.host.get(w.rkey);
+    if (!r) return false;
+    const o = w.raddr - r.va;
+    return o >= 0n && o + BigInt(w.total) <= BigInt(r.bytes.length);
   }
 
   private hostBytes(w: Wqe, at: number, n: number): Uint8Array {
