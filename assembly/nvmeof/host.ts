@@ -17,7 +17,7 @@ import { funcGuest } from "../pcie/func";
 import { mrRegister, mrDeregister } from "../rdma/mr";
 import { rcPostSend, rcPostRecv, rcService } from "../rdma/req";
 import { rcAddr, rcOn } from "../rdma/rc";
-import { qpState, QpState } from "../rdma/qp";
+import { qpState, qpAddr, QpState, QP_MTU } from "../rdma/qp";
 import { RCQ_CTRL, RCQ_SQ, RCQ_RQ, RCQ_CQ, RC_SQ_DEPTH, RC_RQ_DEPTH, RC_CQ_DEPTH, RCC_SQ_TAIL, RCC_RQ_TAIL, RCC_RQ_HEAD,
   RCC_CQ_PROD, RCC_CQ_CONS, SWQE_SIZE, SWQE_WRID, SWQE_OP, SWQE_LKEY, SWQE_LADDR, SWQE_LEN, RWQE_SIZE, RWQE_WRID, RWQE_LADDR,
   RWQE_LKEY, RWQE_LEN, CQE_SIZE as RC_CQE_SIZE, CQE_WRID, CQE_STATUS, CQE_BYTE_LEN, MR_LOCAL_WRITE, WrOp, WcStatus } from "../rdma/rcdefs";
@@ -370,6 +370,17 @@ function drainWaiters(q: u32, qa: u32): void {
  * consecutive blocks; the request completes when the last answers (R_PARTS). A request the
  * capsules cannot carry completes here with its error (and true).
  */
+/**
+ * Write data travels in the capsule when capsule and data fit one SEND packet at the queue's
+ * path MTU (and our target's INCAPSULE_MAX): a multi-packet SEND would cost the same frames as
+ * an RDMA READ, and Wireshark's nvme-rdma dissector decodes only single-packet capsules.
+ */
+@inline function inCapsuleMax(qa: u32): u32 {
+  const mtu = load<u32>(qpAddr(load<u32>(qa + NQ_QPN)) + QP_MTU);
+  const fit = mtu > SQE_SIZE ? mtu - SQE_SIZE : 0;
+  return fit < INCAPSULE_MAX ? fit : INCAPSULE_MAX;
+}
+
 function issue(q: u32, qa: u32, r: u32): bool {
   const a = reqAddr(r);
   const op = load<u32>(a + R_OP);
@@ -377,7 +388,7 @@ function issue(q: u32, qa: u32, r: u32): bool {
   const bytes = load<u32>(a + R_BYTES);
   const d = diskAddr(load<u32>(a + R_DISK));
   if (op != BlkOp.FLUSH && nblk == 0) return refuse(r, Counter.err_nvmf_bad_length, BlkStatus.UNSUPP);
-  const inCapsule = op == BlkOp.WRITE && bytes <= INCAPSULE_MAX;
+  const inCapsule = op == BlkOp.WRITE && bytes <= inCapsuleMax(qa);
   let run: u32 = 0;
   let key: u32 = 0;
   if ((op == BlkOp.READ || op == BlkOp.WRITE) && !inCapsule) {
