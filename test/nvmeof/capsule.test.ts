@@ -12,7 +12,7 @@ const cdw = (c: Capsule, off: number) => new DataView(c.bytes.buffer).getUint32(
 
 beforeEach(async () => {
   w = await world({ blockSize: 512, blocks: 8192 });
-  bringUp(w);
+  bringUp(w, { mtu: 4096 }); // in-capsule data rides one SEND packet either way
   key = w.host.dv.getUint32(M.GUEST_TABLE_BASE + 0 * M.GUEST_ENTRY_SIZE + F.GUEST_NVMF_KEY_OFF, true); // guest 0's key
 });
 
@@ -44,16 +44,16 @@ describe("NVMe-oF command capsules from VM requests", () => {
 
   it("a small write carries its data in the capsule: SGL data block, offset subtype (0x01), offset 0, its length", () => {
     const g = w.host.guests[0]!, gpa = g.alloc(4096);
-    const data = pattern(4096, 3);
+    const data = pattern(2048, 3);
     g.u8.set(data, gpa);
     const before = w.host.counters().nvmf_incapsule_writes!;
-    expect(vio(w, BlkOp.WRITE, 9, 8, gpa)).toBe(0);
+    expect(vio(w, BlkOp.WRITE, 9, 4, gpa)).toBe(0);
     const c = last();
-    expect([c.opc, c.psdt, c.slba, c.nlb]).toEqual([S.IO_WRITE, 1, 9n, 8]);
+    expect([c.opc, c.psdt, c.slba, c.nlb]).toEqual([S.IO_WRITE, 1, 9n, 4]);
     expect(c.sglId).toBe(F.SGL_ID_INCAPSULE);
     expect(c.sglAddr).toBe(0n);
-    expect(cdw(c, F.SQE_SGL1 + F.SGL_LEN)).toBe(4096);
-    expect(c.bytes.length).toBe(S.SQE_SIZE + 4096);
+    expect(cdw(c, F.SQE_SGL1 + F.SGL_LEN)).toBe(2048);
+    expect(c.bytes.length).toBe(S.SQE_SIZE + 2048);
     expect(Buffer.compare(c.bytes.subarray(S.SQE_SIZE), data)).toBe(0);
     expect(w.host.counters().nvmf_incapsule_writes).toBe(before + 1);
   });

@@ -20,9 +20,9 @@ function cqe(sqid: number, cid: number, status = 0, len = 16): Uint8Array {
   return b;
 }
 
-async function up(o: Parameters<typeof world>[0] = {}): Promise<World> {
+async function up(o: Parameters<typeof world>[0] = {}, b: Parameters<typeof bringUp>[1] = {}): Promise<World> {
   const w = await world(o);
-  bringUp(w);
+  bringUp(w, b);
   return w;
 }
 
@@ -102,7 +102,7 @@ describe("NVMe-oF host: errors end as error completions or counted drops", () =>
   });
 
   it("data in one run of guest RAM (adjacent descriptors) is one keyed SGL; scattered data is refused (UNSUPP, counted)", async () => {
-    const w = await up();
+    const w = await up({}, { mtu: 4096 });
     const g = w.host.guests[0]!, rig = { card: w.host, dev: undefined as never, drv: w.virtio!, guest: g };
     const a = g.alloc(8192);
     w.target.disk.set(pattern(8192, 4), 512 * 64);

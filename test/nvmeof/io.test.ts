@@ -32,7 +32,7 @@ describe("VM I/O over NVMe-oF", () => {
 
   it("a small write goes in the capsule and lands on the target; write zeroes and discard zero the blocks", async () => {
     const w = await world();
-    bringUp(w);
+    bringUp(w, { mtu: 4096 });
     const g = w.host.guests[0]!, buf = g.alloc(4096);
     const data = pattern(2048, 9);
     g.u8.set(data, buf);
