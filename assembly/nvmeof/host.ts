@@ -364,13 +364,6 @@ function drainWaiters(q: u32, qa: u32): void {
 }
 
 /**
- * Build request r's command capsule(s) and write their SENDs; false when not enough slots are
- * free. A read, keyed write or write zeroes longer than the disk's largest command (the
- * controller's MDTS, NLB's 16 bits, a keyed length's 24 bits) goes out as several commands on
- * consecutive blocks; the request completes when the last answers (R_PARTS). A request the
- * capsules cannot carry completes here with its error (and true).
- */
-/**
  * Write data travels in the capsule when capsule and data fit one SEND packet at the queue's
  * path MTU (and our target's INCAPSULE_MAX): a multi-packet SEND would cost the same frames as
  * an RDMA READ, and Wireshark's nvme-rdma dissector decodes only single-packet capsules.
@@ -381,6 +374,13 @@ function drainWaiters(q: u32, qa: u32): void {
   return fit < INCAPSULE_MAX ? fit : INCAPSULE_MAX;
 }
 
+/**
+ * Build request r's command capsule(s) and write their SENDs; false when not enough slots are
+ * free. A read, keyed write or write zeroes longer than the disk's largest command (the
+ * controller's MDTS, NLB's 16 bits, a keyed length's 24 bits) goes out as several commands on
+ * consecutive blocks; the request completes when the last answers (R_PARTS). A request the
+ * capsules cannot carry completes here with its error (and true).
+ */
 function issue(q: u32, qa: u32, r: u32): bool {
   const a = reqAddr(r);
   const op = load<u32>(a + R_OP);
