@@ -11,9 +11,9 @@ import * as D from "./defs.js";
 import type { Cmd } from "./controller.js";
 import type { Namespace, Subsystem } from "./subsystem.js";
 
-/** One execution: the command, where its staging is, and its outcome. */
+/** One execution: the command, where its staging is, and its outcome (one per controller, reused). */
 export interface Exec {
-  readonly c: Cmd;
+  c: Cmd;
   readonly sub: Subsystem;
   readonly u8: Uint8Array;
   readonly dv: DataView;

@@ -147,6 +147,7 @@ export class StorageController {
   private readonly ring: (k: number) => void;
   private readonly defaultMtu: number;
   private readonly difCheck: boolean;
+  private readonly exec: Exec; // one execution context, reused (no allocation per command)
   private sqTail: number;
   private written = 0; // WQEs written this step
   private signaled = 0; // READ and RESPONSE WQEs whose event has not come back
@@ -172,6 +173,7 @@ export class StorageController {
     this.difCheck = o.difCheck ?? true;
     this.ring = o.doorbell ?? ((kk) => card.fw.nicDoorbell(kk));
     this.sqTail = this.u32(this.base + N.CB_SQ_TAIL);
+    this.exec = { c: new Cmd(-1), sub: this.sub, u8: this.u8, dv: this.dv, stageBase: this.stageBase, guard: (p, n) => this.guard(p, n), difCheck: this.difCheck, status: 0, reason: "" };
   }
 
   /** QP qpn is served here with path MTU mtu (bytes, as the CM negotiated it). */
@@ -274,12 +276,7 @@ export class StorageController {
   private parse(c: Cmd, cap: number, len: number): void {
     const cdw0 = c.dv.getUint32(S.SQE_CDW0, true);
     if (((cdw0 >>> S.CDW0_FUSE_SHIFT) & S.CDW0_FUSE_MASK) !== 0) return this.fail(c, S.S_INVALID_FIELD, "fused");
-    const x = this.transfer(c);
-    if (x.status !== 0) return this.fail(c, x.status, x.reason);
-    c.dir = x.dir;
-    c.xfer = x.bytes;
-    c.piBytes = x.pi;
-    if (c.dir === Dir.NONE) return;
+    if (!this.transfer(c) || c.dir === Dir.NONE) return;
     if (((cdw0 >>> S.CDW0_PSDT_SHIFT) & S.CDW0_PSDT_MASK) !== F.CDW0_PSDT_SGL >>> S.CDW0_PSDT_SHIFT) return this.fail(c, S.S_INVALID_FIELD, "psdt");
     const sgl = F.SQE_SGL1, id = c.sqe[sgl + F.SGL_ID]!;
     if (id === F.SGL_ID_KEYED || id === F.SGL_ID_KEYED_INV) {
@@ -301,42 +298,48 @@ export class StorageController {
     c.inlineLen = n;
   }
 
-  /** What a command moves (by opcode and queue), checked against MDTS; SGL-independent errors here. */
-  private transfer(c: Cmd): { status: number; reason: string; dir: Dir; bytes: number; pi: number } {
-    const ok = (dir: Dir, bytes: number, pi = 0) => ({ status: 0, reason: "", dir, bytes, pi });
-    const no = (status: number, reason: string) => ({ status, reason, dir: Dir.NONE, bytes: 0, pi: 0 });
+  /**
+   * What a command moves (by opcode and queue) into c.dir / c.xfer / c.piBytes, checked against
+   * MDTS; false with c failed on an error that does not depend on the SGL.
+   */
+  private transfer(c: Cmd): boolean {
     const q = c.qp, opc = c.opc;
     if (opc === F.OPC_FABRICS) {
       const t = c.sqe[F.FAB_FCTYPE]!;
-      if (t === F.FCTYPE_CONNECT) return q.qid >= 0 ? no(F.S_CONNECT_CONTROLLER_BUSY | S.ST_DNR, "connect_again") : ok(Dir.H2C, F.CONN_DATA_SIZE);
-      if (q.qid < 0) return no(D.S_CMD_SEQUENCE_ERROR, "not_connected");
-      if (q.qid !== 0 || (t !== F.FCTYPE_PROPERTY_GET && t !== F.FCTYPE_PROPERTY_SET)) return no(S.S_INVALID_OPCODE, "invalid_opcode");
-      return ok(Dir.NONE, 0);
+      if (t === F.FCTYPE_CONNECT) return q.qid >= 0 ? this.no(c, F.S_CONNECT_CONTROLLER_BUSY | S.ST_DNR, "connect_again") : this.ok(c, Dir.H2C, F.CONN_DATA_SIZE);
+      if (q.qid < 0) return this.no(c, D.S_CMD_SEQUENCE_ERROR, "not_connected");
+      if (q.qid !== 0 || (t !== F.FCTYPE_PROPERTY_GET && t !== F.FCTYPE_PROPERTY_SET)) return this.no(c, S.S_INVALID_OPCODE, "invalid_opcode");
+      return this.ok(c, Dir.NONE, 0);
     }
-    if (q.qid < 0) return no(D.S_CMD_SEQUENCE_ERROR, "not_connected");
+    if (q.qid < 0) return this.no(c, D.S_CMD_SEQUENCE_ERROR, "not_connected");
     const a = q.assoc!;
-    if ((a.cc & 1) === 0 || (a.csts & 1) === 0) return no(D.S_CMD_SEQUENCE_ERROR, "not_enabled");
+    if ((a.cc & 1) === 0 || (a.csts & 1) === 0) return this.no(c, D.S_CMD_SEQUENCE_ERROR, "not_enabled");
     if (q.qid === 0) {
-      if (opc === S.ADM_IDENTIFY) return ok(Dir.C2H, S.IDENTIFY_SIZE);
-      if (opc === S.ADM_GET_FEATURES || opc === S.ADM_SET_FEATURES || opc === D.ADM_KEEP_ALIVE) return ok(Dir.NONE, 0);
-      return no(S.S_INVALID_OPCODE, "invalid_opcode");
+      if (opc === S.ADM_IDENTIFY) return this.ok(c, Dir.C2H, S.IDENTIFY_SIZE);
+      if (opc === S.ADM_GET_FEATURES || opc === S.ADM_SET_FEATURES || opc === D.ADM_KEEP_ALIVE) return this.ok(c, Dir.NONE, 0);
+      return this.no(c, S.S_INVALID_OPCODE, "invalid_opcode");
     }
-    if (opc !== S.IO_READ && opc !== S.IO_WRITE && opc !== S.IO_WRITE_ZEROES && opc !== S.IO_FLUSH && opc !== S.IO_DSM) return no(S.S_INVALID_OPCODE, "invalid_opcode");
+    if (opc !== S.IO_READ && opc !== S.IO_WRITE && opc !== S.IO_WRITE_ZEROES && opc !== S.IO_FLUSH && opc !== S.IO_DSM) return this.no(c, S.S_INVALID_OPCODE, "invalid_opcode");
     const nsid = c.dv.getUint32(S.SQE_NSID, true);
     const ns = this.sub.ns(nsid);
-    if (opc === S.IO_FLUSH && nsid === S.NSID_BROADCAST) return ok(Dir.NONE, 0); // every namespace
-    if (!ns) return no(S.S_INVALID_NAMESPACE, "invalid_namespace");
+    if (opc === S.IO_FLUSH && nsid === S.NSID_BROADCAST) return this.ok(c, Dir.NONE, 0); // every namespace
+    if (!ns) return this.no(c, S.S_INVALID_NAMESPACE, "invalid_namespace");
     c.ns = ns;
-    if (opc === S.IO_FLUSH) return ok(Dir.NONE, 0);
-    if (opc === S.IO_DSM) return ok(Dir.H2C, ((c.dv.getUint32(S.SQE_CDW10, true) & S.DSM_NR_MASK) + 1) * S.DSM_RANGE_SIZE);
-    const lba = c.dv.getBigUint64(D.CDW10_SLBA_LO, true), nlb = (c.dv.getUint32(S.SQE_CDW12, true) & D.NLB_MASK) + 1;
-    if (lba + BigInt(nlb) > BigInt(ns.blocks)) return no(S.S_LBA_OUT_OF_RANGE, "lba_range");
-    c.lba = Number(lba);
-    if (opc === S.IO_WRITE_ZEROES) return ok(Dir.NONE, 0);
+    if (opc === S.IO_FLUSH) return this.ok(c, Dir.NONE, 0);
+    if (opc === S.IO_DSM) return this.ok(c, Dir.H2C, ((c.dv.getUint32(S.SQE_CDW10, true) & S.DSM_NR_MASK) + 1) * S.DSM_RANGE_SIZE);
+    // SLBA is 64 bits: as two halves, so no BigInt per command; beyond 2^53 it is out of range anyway.
+    const lba = c.dv.getUint32(D.CDW10_SLBA_LO, true) + c.dv.getUint32(D.CDW10_SLBA_LO + 4, true) * 2 ** 32;
+    const nlb = (c.dv.getUint32(S.SQE_CDW12, true) & D.NLB_MASK) + 1;
+    if (lba + nlb > ns.blocks) return this.no(c, S.S_LBA_OUT_OF_RANGE, "lba_range");
+    c.lba = lba;
+    if (opc === S.IO_WRITE_ZEROES) return this.ok(c, Dir.NONE, 0);
     const bytes = nlb * ns.blockSize;
-    if (bytes > D.MAX_XFER) return no(S.S_INVALID_FIELD, "too_large");
-    return ok(opc === S.IO_READ ? Dir.C2H : Dir.H2C, bytes, ns.pi ? nlb * F.PI_SIZE : 0);
+    if (bytes > D.MAX_XFER) return this.no(c, S.S_INVALID_FIELD, "too_large");
+    return this.ok(c, opc === S.IO_READ ? Dir.C2H : Dir.H2C, bytes, ns.pi ? nlb * F.PI_SIZE : 0);
   }
+
+  private ok(c: Cmd, dir: Dir, bytes: number, pi = 0): true { c.dir = dir; c.xfer = bytes; c.piBytes = pi; return true; }
+  private no(c: Cmd, status: number, reason: string): false { this.fail(c, status, reason); return false; }
 
   // ---- event ring ----
 
@@ -430,7 +433,10 @@ export class StorageController {
 
   private execute(c: Cmd): void {
     if (c.status !== 0) return;
-    const x: Exec = { c, sub: this.sub, u8: this.u8, dv: this.dv, stageBase: this.stageBase, guard: (p, n) => this.guard(p, n), difCheck: this.difCheck, status: 0, reason: "" };
+    const x = this.exec;
+    x.c = c;
+    x.status = 0;
+    x.reason = "";
     try {
       if (c.opc === F.OPC_FABRICS) executeFabrics(x);
       else if (c.qp.qid === 0) executeAdmin(x);

@@ -37,7 +37,8 @@ export class StorageNic {
   readonly controllers: StorageController[];
   readonly subsystem: Subsystem;
   readonly stageKeys: number[];
-  private readonly bound = new Map<number, Bound>(); // by CM connection id
+  private readonly bound: (Bound | undefined)[] = new Array(M.CM_MAX_CONNS).fill(undefined); // by CM connection id
+  private nbound = 0;
   private readonly budget: number;
   private adminNext = 0;
   private ioNext = 0;
@@ -105,11 +106,11 @@ export class StorageNic {
 
   /** Which controller serves each bound connection (by CM connection id). */
   bindings(): { id: number; qpn: number; qid: number; controller: number }[] {
-    return [...this.bound.values()].map((b) => ({ id: b.id, qpn: b.qpn, qid: b.qid, controller: b.k }));
+    return this.bound.filter((b) => b !== undefined).map((b) => ({ id: b.id, qpn: b.qpn, qid: b.qid, controller: b.k }));
   }
 
   stats(): StorageNicStats {
-    return { controllers: this.controllers.map((c) => c.stats()), bound: this.bound.size, bindErrors: this.bindErrors };
+    return { controllers: this.controllers.map((c) => c.stats()), bound: this.nbound, bindErrors: this.bindErrors };
   }
 
   /**
@@ -121,9 +122,10 @@ export class StorageNic {
     const dv = this.card.dv;
     for (let id = 0; id < M.CM_MAX_CONNS; id++) {
       const a = M.CM_CONN_BASE + id * M.CM_CONN_SIZE;
+      const b = this.bound[id];
       const live = dv.getUint32(a + CW.CN_STATE, true) === CW.CmState.ESTABLISHED && dv.getUint32(a + CW.CN_ROLE, true) === CW.CmRole.PASSIVE;
+      if (!live && !b) continue; // the common case: a free or unrelated slot
       const commId = dv.getUint32(a + CW.CN_LOCAL_COMM_ID, true);
-      const b = this.bound.get(id);
       if (b && (!live || b.commId !== commId)) this.unbind(b);
       if (!live || (b && b.commId === commId)) continue;
       const qpn = dv.getUint32(a + CW.CN_LOCAL_QPN, true), qid = dv.getUint32(a + CW.CN_QID, true);
@@ -133,13 +135,15 @@ export class StorageNic {
       if (qid === 0) this.adminNext++;
       else this.ioNext++;
       this.controllers[k]!.bindQp(qpn, dv.getUint32(a + CW.CN_MTU, true));
-      this.bound.set(id, { id, commId, qpn, qid, k });
+      this.bound[id] = { id, commId, qpn, qid, k };
+      this.nbound++;
     }
   }
 
   private unbind(b: Bound): void {
     this.card.fw.nicBindQp(b.qpn, N.NIC_NO_CTRL);
     this.controllers[b.k]!.unbindQp(b.qpn);
-    this.bound.delete(b.id);
+    this.bound[b.id] = undefined;
+    this.nbound--;
   }
 }
