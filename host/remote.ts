@@ -101,7 +101,7 @@ export class RemoteStorage {
         step, firstQueue: 2 * i, ioQueues: 1, mtu: f.mtu, nsid: i + 1, scratchGuest: d.guest,
       });
       registerGuest(dpu, d.guest);
-      attachDisk(dpu, d.disk, c.ioQueues[0]!, c.ns);
+      attachDisk(dpu, d.disk, c.ioQueues[0]!, c.ns, c.maxTransfer);
       controllers.push(c);
     }
     return new RemoteStorage(dpu, nicCard, nic, fabric, link, controllers);
