@@ -351,6 +351,7 @@ function difForgetQp(qpn: u32): void {
 
 // ---- WQE fetch ----
 
+const SEND_LIMIT: u32 = min(RC_SQ_DEPTH, RC_CQ_DEPTH - NIC_RECV_DEPTH); // RC work requests in flight per QP
 const FETCH_BLOCKED: u32 = 0; // left in the queue: the QP's send queue or the TX ring is full
 const FETCH_SENT: u32 = 1; // posted and transmitted
 const FETCH_REFUSED: u32 = 2; // consumed with an ERROR event (counted)
@@ -436,7 +437,10 @@ function fetch(k: u32): u32 {
   }
   const qpn = load<u32>(w + NW_QPN);
   const c = rcAddr(qpn);
-  if (load<u32>(c + RCC_SQ_TAIL) - load<u32>(c + RCC_SQ_HEAD) >= RC_SQ_DEPTH) return FETCH_BLOCKED;
+  // Every completion the QP may still produce needs a slot in its completion queue: its send
+  // work requests in flight, its receive buffers (NIC_RECV_DEPTH at most) and what is unread.
+  const sends = load<u32>(c + RCC_SQ_TAIL) - load<u32>(c + RCC_SQ_HEAD);
+  if (sends >= SEND_LIMIT || sends + load<u32>(c + RCC_CQ_PROD) - load<u32>(c + RCC_CQ_CONS) >= SEND_LIMIT) return FETCH_BLOCKED;
   if (txSpace() == 0) { txFull = true; return FETCH_BLOCKED; }
   const d = stage(k) + load<u32>(w + NW_STAGE_OFF);
   const cid = <u32>load<u16>(w + NW_CID);

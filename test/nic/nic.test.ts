@@ -190,6 +190,21 @@ describe("storage-side NIC: WQE fetch", () => {
     });
   }
 
+  it("a QP takes no more work than its completion queue can report: with no ACKs coming, fetch stops at the limit; then all 250 complete, none lost", async () => {
+    const r = await rig({ queues: 1, ctrls: 1 });
+    const q = r.tqpn[0]!, limit = Math.min(R.RC_SQ_DEPTH, R.RC_CQ_DEPTH - M.NIC_RECV_DEPTH);
+    writeWqes(r.nic, 0, Array.from({ length: 250 }, (_, i) => ({ type: N.NicWqeType.SINGLE, qpn: q, stageOff: 64 * i, len: 64, total: 64,
+      raddr: VA0 + BigInt(64 * i), rkey: r.hq[0]!.key, flags: N.NWF_SIGNALED, tag: i })));
+    r.nic.fw.nicDoorbell(0);
+    for (let i = 0; i < 5; i++) r.nic.fw.nicPoll(1024, r.p.now + i); // the fabric does not move: no ACK arrives
+    expect(cb(r.nic, 0, N.CB_SQ_HEAD)).toBe(limit);
+    expect(r.nic.dv.getUint32(M.NIC_BASE + N.NG_DOORBELLS, true)).toBe(1); // work left: the doorbell stays
+    const ev: ReturnType<typeof events> = [];
+    rounds(r, () => { ev.push(...events(r.nic, 0)); return ev.length === 250; });
+    expect(ev.map((e) => [e.tag, e.kind])).toEqual(Array.from({ length: 250 }, (_, i) => [i, "SENT"]));
+    expect(counters(r.nic).err_rdma_cq_overflow).toBe(0);
+  });
+
   it("nicSetFlags switches the fast path at run time; a budget that ends between a TAIL and its response resumes with the response", async () => {
     const r = await rig({ queues: 2, ctrls: 2, flags: 0 });
     r.nic.fw.nicSetFlags(N.NGF_TAIL_FAST_PATH);
