@@ -255,16 +255,25 @@ function sendWqe(qpn: u32, c: u32, w: u32, from: u32): bool {
     return txPacket(d) != TX_ERROR;
   }
   if (op == WrOp.WRITE_PKT) return sendPkt(d, w, psn);
-  store<u8>(d + TXD_OPCODE, <u8>(op >= <u32>WrOp.WRITE ? OpClass.WRITE : OpClass.SEND));
+  const cls = op >= <u32>WrOp.WRITE ? OpClass.WRITE : OpClass.SEND;
+  const imm = op == WrOp.SEND_IMM || op == WrOp.WRITE_IMM;
+  const len = load<u32>(w + SWQE_LEN);
   store<u32>(d + TXD_PSN, psn);
   store<u64>(d + TXD_RETH_VA, load<u64>(w + SWQE_RADDR));
   store<u32>(d + TXD_RETH_LEN, 0);
   store<u32>(d + TXD_PAYLOAD, load<u32>(w + SWQE_CARD));
-  store<u32>(d + TXD_LEN, load<u32>(w + SWQE_LEN));
+  store<u32>(d + TXD_LEN, len);
+  store<u32>(d + TXD_IMM, load<u32>(w + SWQE_IMM));
+  if (len <= mtu) {
+    // One packet (the usual response capsule): the ONLY opcode straight through txPacket.
+    store<u8>(d + TXD_OPCODE, <u8>segOpcode(cls, Pos.ONLY, imm));
+    store<u32>(d + TXD_IMM_FLAG, 0);
+    return txPacket(d) != TX_ERROR;
+  }
+  store<u8>(d + TXD_OPCODE, <u8>cls);
   store<u32>(d + TXD_MTU, mtu);
   store<u32>(d + TXD_FROM_PKT, from);
-  store<u32>(d + TXD_IMM_FLAG, op == WrOp.SEND_IMM || op == WrOp.WRITE_IMM ? 1 : 0);
-  store<u32>(d + TXD_IMM, load<u32>(w + SWQE_IMM));
+  store<u32>(d + TXD_IMM_FLAG, imm ? 1 : 0);
   return txMessage(d) != TX_ERROR;
 }
 
