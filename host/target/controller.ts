@@ -365,6 +365,8 @@ export class StorageController {
       this.move(c, CmdState.EXECUTE);
       this.ready.push(c);
     } else if (kind === N.EvKind.SENT && role === ROLE_RESP && c.state === CmdState.RESPONDING) {
+      // A data packet failed but its (already queued) response said success: make it visible.
+      if (c.dataError && c.status === 0) this.err("response_after_failed_data");
       this.finish(c);
     } else if (kind === N.EvKind.ERROR) {
       this.err(role === ROLE_READ ? "read_failed" : role === ROLE_RESP ? "response_failed" : "data_failed");

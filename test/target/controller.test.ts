@@ -363,10 +363,16 @@ describe("back-pressure and events", () => {
     s.nic.serve(Infinity, (w) => w.type === N.NicWqeType.RESPONSE);
     s.ctrl.step();
     expect(s.ctrl.stats()).toMatchObject({ inFlight: 0, stageInUse: 0 });
+    // a data packet refused while its response still goes out as success: counted
+    s.nic.submit(IO_QP, rw(S.IO_READ, 42, 0, 1, keyed(512)));
+    s.ctrl.step();
+    s.nic.serve(Infinity, (w) => w.type === N.NicWqeType.SINGLE);
+    s.ctrl.step();
+    expect(s.nic.responses.at(-1)!.cqe).toMatchObject({ cid: 42, status: 0 });
     s.nic.event(0x12345678, N.EvKind.SENT);
     s.nic.event(0, N.EvKind.READ_DONE);
     expect(() => s.ctrl.step()).not.toThrow();
-    expect(s.ctrl.stats().errors).toMatchObject({ read_failed: 1, response_failed: 1, stale_event: 2 });
+    expect(s.ctrl.stats().errors).toMatchObject({ read_failed: 1, response_failed: 1, data_failed: 1, response_after_failed_data: 1, stale_event: 2 });
   });
 });
 
