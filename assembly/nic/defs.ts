@@ -14,6 +14,7 @@ export const NG_NEXT_CTRL: u32 = 8; // u32: round-robin position of the WQE fetc
 export const NG_ON: u32 = 12; // u32: 1 after nicInit (rdmaPoll then runs nicPoll too)
 export const NG_RECV_KEY: u32 = 16; // u32: key of the memory region over every target QP's receive buffers
 export const NG_NQPS: u32 = 20; // u32: receive buffer sets handed out (NG_RIDX_QPN entries in use)
+export const NG_DIF_PENDING: u32 = 24; // u32: DIF failures waiting for their RESPONSE, all controllers (0: nothing to look up)
 export const NG_QP_CTRL: u32 = 64; // u8 per QP (MAX_QPS): controller the QP's commands go to, 0xff = none
 export const NG_QP_RIDX: u32 = NG_QP_CTRL + 256; // u8 per QP (MAX_QPS): its receive buffer set in NIC_RECV, 0xff = none
 export const NG_RIDX_QPN: u32 = NG_QP_RIDX + 256; // u32 per receive buffer set (NIC_MAX_QPS): the QP it belongs to

@@ -14,7 +14,7 @@ import { count } from "../stats";
 import { NIC_BASE, NIC_CTRLS, NIC_CTRL_SIZE, NIC_MAX_CTRLS, NIC_SQ_DEPTH, NIC_CMD_DEPTH, NIC_EVT_DEPTH, NIC_CTRL_BLOCK,
   NIC_MAX_QPS, NIC_RECV_DEPTH, NIC_RECV_SLOT, NIC_RECV_BASE, NIC_STAGE_BASE, NIC_STAGE_SIZE, NIC_GLOBALS_SIZE, MAX_QPS } from "../memmap";
 import {
-  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, NG_STAGE_KEY, NG_QP_WOPEN, NG_RIDX_DIF, RBUF_GEN_SHIFT,
+  NG_FLAGS, NG_DOORBELLS, NG_NEXT_CTRL, NG_ON, NG_RECV_KEY, NG_NQPS, NG_DIF_PENDING, NG_QP_CTRL, NG_QP_RIDX, NG_RIDX_QPN, NG_RIDX_GEN, NG_STAGE_KEY, NG_QP_WOPEN, NG_RIDX_DIF, RBUF_GEN_SHIFT,
   RBUF_INDEX_MASK, NGF_TAIL_FAST_PATH,
   NGF_DIF_CHECK, NIC_NO_CTRL, NC_SQ, NC_CMD, NC_EVT, CB_ON, CB_SQ_TAIL, CB_SQ_HEAD, CB_CMD_PROD, CB_CMD_CONS, CB_EVT_PROD,
   CB_EVT_CONS, CB_DIF_FAILED, CB_DIF_CID, CB_DIF_QPN, CB_DIF_STATUS, CB_CMD_DONE, CB_STAGE_KEY, CB_DIF_TABLE, NIC_DIF_SLOTS,
@@ -30,7 +30,7 @@ import { txSpace } from "../net/ring";
 import { mrRegister, mrDeregister } from "../rdma/mr";
 import { qpAddr, QpState, QP_STATE, QP_MTU } from "../rdma/qp";
 import { rcAddr, rcOn, rcSetNow } from "../rdma/rc";
-import { rcPostSend, rcPostRecv, rcTransmit, writePktLenOk } from "../rdma/req";
+import { rcPostBuilt, rcPostRecv, rcTransmit, writePktLenOk } from "../rdma/req";
 import {
   RCQ_CTRL, RCQ_SQ, RCQ_RQ, RCQ_CQ, RC_SQ_DEPTH, RC_RQ_DEPTH, RC_CQ_DEPTH, SWQE_SIZE, SWQE_WRID, SWQE_OP, SWQE_LKEY, SWQE_LADDR,
   SWQE_LEN, SWQE_RKEY, SWQE_RADDR, SWQE_IMM, SWF_UNSIGNALED, RWQE_SIZE, RWQE_WRID, RWQE_LADDR, RWQE_LKEY, RWQE_LEN, CQE_SIZE,
@@ -289,11 +289,18 @@ function difCheck(qpn: u32, fresh: bool, d: u32, pi: u32, len: u32, blk: u32, re
   return st;
 }
 
+/** One pending DIF failure less (saturating: a controller may have planted entries of its own in its table). */
+@inline function difDropped(): void {
+  const n = load<u32>(NIC_BASE + NG_DIF_PENDING);
+  if (n != 0) store<u32>(NIC_BASE + NG_DIF_PENDING, n - 1);
+}
+
 /**
  * The pending DIF failure of (qpn, cid) in any controller's table (a QP rebound to another
  * controller keeps it), taken out when `take`: its NVMe status, or 0.
  */
 function difFind(qpn: u32, cid: u32, take: bool): u32 {
+  if (load<u32>(NIC_BASE + NG_DIF_PENDING) == 0) return 0;
   const key = ((qpn & 0xff) << 16) | (cid & 0xffff);
   let st: u32 = 0;
   for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) {
@@ -307,6 +314,7 @@ function difFind(qpn: u32, cid: u32, take: bool): u32 {
       if (!take) return st;
       store<u32>(s, 0);
       store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) - 1);
+      difDropped();
     }
   }
   return st;
@@ -327,6 +335,7 @@ function difRemember(k: u32, tag: u32, qpn: u32, cid: u32, status: u32): void {
     if (load<u32>(s) != 0) continue;
     store<u32>(s, DIF_E_VALID | (status == S_E2E_REFTAG_ERROR ? DIF_E_REFTAG : 0) | ((qpn & 0xff) << 16) | (cid & 0xffff));
     store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) + 1);
+    store<u32>(NIC_BASE + NG_DIF_PENDING, load<u32>(NIC_BASE + NG_DIF_PENDING) + 1);
     return;
   }
   // No room to carry it to the response: tell the controller now, so it fails the command.
@@ -345,6 +354,7 @@ function difForgetQp(qpn: u32): void {
       if (v == 0 || ((v >> 16) & 0xff) != (qpn & 0xff)) continue;
       store<u32>(s, 0);
       store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) - 1);
+      difDropped();
     }
   }
 }
@@ -408,12 +418,13 @@ function post(k: u32, w: u32, type: u32, qpn: u32): void {
   store<u64>(s + SWQE_WRID, WRID_SEND | (<u64>type << 40) | (<u64>k << 32) | <u64>load<u32>(w + NW_TAG));
   store<u32>(s + SWQE_OP, op | (pos << 8) | ((signaled ? 0 : SWF_UNSIGNALED) << 16)); // OP, POS, FLAGS
   store<u32>(s + SWQE_LKEY, load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4));
-  store<u64>(s + SWQE_LADDR, <u64>(stage(k) + load<u32>(w + NW_STAGE_OFF)));
+  const card = stage(k) + load<u32>(w + NW_STAGE_OFF); // inside k's window: wqeCheck
+  store<u64>(s + SWQE_LADDR, <u64>card); // the window's VA is its card offset
   store<u32>(s + SWQE_LEN, len);
   store<u32>(s + SWQE_RKEY, load<u32>(w + NW_RKEY));
   store<u64>(s + SWQE_RADDR, load<u64>(w + NW_RADDR));
   store<u32>(s + SWQE_IMM, load<u32>(w + NW_TOTAL));
-  rcPostSend(qpn, 1);
+  rcPostBuilt(qpn, card);
   if (type == NicWqeType.INITIAL) store<u8>(NIC_BASE + NG_QP_WOPEN + qpn, 1);
   else if (type == NicWqeType.TAIL) store<u8>(NIC_BASE + NG_QP_WOPEN + qpn, 0);
   const q = qpAddr(qpn);

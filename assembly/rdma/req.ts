@@ -105,6 +105,24 @@ export function rcPostSend(qpn: u32, n: u32): u32 {
 }
 
 /**
+ * Queue the send WQE a firmware layer built at QP qpn's send queue tail (the storage-side NIC):
+ * its buffer is card memory at `card` that the caller has already checked, its opcode, position
+ * and lengths the caller's own rules (writePktLenOk for WRITE_PKT). The caller has checked that
+ * the queue has room and the engine drives the QP. Skips rcPostSend's per-WQE checks.
+ */
+export function rcPostBuilt(qpn: u32, card: u32): void {
+  const c = rcAddr(qpn);
+  const tail = load<u32>(c + RCC_SQ_TAIL);
+  const w = sqWqe(c, tail);
+  store<u32>(w + SWQE_CARD, card);
+  store<u32>(w + SWQE_STATUS, WcStatus.SUCCESS);
+  store<u32>(w + SWQE_NPKT, wqeOp(w) == WrOp.WRITE_PKT ? 1 : segCount(load<u32>(w + SWQE_LEN), load<u32>(qpAddr(qpn) + QP_MTU)));
+  store<u32>(w + SWQE_DONE, 0);
+  store<u32>(w + SWQE_PSN, 0);
+  store<u32>(c + RCC_SQ_TAIL, tail + 1);
+}
+
+/**
  * The host wrote `n` receive WQEs (RWQE_*) at slots RCC_RQ_TAIL.. of QP qpn: each buffer is
  * checked (local key, bounds, LOCAL_WRITE). A bad one completes at once with LOC_PROT_ERR and
  * is taken out (the good ones close up). Returns the WQEs queued, 0 when n does not fit the
