@@ -219,15 +219,32 @@ export class StorageController {
    * read of it fails the NIC's guard check (protection on). The PI it had is kept first.
    */
   corrupt(lba: number, byte = 0, nsid = 1): void {
+    const { ns, block } = this.faultBlock("corrupt", lba, nsid);
+    block[byte % ns.blockSize] ^= 0x5a;
+    ns.backend.write(lba, block);
+  }
+
+  /**
+   * Fault hook: block lba's PI names another LBA (lba + 1), as after a misdirected write: data and
+   * guard stay good, the reference tag check fails (SCT 2h / SC 84h). Needs protection on.
+   */
+  misdirect(lba: number, nsid = 1): void {
+    const { ns } = this.faultBlock("misdirect", lba, nsid);
+    if (!ns.pi) throw new Error(`misdirect: namespace ${nsid} has no protection information`);
+    const pi = ns.pi.get(lba);
+    ns.pi.set(lba, pi.guard, pi.appTag, (lba + 1) >>> 0);
+  }
+
+  /** Block lba of namespace nsid read into the scratch block, its PI kept first (fault hooks). */
+  private faultBlock(what: string, lba: number, nsid: number): { ns: Namespace; block: Uint8Array } {
     const ns = this.sub.ns(nsid);
-    if (!ns) throw new RangeError(`corrupt: no namespace ${nsid}`);
-    if (!Number.isInteger(lba) || lba < 0 || lba >= ns.blocks) throw new RangeError(`corrupt: lba ${lba} outside namespace ${nsid}`);
+    if (!ns) throw new RangeError(`${what}: no namespace ${nsid}`);
+    if (!Number.isInteger(lba) || lba < 0 || lba >= ns.blocks) throw new RangeError(`${what}: lba ${lba} outside namespace ${nsid}`);
     const scratch = this.stageBase + M.NIC_STAGE_SIZE - this.sub.maxBlockSize;
     const block = this.u8.subarray(scratch, scratch + ns.blockSize);
     ns.backend.read(lba, block);
     if (ns.pi && !ns.pi.has(lba)) ns.pi.set(lba, this.guard(scratch, ns.blockSize), 0, lba >>> 0);
-    block[byte % ns.blockSize] ^= 0x5a;
-    ns.backend.write(lba, block);
+    return { ns, block };
   }
 
   stats(): ControllerStats {

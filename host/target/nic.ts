@@ -104,6 +104,9 @@ export class StorageNic {
   /** Fault hook: corrupt block lba of namespace nsid in its backend without fixing its PI (see StorageController.corrupt). */
   corrupt(lba: number, byte = 0, nsid = 1): void { this.controllers[0]!.corrupt(lba, byte, nsid); }
 
+  /** Fault hook: block lba's PI names another LBA (see StorageController.misdirect). */
+  misdirect(lba: number, nsid = 1): void { this.controllers[0]!.misdirect(lba, nsid); }
+
   /** Which controller serves each bound connection (by CM connection id). */
   bindings(): { id: number; qpn: number; qid: number; controller: number }[] {
     return this.bound.filter((b) => b !== undefined).map((b) => ({ id: b.id, qpn: b.qpn, qid: b.qid, controller: b.k }));

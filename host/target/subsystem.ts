@@ -34,6 +34,13 @@ export class PiStore {
     this.valid.get(c)![lba % PI_CHUNK] = 1;
   }
 
+  /** lba's PI fields; the block must have PI (has()). */
+  get(lba: number): { guard: number; appTag: number; refTag: number } {
+    const page = this.pages.get(Math.floor(lba / PI_CHUNK))!, o = (lba % PI_CHUNK) * PI_SIZE;
+    const dv = new DataView(page.buffer, page.byteOffset + o, PI_SIZE);
+    return { guard: dv.getUint16(PI_GUARD), appTag: dv.getUint16(PI_APPTAG), refTag: dv.getUint32(PI_REFTAG) };
+  }
+
   /** Copy the PI of blocks [lba, lba + n) to dst[at..]; every one must have PI (has()). One copy per PI page. */
   copyTo(lba: number, n: number, dst: Uint8Array, at: number): void {
     while (n > 0) {
