@@ -369,8 +369,10 @@ let fetchedType: u32 = 0; // NicWqeType of the last WQE fetch() sent
 let txFull = false; // the TX ring filled during this round: stop fetching
 
 /**
- * Why WQE w of controller k cannot be sent (a Counter), or 0. Every offset it names is
- * checked against k's staging window in 64 bits; the QP must be bound to k and in RTS.
+ * Why WQE w of controller k cannot be sent (a Counter), or 0: its type; its QP (bound to k,
+ * driven by the RC engine, connected); its place in its QP's WRITE message; its lengths against
+ * the path MTU and the message total; every offset it names (payload, PI) inside k's staging
+ * window, computed in 64 bits.
  */
 function wqeCheck(k: u32, w: u32, type: u32): u32 {
   if (type > <u32>NicWqeType.READ) return Counter.err_nic_bad_wqe;

@@ -87,4 +87,12 @@ describe("RC WRITE_PKT: one WRITE message from per-packet work requests", () => 
     expect(rcv.map((c) => [c.wrid, c.len])).toEqual([[77, 16]]);
     expect(ram(p.b, 0x40000, data.length)).toEqual(data);
   });
+
+  it("an unsignaled work request that fails still completes, with its error (a bad R_Key: remote access NAK)", async () => {
+    const p = await pair({ mtu: MTU });
+    expect(postSend(p.a, [{ op: R.WrOp.WRITE_PKT, pos: W.Pos.ONLY, flags: R.SWF_UNSIGNALED, wrid: 4, off: 0, len: 64, imm: 64, rkey: (p.b.key + 0x100) >>> 0, roff: 0 }])).toBe(1);
+    const cqes: ReturnType<typeof poll> = [];
+    run(p, () => { cqes.push(...poll(p.a)); return cqes.length > 0; }, 200);
+    expect(cqes.map((c) => [c.wrid, c.status])).toEqual([[4, R.WcStatus.REM_ACCESS_ERR]]);
+  });
 });
