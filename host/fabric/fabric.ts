@@ -67,7 +67,10 @@ export interface FabricOptions {
   capture?: PcapWriter;
   /** Where frames are captured (default "rx"; see the top of this file). */
   capturePoint?: "rx" | "tx";
-  /** Called for every frame sent and arriving, and every link going down or up (tracing). Costs nothing when absent. */
+  /**
+   * Called for every frame sent and arriving, and every link going down or up (tracing). Costs
+   * nothing when absent. Can be set or cleared later through Fabric.onEvent.
+   */
   onEvent?: (e: FabricEvent) => void;
 }
 
@@ -150,7 +153,11 @@ export class Fabric {
   private readonly capture: PcapWriter | undefined;
   private readonly captureRx: boolean;
   private anyLinkCapture = false;
-  private readonly onEvent: ((e: FabricEvent) => void) | undefined;
+  /**
+   * Every frame sent and arriving, every link going down or up (FabricOptions.onEvent). Set it
+   * only while someone listens: when undefined, a frame costs one field check.
+   */
+  onEvent: ((e: FabricEvent) => void) | undefined;
   private lastNow = 0;
   private lastStart = 0;
 
@@ -206,8 +213,7 @@ export class Fabric {
     this.eps[ib]!.ports[b.port] = link.dirs[1];
     this.dirList.push(link.dirs[0], link.dirs[1]);
     this.queues.push({ q: new Int32Array(64), head: 0, n: 0 }, { q: new Int32Array(64), head: 0, n: 0 });
-    const on = this.onEvent;
-    if (on) link.onChange = (up) => on({ kind: "link", link: link.name, ns: this.lastNow, up });
+    link.onChange = (up) => this.onEvent?.({ kind: "link", link: link.name, ns: this.lastNow, up });
     if (opts.capture) this.anyLinkCapture = true;
     return link;
   }
