@@ -1,13 +1,14 @@
 // Events on the virtual clock: what hooks receive and what the trace records.
 // Every event has the virtual time `t` (ns) it happened at and a `kind`; the rest
-// depends on the kind. Kinds marked "arrives with the fabric/NIC" are reserved names:
-// the types are here so tests can be written against them, the events start flowing
-// when the RoCEv2 fabric, the storage-side NIC and the controllers land.
+// depends on the kind. Kinds in RESERVED_EVENT_KINDS are names only: the types are here
+// so tests can be written against them; their events start flowing with controller
+// failover (issue 4).
+import * as W from "../../assembly/rdma/wire.js";
 
-/** The event kinds a testbed emits today. */
-export const LIVE_EVENT_KINDS = ["doorbell", "dma", "submit", "completion", "irq", "state", "fault", "poll"] as const;
-/** Reserved: arrive with the fabric (frames, links), the storage-side NIC (WQE fetches) and the controllers. */
-export const RESERVED_EVENT_KINDS = ["frame", "link", "wqe", "controller"] as const;
+/** The event kinds a testbed emits today ("frame" and "link" only when it has remote disks). */
+export const LIVE_EVENT_KINDS = ["doorbell", "dma", "submit", "completion", "irq", "state", "fault", "poll", "frame", "link"] as const;
+/** Reserved: WQE fetches and controller state changes arrive with controller failover (issue 4). */
+export const RESERVED_EVENT_KINDS = ["wqe", "controller"] as const;
 export type LiveEventKind = (typeof LIVE_EVENT_KINDS)[number];
 export type ReservedEventKind = (typeof RESERVED_EVENT_KINDS)[number];
 export type EventKind = LiveEventKind | ReservedEventKind;
@@ -68,13 +69,45 @@ export interface FaultEvent extends Base { kind: "fault"; fault: string; vm?: st
 /** One firmware poll: requests taken and its cost on the virtual clock. */
 export interface PollEvent extends Base { kind: "poll"; taken: number; costNs: number }
 
-/** Reserved (arrives with the fabric): an Ethernet frame on a link. */
-export interface FrameEvent extends Base { kind: "frame"; link: string; dir: "tx" | "rx"; bytes: Uint8Array; dropped?: boolean }
-/** Reserved (arrives with the fabric): a link went down or up. */
+/** Which way a frame goes between the DPU (the NVMe-oF host) and the storage-side NIC (the target). */
+export type FrameDirection = "to-target" | "to-host";
+
+/**
+ * What a frame is, decoded from its headers (no copy of the bytes is kept): RoCEv2 frames
+ * (Ethernet II / IPv4 / UDP 4791 / BTH, IBTA vol. 1 §9.2, Annex A17) carry their BTH fields;
+ * any other frame only its length and direction.
+ */
+export interface FrameSummary {
+  direction: FrameDirection;
+  /** Bytes from the Ethernet header to the ICRC (no FCS). */
+  length: number;
+  /** BTH opcode (§9.4.1 table 38), e.g. 0x04 SEND ONLY; absent when the frame is not RoCEv2. */
+  opcode?: number;
+  /** The opcode's name in assembly/rdma/wire.ts `Op`: "RC_SEND_ONLY", "RC_WRITE_ONLY", "RC_ACK", "UD_SEND_ONLY", … */
+  op?: string;
+  /** BTH destination QP (24 bits). */
+  destQp?: number;
+  /** BTH packet sequence number (24 bits). */
+  psn?: number;
+  /** BTH AckReq bit. */
+  ackReq?: boolean;
+}
+
+/**
+ * A frame on a link between the DPU and the storage-side NIC: "tx" when it is put on the wire
+ * (t = start of its serialization), "rx" when it arrives (t = arrival). `dropped` says why it
+ * went no further: lost (seeded loss or a drop-frame fault), link_down, ring_full.
+ * Emitted only while someone listens (a hook, the trace or a trigger), like the DMA trace.
+ */
+export interface FrameEvent extends Base, FrameSummary {
+  kind: "frame"; link: string; dir: "tx" | "rx";
+  dropped?: "lost" | "link_down" | "ring_full";
+}
+/** A link went down or up (a link-down / link-up fault, or Link.setUp). */
 export interface LinkEvent extends Base { kind: "link"; link: string; up: boolean }
-/** Reserved (arrives with the storage-side NIC): a WQE fetched from a controller's send queue. */
+/** Reserved (arrives with controller failover, issue 4): a WQE fetched from a controller's send queue. */
 export interface WqeEvent extends Base { kind: "wqe"; controller: string; index: number; stage: "initial" | "intermediate" | "tail" | "single" | "response" }
-/** Reserved (arrives with the controllers): a storage controller's state changed. */
+/** Reserved (arrives with controller failover, issue 4): a storage controller's state changed. */
 export interface ControllerEvent extends Base { kind: "controller"; controller: string; from: string; to: string }
 
 export type TestbedEvent =
@@ -83,3 +116,25 @@ export type TestbedEvent =
 
 /** The event type of a kind. */
 export type EventOf<K extends EventKind> = Extract<TestbedEvent, { kind: K }>;
+
+// Frame offsets: Ethernet II, then IPv4 without options (the only framing the firmware sends).
+const IP = W.ETH_HDR_LEN;
+const UDP = IP + W.IP_HDR_LEN;
+const BTH = UDP + W.UDP_HDR_LEN;
+
+/** Decode a frame's summary (bytes: from the Ethernet header; read during the call only). */
+export function frameSummary(bytes: Uint8Array, direction: FrameDirection): FrameSummary {
+  const s: FrameSummary = { direction, length: bytes.length };
+  if (bytes.length < BTH + W.BTH_LEN) return s;
+  const u16 = (o: number) => (bytes[o]! << 8) | bytes[o + 1]!;
+  const u24 = (o: number) => (bytes[o]! << 16) | (bytes[o + 1]! << 8) | bytes[o + 2]!;
+  if (u16(W.ETH_TYPE_OFF) !== W.ETHERTYPE_IPV4 || bytes[IP + W.IP_VER_IHL_OFF] !== W.IP_VER_IHL) return s;
+  if (bytes[IP + W.IP_PROTO_OFF] !== W.IPPROTO_UDP || u16(UDP + W.UDP_DPORT_OFF) !== W.ROCEV2_UDP_PORT) return s;
+  const opcode = bytes[BTH + W.BTH_OPCODE_OFF]!;
+  s.opcode = opcode;
+  s.op = W.Op[opcode] ?? `0x${opcode.toString(16).padStart(2, "0")}`;
+  s.destQp = u24(BTH + W.BTH_DQP_OFF + 1);
+  s.psn = u24(BTH + W.BTH_PSN_OFF + 1);
+  s.ackReq = (bytes[BTH + W.BTH_PSN_OFF]! & 0x80) !== 0; // BTH_ACKREQ is bit 31 of the PSN word
+  return s;
+}

@@ -80,18 +80,25 @@ export class Tracer {
 
   /**
    * Chrome trace format (JSON object form). One process (the card); thread 0 is the
-   * firmware/card, thread 1 + i is VM i. API and job IOs become complete ("X") events from
-   * submit to completion; everything else is an instant ("i") event. Times in µs.
+   * firmware/card, thread 1 + i is VM i, and each link direction has a thread of its own
+   * after LINK_TID ("link dpu-nic to-target"). API and job IOs become complete ("X") events
+   * from submit to completion; everything else is an instant ("i") event. Times in µs.
    */
   toChromeTrace(f: TraceFilter = {}, vmIndex: (vm: string) => number = () => 0): { traceEvents: object[]; displayTimeUnit: "ns" } {
     const evs = this.filter(f);
     const out: object[] = [{ name: "process_name", ph: "M", pid: 1, tid: 0, args: { name: "wasm-dpu card" } }];
     const threads = new Map<number, string>([[0, "card"]]);
     const open = new Map<string, TestbedEvent>();
+    const linkTids = new Map<string, number>();
     for (const e of evs) {
       const vm = "vm" in e && typeof e.vm === "string" ? e.vm : undefined;
-      const tid = vm === undefined ? 0 : 1 + vmIndex(vm);
+      let tid = vm === undefined ? 0 : 1 + vmIndex(vm);
       if (vm !== undefined && !threads.has(tid)) threads.set(tid, `vm ${vm}`);
+      if (e.kind === "frame" || e.kind === "link") {
+        const name = e.kind === "frame" ? `link ${e.link} ${e.direction}` : `link ${e.link}`;
+        tid = linkTids.get(name) ?? LINK_TID + linkTids.size;
+        if (!linkTids.has(name)) { linkTids.set(name, tid); threads.set(tid, name); }
+      }
       const ts = e.t / 1000;
       if (e.kind === "submit") { open.set(`${e.vm}/${e.source}/${e.tag}`, e); continue; }
       if (e.kind === "completion") {
@@ -116,8 +123,13 @@ export class Tracer {
   }
 }
 
+/** Chrome trace threads of link directions start here (VM threads are 1 + VM index). */
+const LINK_TID = 1000;
+
 function eventName(e: TestbedEvent): string {
   switch (e.kind) {
+    case "frame": return `${e.dir} ${e.op ?? "frame"}${e.psn !== undefined ? ` psn ${e.psn}` : ""}${e.dropped ? ` (${e.dropped})` : ""}`;
+    case "link": return `link ${e.link} ${e.up ? "up" : "down"}`;
     case "doorbell": return `doorbell q${e.queue}${e.dropped ? " (dropped)" : e.delayedUntil !== undefined ? " (delayed)" : ""}`;
     case "dma": return `dma ${e.dir}${e.denied ? " denied" : ""} ${e.len}B`;
     case "state": return `${e.machine}${e.queue !== undefined ? ` ${e.queue}` : ""}: ${e.from} → ${e.to}`;
