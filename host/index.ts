@@ -45,12 +45,12 @@ setFileOpener((path, bytes, blockSize) => new FileBackend({ path, bytes, blockSi
 // The testbed API (issue 5): createTestbed and friends, trace and snapshot types.
 export {
   createTestbed, restoreTestbed, DpuTestbed, VmHandle, TraceControl, TestbedError, IoError, RESERVED_FAULTS,
-  type CreateOptions, type ScenarioInput, type Duration, type IoHandle, type IoResult, type Fault, type FaultHandle, type Trigger,
+  type CreateOptions, type ScenarioInput, type Duration, type IoHandle, type IoResult, type Fault, type FaultHandle, type Trigger, type FrameMatch,
 } from "./api/testbed.js";
 export { saveSnapshot, restoreTestbedFile } from "./api/node.js";
 export { Tracer, type TraceFilter, type TracerOptions } from "./trace/trace.js";
 export {
-  LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, type EventKind, type LiveEventKind, type ReservedEventKind, type EventOf, type TestbedEvent,
+  LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, frameSummary, type FrameSummary, type FrameDirection, type EventKind, type LiveEventKind, type ReservedEventKind, type EventOf, type TestbedEvent,
   type DoorbellEvent, type DmaEvent, type SubmitEvent, type CompletionEvent, type IrqEvent, type StateEvent, type FaultEvent, type PollEvent,
   type FrameEvent as TraceFrameEvent, type LinkEvent as TraceLinkEvent, type WqeEvent, type ControllerEvent,
 } from "./trace/events.js";

@@ -23,7 +23,12 @@ import { MemoryBackend } from "../backends/memory.js";
 import type { BlockBackend } from "../backends/types.js";
 import { parseDuration } from "../workload/units.js";
 import { Tracer, matches, type TraceFilter, type TracerOptions } from "../trace/trace.js";
-import { LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, type EventKind, type EventOf, type TestbedEvent } from "../trace/events.js";
+import { LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, frameSummary, type EventKind, type EventOf, type TestbedEvent, type FrameDirection, type FrameSummary } from "../trace/events.js";
+import type { FabricEvent } from "../fabric/fabric.js";
+import type { Link } from "../fabric/link.js";
+import type { RemoteStorage } from "../remote.js";
+import type { StorageNic } from "../target/nic.js";
+import type { StorageController, ControllerStats } from "../target/controller.js";
 import { saveState, applyState, type WalkOptions } from "../snapshot/state.js";
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from "../snapshot/snapshot.js";
 import { captureImage, restoreImage } from "../snapshot/image.js";
@@ -92,7 +97,20 @@ export interface Trigger {
   on?: EventKind | ((e: TestbedEvent) => boolean);
 }
 
-/** Faults that exist today. Frame/link/controller/DIF faults are reserved: they arrive with the fabric and NIC. */
+/**
+ * Frames to act on: which way (default both), how many (default 1, counted over both ways) and
+ * which ones (a test on the frame's decoded summary; default every frame).
+ */
+export interface FrameMatch {
+  dir?: FrameDirection;
+  count?: number;
+  match?: (f: FrameSummary) => boolean;
+}
+
+/**
+ * The faults. Frame, link and DIF faults need remote disks (a disk with "transport": "rdma",
+ * e.g. the built-in scenario "rdma"); crash-controller is reserved for controller failover (issue 4).
+ */
 export type Fault =
   /** Write or XOR bytes of a VM's RAM (guest memory corruption). */
   | { kind: "corrupt-guest-memory"; vm: string | number; gpa: number; bytes?: ArrayLike<number>; xor?: number; length?: number }
@@ -104,14 +122,29 @@ export type Fault =
   | { kind: "delay-doorbell"; vm: string | number; queue?: number; delay: Duration; count?: number }
   /** Reset the VM's device as its driver would (virtio: status 0; NVMe: CC.EN 1 → 0). */
   | { kind: "reset-device"; vm: string | number }
-  /** Reserved: arrive with the fabric (links, frames), the controllers and DIF. */
-  | { kind: "drop-frame" | "corrupt-frame" | "delay-frame" | "link-down" | "link-up" | "crash-controller" | "corrupt-dif"; [k: string]: unknown };
+  /** Matching frames on the DPU ↔ NIC link never arrive (counted lost on the link); the RC transport must resend. */
+  | ({ kind: "drop-frame" } & FrameMatch)
+  /** One bit of each matching frame is flipped (`bit`, default drawn from the link's PRNG): the receiver's ICRC check drops it. */
+  | ({ kind: "corrupt-frame"; bit?: number } & FrameMatch)
+  /** Matching frames arrive `delay` later (default 10 µs), so later frames overtake them. */
+  | ({ kind: "delay-frame"; delay?: Duration } & FrameMatch)
+  /** Take the link down (frames sent or arriving meanwhile are dropped); with `for`, up again after that long. */
+  | { kind: "link-down"; link?: string; for?: Duration }
+  | { kind: "link-up"; link?: string }
+  /** Flip a byte (`byte`, default 0) of block `lba` of a VM's remote disk on the target, leaving its protection information: the read fails the NIC's DIF check. Needs target.protection. */
+  | { kind: "corrupt-dif"; vm: string | number; lba: number; byte?: number }
+  /** Reserved: arrives with controller failover (issue 4). */
+  | { kind: "crash-controller"; [k: string]: unknown };
 
-export const RESERVED_FAULTS = ["drop-frame", "corrupt-frame", "delay-frame", "link-down", "link-up", "crash-controller", "corrupt-dif"] as const;
+export const RESERVED_FAULTS = ["crash-controller"] as const;
+const FRAME_FAULTS = ["drop-frame", "corrupt-frame", "delay-frame"] as const;
+const FAULTS_TODAY = "corrupt-guest-memory, backend-error, drop-doorbell, delay-doorbell, reset-device, and with remote disks drop-frame, corrupt-frame, delay-frame, link-down, link-up, corrupt-dif";
+/** What to do to get a fabric: named in every refusal of a fabric/NIC feature on a local testbed. */
+const NEEDS_REMOTE = `this testbed has no remote disks, so no fabric, NIC or controllers (give a VM's disk "transport": "rdma" and the scenario a "target", or use the built-in scenario "rdma")`;
 
 export interface FaultHandle {
   readonly kind: Fault["kind"];
-  /** Times it fired (an armed fault counts each IO/doorbell it hit). */
+  /** Times it fired (an armed fault counts each IO, doorbell or frame it really hit). */
   readonly fired: number;
   /** Disarm it. */
   cancel(): void;
@@ -122,6 +155,16 @@ const API_TAG_BASE = 0x40000000; // tags of API IOs; job tags are slot numbers b
 const ARENA_BYTES = 1 << 20; // guest RAM per VM for API IO buffers, taken on first use
 const DEFAULT_TIMEOUT_NS = 1e8; // runUntil / await IO give up after 100 ms of virtual time
 const HEX = (n: number) => (n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`);
+
+/** A firmware counter of a card by name; an unknown name throws naming near ones. */
+function readCounter(card: Card, name: string, all: string): number {
+  const c = (Counter as unknown as Record<string, number>)[name];
+  if (typeof c !== "number" || name === "COUNT") {
+    const near = Object.keys(card.counters()).filter((k) => k.includes(name) || name.includes(k)).slice(0, 5);
+    throw new TestbedError(`unknown counter "${name}"${near.length ? ` (did you mean ${near.join(", ")}?)` : ` (tb.${all} lists them all)`}`);
+  }
+  return Number(card.dv.getBigUint64(M.COUNTERS_BASE + c * 8, true));
+}
 
 function duration(d: Duration, what: string, infinite = false): number {
   if (typeof d === "number") {
@@ -172,6 +215,8 @@ class FaultyBackend implements BlockBackend {
 }
 
 interface FaultState { kind: Fault["kind"]; fired: number; cancelled: boolean }
+/** An armed frame fault: done once it hit `count` frames or was cancelled, then disarmed after the round. */
+interface FrameRule { state: FaultState; count: number; disarm: () => void }
 
 interface DoorbellRule { vm: number; queue?: number; left: number; delay?: number; state: FaultState }
 interface Scheduled { at: number; seq: number; run: () => void }
@@ -307,6 +352,12 @@ export class DpuTestbed {
   private readonly trDv: DataView;
   private readonly reaped: ApiIo[] = [];
   private closed = false;
+  /** The fabric's event hook is installed (someone listens to frames or links). */
+  private fabricOn = false;
+  private frameEvents = false;
+  private frameRules: FrameRule[] = [];
+  /** The link way ("ab"/"ba") that goes from the DPU to the NIC. */
+  private readonly toTarget: "ab" | "ba" = "ab";
 
   /** @internal use createTestbed() */
   constructor(readonly testbed: Testbed, readonly build: { workload: boolean; hostBackends: boolean }, private readonly faulty: (FaultyBackend | undefined)[]) {
@@ -314,6 +365,8 @@ export class DpuTestbed {
     this.trDv = card.dv;
     this.vms = testbed.drivers.map((d, i) => new VmHandle(this, i, testbed.scenario.vms[i]!, d));
     this.trace = new TraceControl(this);
+    const remote = testbed.remote;
+    if (remote) this.toTarget = remote.link.a.card.memory === card.memory ? "ab" : "ba";
     // Doorbells pass through here: hooks see them, faults drop or delay them.
     this.realDoorbell = card.doorbell.bind(card);
     card.doorbell = (f: number, q: number) => this.onDoorbell(f, q);
@@ -360,12 +413,35 @@ export class DpuTestbed {
   }
   /** Storage backends by VM (the host-served ones; a memory disk served inline is a view of card memory). */
   get backends(): BlockBackend[] { return this.card.disks; }
-  /** Reserved: fabric links arrive with the RoCEv2/NVMe-oF issue. */
-  get links(): never[] { return []; }
-  /** Reserved: the storage-side NIC arrives with the RoCEv2/NVMe-oF issue. */
-  get nic(): undefined { return undefined; }
-  /** Reserved: storage controllers arrive with the failover issue. */
-  get controllers(): never[] { return []; }
+  /**
+   * The storage side of a testbed with remote disks: `fabric`, `link` (DPU ↔ NIC), `nic`,
+   * `nicCard`, `controllers` (NVMe-oF associations), `report()`. Throws TestbedError on a
+   * testbed without remote disks.
+   */
+  get remote(): RemoteStorage {
+    const r = this.testbed.remote;
+    if (!r) throw new TestbedError(`remote: ${NEEDS_REMOTE}`);
+    return r;
+  }
+  /** The fabric links (with remote disks: the DPU ↔ NIC link "dpu-nic"; else none). */
+  get links(): Link[] { return this.testbed.remote ? [this.testbed.remote.link] : []; }
+  /** A link by name (default: the only one); throws naming the links there are. */
+  link(name?: string): Link {
+    const r = this.testbed.remote;
+    if (!r) throw new TestbedError(`link${name === undefined ? "" : ` "${name}"`}: ${NEEDS_REMOTE}`);
+    if (name !== undefined && name !== r.link.name) throw new TestbedError(`unknown link "${name}" (this testbed has "${r.link.name}")`);
+    return r.link;
+  }
+  /** The storage-side NIC (its card, controllers, bindings, stats); throws without remote disks. */
+  get nic(): StorageNic {
+    const r = this.testbed.remote;
+    if (!r) throw new TestbedError(`nic: ${NEEDS_REMOTE}`);
+    return r.nic;
+  }
+  /** The storage controllers behind the NIC (none without remote disks); `controllerStats()` for their figures. */
+  get controllers(): StorageController[] { return this.testbed.remote?.nic.controllers ?? []; }
+  /** Each controller's figures: commands by name, errors, bytes, WQEs, doorbells, in flight. */
+  controllerStats(): ControllerStats[] { return this.testbed.remote?.nic.stats().controllers ?? []; }
 
   /** A VM by name or index; throws naming the VMs there are. */
   vm(which: string | number): VmHandle {
@@ -376,18 +452,20 @@ export class DpuTestbed {
 
   // ---- counters ----
 
-  /** A firmware counter by name (see Counter in assembly/counters.ts); throws on an unknown name. */
-  counter(name: string): number {
-    const c = (Counter as unknown as Record<string, number>)[name];
-    if (typeof c !== "number" || name === "COUNT") {
-      const near = Object.keys(this.card.counters()).filter((k) => k.includes(name) || name.includes(k)).slice(0, 5);
-      throw new TestbedError(`unknown counter "${name}"${near.length ? ` (did you mean ${near.join(", ")}?)` : " (tb.counters() lists them all)"}`);
-    }
-    return Number(this.card.dv.getBigUint64(M.COUNTERS_BASE + c * 8, true));
-  }
+  /** A firmware counter of the DPU by name (see Counter in assembly/counters.ts); throws on an unknown name. */
+  counter(name: string): number { return readCounter(this.card, name, "counters()"); }
   counters(): Record<string, number> { return this.card.counters(); }
   /** Non-zero `err_*` counters by reason. */
   errors(): Record<string, number> { return this.card.errors(); }
+  /** A firmware counter of the storage-side NIC's card by name (the same firmware, the same names), e.g. "rdma_rc_resends". */
+  nicCounter(name: string): number {
+    const r = this.testbed.remote;
+    if (!r) throw new TestbedError(`nicCounter("${name}"): ${NEEDS_REMOTE}`);
+    return readCounter(r.nicCard, name, "nicCounters()");
+  }
+  nicCounters(): Record<string, number> { return this.remote.nicCard.counters(); }
+  /** Non-zero `err_*` counters of the NIC's card by reason (e.g. err_nic_dif_guard). */
+  nicErrors(): Record<string, number> { return this.remote.nicCard.errors(); }
 
   // ---- the virtual clock ----
 
@@ -479,6 +557,7 @@ export class DpuTestbed {
       else if (vm.inflight > 0) vm.driver.reap(() => {});
     }
     if (this.stateSnapshot) this.diffStates();
+    if (this.frameRules.length) this.pruneFrameRules();
     this.settle();
     return reaped + this.lastApiReaped;
   }
@@ -540,13 +619,15 @@ export class DpuTestbed {
   // ---- hooks ----
 
   /**
-   * Subscribe to events of a kind; returns the unsubscribe function. Reserved kinds
-   * ("frame", "link", "wqe", "controller") are accepted and arrive with the fabric/NIC.
+   * Subscribe to events of a kind; returns the unsubscribe function. "frame" and "link" need
+   * remote disks (else TestbedError); the reserved kinds ("wqe", "controller") are accepted
+   * and arrive with controller failover (issue 4).
    */
   on<K extends EventKind>(kind: K, fn: (e: EventOf<K>) => void): () => void {
     if (!(LIVE_EVENT_KINDS as readonly string[]).includes(kind) && !(RESERVED_EVENT_KINDS as readonly string[]).includes(kind)) {
       throw new TestbedError(`on: unknown event kind "${kind}" (have ${[...LIVE_EVENT_KINDS, ...RESERVED_EVENT_KINDS].join(", ")})`);
     }
+    if ((kind === "frame" || kind === "link") && !this.testbed.remote) throw new TestbedError(`on("${kind}"): ${NEEDS_REMOTE}`);
     let set = this.listeners.get(kind);
     if (!set) this.listeners.set(kind, (set = new Set()));
     const f = fn as (e: TestbedEvent) => void;
@@ -572,7 +653,27 @@ export class DpuTestbed {
     const st = this.listening("state");
     if (st && !this.stateSnapshot) this.stateSnapshot = this.readStates();
     else if (!st) this.stateSnapshot = undefined;
+    const remote = this.testbed.remote;
+    if (remote) {
+      this.frameEvents = this.listening("frame");
+      const on = this.frameEvents || this.listening("link");
+      if (on !== this.fabricOn) {
+        this.fabricOn = on;
+        remote.fabric.onEvent = on ? this.onFabric : undefined;
+      }
+    }
   }
+
+  /** The fabric's event hook, installed only while someone listens to frames or links. */
+  private readonly onFabric = (e: FabricEvent): void => {
+    if (e.kind === "link") {
+      this.emit({ kind: "link", link: e.link, up: e.up });
+      return;
+    }
+    if (!this.frameEvents) return;
+    const s = frameSummary(e.bytes, e.way === this.toTarget ? "to-target" : "to-host");
+    this.emit({ kind: "frame", link: e.link, dir: e.dir, ...s, ...(e.dropped ? { dropped: e.dropped } : {}) }, e.ns);
+  };
 
   /** @internal */
   refreshListeners(): void { this.refresh(); }
@@ -588,6 +689,7 @@ export class DpuTestbed {
         if (typeof w.on === "string" ? w.on === ev.kind : w.on(ev)) {
           this.watches.splice(this.watches.indexOf(w), 1);
           w.run();
+          this.refresh(); // the fabric's and the firmware's event sources stop when nobody listens
         }
       }
     }
@@ -658,13 +760,14 @@ export class DpuTestbed {
 
   /**
    * Inject a fault now, at a virtual time (`at`), or on the first event matching `on`.
-   * One-shot faults (corrupt-guest-memory, reset-device) act once; armed faults
-   * (drop/delay-doorbell, backend-error) then hit the next `count` (default 1) matches.
+   * One-shot faults (corrupt-guest-memory, reset-device, link-down/up, corrupt-dif) act once;
+   * armed faults (drop/delay-doorbell, backend-error, drop/corrupt/delay-frame) then hit the
+   * next `count` (default 1) matches. Arguments are checked here, when the fault is injected.
    */
   inject(fault: Fault, when: Trigger = {}): FaultHandle {
     this.checkOpen();
     if ((RESERVED_FAULTS as readonly string[]).includes(fault.kind)) {
-      throw new TestbedError(`inject: "${fault.kind}" arrives with the fabric/NIC (RoCEv2, NVMe-oF, failover); faults today: corrupt-guest-memory, backend-error, drop-doorbell, delay-doorbell, reset-device`);
+      throw new TestbedError(`inject: "${fault.kind}" is reserved: it arrives with controller failover (issue 4); faults today: ${FAULTS_TODAY}`);
     }
     const state: FaultState = { kind: fault.kind, fired: 0, cancelled: false };
     const act = this.faultAction(fault as Exclude<Fault, { kind: (typeof RESERVED_FAULTS)[number] }>, state);
@@ -681,13 +784,19 @@ export class DpuTestbed {
 
   private watch(on: EventKind | ((e: TestbedEvent) => boolean), run: () => void, state: FaultState): void {
     if (typeof on === "string" && !(LIVE_EVENT_KINDS as readonly string[]).includes(on)) {
-      throw new TestbedError(`inject: trigger on "${on}": ${(RESERVED_EVENT_KINDS as readonly string[]).includes(on) ? "that event arrives with the fabric/NIC" : "unknown event kind"}`);
+      throw new TestbedError(`inject: trigger on "${on}": ${(RESERVED_EVENT_KINDS as readonly string[]).includes(on) ? "that event is reserved: it arrives with controller failover (issue 4)" : "unknown event kind"}`);
     }
+    if ((on === "frame" || on === "link") && !this.testbed.remote) throw new TestbedError(`inject: trigger on "${on}": ${NEEDS_REMOTE}`);
     this.watches.push({ on, run, state });
     this.refresh();
   }
 
   private faultAction(f: Exclude<Fault, { kind: (typeof RESERVED_FAULTS)[number] }>, state: FaultState): () => void {
+    switch (f.kind) {
+      case "drop-frame": case "corrupt-frame": case "delay-frame": return this.frameFault(f, state);
+      case "link-down": case "link-up": return this.linkFault(f, state);
+      case "corrupt-dif": return this.difFault(f, state);
+    }
     const vm = this.vm(f.vm);
     const fired = (detail: Record<string, unknown>) => {
       this.emit({ kind: "fault", fault: f.kind, vm: vm.name, detail });
@@ -730,6 +839,96 @@ export class DpuTestbed {
     }
   }
 
+  /** The remote storage, or a TestbedError naming the fault and how to get a fabric. */
+  private needRemote(what: string): RemoteStorage {
+    const r = this.testbed.remote;
+    if (!r) throw new TestbedError(`inject ${what}: ${NEEDS_REMOTE}`);
+    return r;
+  }
+
+  /**
+   * drop/corrupt/delay-frame → Link.inject. The match passed to the link is ours: it decodes
+   * the frame for the test's match and counts a hit only when it says yes, since the link uses
+   * up the first armed fault whose match holds; past `count` hits it says no (both ways share
+   * the count) and the round disarms it.
+   */
+  private frameFault(f: Extract<Fault, { kind: (typeof FRAME_FAULTS)[number] }>, state: FaultState): () => void {
+    const remote = this.needRemote(f.kind);
+    const count = f.count ?? 1;
+    if (!Number.isInteger(count) || count < 1) throw new TestbedError(`inject ${f.kind}: count ${f.count} (want a whole number ≥ 1)`);
+    if (f.dir !== undefined && f.dir !== "to-target" && f.dir !== "to-host") throw new TestbedError(`inject ${f.kind}: dir "${String(f.dir)}" (want "to-target" or "to-host")`);
+    if (f.match !== undefined && typeof f.match !== "function") throw new TestbedError(`inject ${f.kind}: match must be a function of the frame's summary`);
+    let delayNs: number | undefined;
+    if (f.kind === "delay-frame" && f.delay !== undefined) {
+      delayNs = duration(f.delay, "inject delay-frame delay");
+      if (delayNs < 0) throw new TestbedError(`inject delay-frame: delay ${delayNs} ns is negative`);
+    }
+    const bit = f.kind === "corrupt-frame" ? f.bit : undefined;
+    if (bit !== undefined && !(Number.isInteger(bit) && bit >= 0)) throw new TestbedError(`inject corrupt-frame: bit ${bit} (want a whole number ≥ 0; it is taken modulo the frame's bits)`);
+    const dirs: FrameDirection[] = f.dir ? [f.dir] : ["to-target", "to-host"];
+    const kind = f.kind === "drop-frame" ? "drop" : f.kind === "corrupt-frame" ? "corrupt" : "delay";
+    return () => {
+      if (state.cancelled) return;
+      // One armed fault per way (the link's match is not told the way), sharing the count.
+      const disarms = dirs.map((dir) => remote.link.inject({
+        kind, dir: dir === "to-target" ? this.toTarget : this.toTarget === "ab" ? "ba" : "ab", count,
+        ...(delayNs !== undefined ? { delayNs } : {}), ...(bit !== undefined ? { bit } : {}),
+        match: (bytes) => {
+          if (state.cancelled || state.fired >= count) return false;
+          const fault = this.listening("fault");
+          const sum = f.match || fault ? frameSummary(bytes, dir) : undefined;
+          if (f.match && !f.match(sum!)) return false;
+          state.fired++;
+          if (fault) this.emit({ kind: "fault", fault: f.kind, detail: { ...sum } });
+          return true;
+        },
+      }));
+      this.frameRules.push({ state, count, disarm: () => { for (const d of disarms) d(); } });
+    };
+  }
+
+  /** Frame faults that hit their count or were cancelled leave the link's armed list. */
+  private pruneFrameRules(): void {
+    this.frameRules = this.frameRules.filter((r) => {
+      if (!r.state.cancelled && r.state.fired < r.count) return true;
+      r.disarm();
+      return false;
+    });
+  }
+
+  private linkFault(f: Extract<Fault, { kind: "link-down" | "link-up" }>, state: FaultState): () => void {
+    this.needRemote(f.kind);
+    const link = this.link(f.link);
+    const up = f.kind === "link-up";
+    const back = f.kind === "link-down" && f.for !== undefined ? duration(f.for, "inject link-down for") : undefined;
+    if (back !== undefined && back < 0) throw new TestbedError(`inject link-down: for ${back} ns is negative`);
+    return () => {
+      if (state.cancelled) return;
+      state.fired++;
+      if (this.listening("fault")) this.emit({ kind: "fault", fault: f.kind, detail: { link: link.name, ...(back !== undefined ? { for: back } : {}) } });
+      link.setUp(up); // the fabric reports the change as a "link" event
+      if (back !== undefined) this.schedule(this.now + back, () => link.setUp(true));
+    };
+  }
+
+  private difFault(f: Extract<Fault, { kind: "corrupt-dif" }>, state: FaultState): () => void {
+    const remote = this.needRemote("corrupt-dif");
+    const vm = this.vm(f.vm);
+    const remoteVms = this.vms.filter((v) => v.spec.disk.transport === "rdma");
+    const i = remoteVms.indexOf(vm);
+    if (i < 0) throw new TestbedError(`inject corrupt-dif: VM ${vm.name}'s disk is local to the DPU; only remote disks (transport "rdma": ${remoteVms.map((v) => v.name).join(", ")}) sit behind the NIC's DIF check`);
+    if (!this.scenario.target!.protection) throw new TestbedError(`inject corrupt-dif: the target has no end-to-end protection, so the corrupted block would read back wrong without an error; set "target": { "protection": true }`);
+    if (!Number.isInteger(f.lba) || f.lba < 0 || f.lba >= vm.capacityBlocks) throw new TestbedError(`inject corrupt-dif: LBA ${f.lba} is outside VM ${vm.name}'s disk (0..${vm.capacityBlocks - 1})`);
+    const byte = f.byte ?? 0;
+    if (!Number.isInteger(byte) || byte < 0 || byte >= vm.blockSize) throw new TestbedError(`inject corrupt-dif: byte ${f.byte} is outside a ${vm.blockSize}-byte block`);
+    return () => {
+      if (state.cancelled) return;
+      remote.corrupt(i, f.lba, byte);
+      state.fired++;
+      if (this.listening("fault")) this.emit({ kind: "fault", fault: "corrupt-dif", vm: vm.name, detail: { lba: f.lba, byte } });
+    };
+  }
+
   private schedule(at: number, run: () => void): void {
     this.scheduled.push({ at, seq: this.schedSeq++, run });
     this.scheduled.sort((a, b) => a.at - b.at || a.seq - b.seq);
@@ -760,6 +959,10 @@ export class DpuTestbed {
   snapshot(): Snapshot {
     this.checkOpen();
     if (this.ios.size > 0) throw new TestbedError(`snapshot: ${this.ios.size} IOs issued through the API are in flight; run the clock until they complete first`);
+    if (this.testbed.remote) {
+      const names = this.vms.filter((v) => v.spec.disk.transport === "rdma").map((v) => v.name).join(", ");
+      throw new TestbedError(`snapshot: VMs ${names} have remote disks (transport "rdma"), and the storage target (NIC card, controllers, fabric link) cannot be saved yet`);
+    }
     for (const [i, d] of this.card.disks.entries()) {
       const inner = d instanceof FaultyBackend ? d.inner : d;
       if (!(inner instanceof MemoryBackend)) throw new TestbedError(`snapshot: VM ${this.vms[i]!.name}'s disk is a ${inner.kind} backend; only memory disks can be saved`);

@@ -1,6 +1,6 @@
 // Fault injection through the testbed API: guest memory corruption at a time or on a
 // match, backend IO errors, dropped and delayed doorbells, device reset, and the faults
-// that arrive with the fabric/NIC refused with a message saying so.
+// that need a fabric refused on a testbed without one (test/api/remote.test.ts has them live).
 import { describe, it, expect } from "vitest";
 import { createTestbed, IoError, type FaultEvent, type DoorbellEvent } from "../../host/index.js";
 import { BlkOp } from "../../host/guest/driver.js";
@@ -93,13 +93,14 @@ describe("faults", () => {
     await expect(tb.wait(h, { timeout: "100us" })).rejects.toThrow(/read at LBA 0 on nvme completing did not hold within 100000 ns/);
   });
 
-  it("refuses fabric/NIC faults until they exist, and bad fault arguments", async () => {
+  it("refuses fabric faults without remote disks, reserved faults, and bad fault arguments", async () => {
     const tb = await createTestbed(SMALL);
-    expect(() => tb.inject({ kind: "link-down", link: "a" })).toThrow(/"link-down" arrives with the fabric\/NIC/);
+    expect(() => tb.inject({ kind: "link-down", link: "a" })).toThrow(/^inject link-down: this testbed has no remote disks/);
+    expect(() => tb.inject({ kind: "crash-controller" })).toThrow(/"crash-controller" is reserved: it arrives with controller failover \(issue 4\)/);
     expect(() => tb.inject({ kind: "corrupt-guest-memory", vm: "blk", gpa: 4 << 20, xor: 1 })).toThrow(/VM blk: peek at 0x400000 \+ 1 bytes is outside its RAM/);
     expect(() => tb.inject({ kind: "reset-device", vm: "db" })).toThrow(/unknown VM "db"/);
     tb.runFor("1us");
     expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { at: 10 })).toThrow(/in the past/);
-    expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { on: "wqe" })).toThrow(/arrives with the fabric\/NIC/);
+    expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { on: "wqe" })).toThrow(/that event is reserved: it arrives with controller failover/);
   });
 });

@@ -1,7 +1,7 @@
 // The trace: every event on the virtual clock, filterable, as JSON lines and as Chrome
 // trace format; the same scenario gives the same trace.
 import { describe, it, expect } from "vitest";
-import { createTestbed, Tracer, type TestbedEvent } from "../../host/index.js";
+import { createTestbed, Tracer, frameSummary, type TestbedEvent } from "../../host/index.js";
 import { BlkOp } from "../../host/guest/driver.js";
 import { SMALL } from "../api/small.js";
 
@@ -71,5 +71,23 @@ describe("trace", () => {
     tb.trace.stop();
     expect(tb.trace.events()).toEqual([]);
     expect(new Tracer().wants("dma")).toBe(true);
+  });
+});
+
+describe("frame summaries", () => {
+  it("decode the BTH of a RoCEv2 frame, and only length and direction of anything else", () => {
+    // Ethernet II / IPv4 / UDP 4791 / BTH: RDMA WRITE ONLY (0x0a) to QP 0x123456, AckReq, PSN 0xabcdef.
+    const f = new Uint8Array(14 + 20 + 8 + 12 + 16 + 4);
+    f.set([0x08, 0x00], 12);
+    f[14] = 0x45;
+    f[14 + 9] = 17;
+    f.set([0x12, 0xb7], 14 + 20 + 2);
+    f.set([0x0a, 0, 0xff, 0xff, 0, 0x12, 0x34, 0x56, 0x80, 0xab, 0xcd, 0xef], 42);
+    expect(frameSummary(f, "to-host")).toEqual({ direction: "to-host", length: f.length, opcode: 0x0a, op: "RC_WRITE_ONLY", destQp: 0x123456, psn: 0xabcdef, ackReq: true });
+    f[42] = 0x70; // no such opcode: its number stays
+    expect(frameSummary(f, "to-host").op).toBe("0x70");
+    f.set([0x12, 0xb8], 14 + 20 + 2); // UDP port 4792: not RoCEv2
+    expect(frameSummary(f, "to-target")).toEqual({ direction: "to-target", length: f.length });
+    expect(frameSummary(f.subarray(0, 40), "to-target")).toEqual({ direction: "to-target", length: 40 });
   });
 });
