@@ -90,6 +90,20 @@ describe("frame and link events", () => {
     expect(frames.filter((f) => f.op === "RC_WRITE_ONLY")).toEqual([]);
   });
 
+  it("is deterministic: the same scenario, seed and IO give the same frame trace under seeded loss", async () => {
+    const lossy = { ...REMOTE, seed: 9, fabric: { loss: 0.05, reorder: 0.05 } };
+    const run = async () => {
+      const tb = await createTestbed(lossy, { trace: { kinds: ["frame"] } });
+      const vm = tb.vm("db");
+      await tb.wait([0, 1, 2, 3].map((i) => vm.submit(BlkOp.WRITE, i, 1, page(i))));
+      expect(await vm.read(0, 4)).toEqual(new Uint8Array([...page(0), ...page(1), ...page(2), ...page(3)]));
+      return tb.trace.toJsonLines();
+    };
+    const a = await run();
+    expect(a).toMatch(/"dropped":"lost"/);
+    expect(await run()).toBe(a);
+  });
+
   it("the fabric's event hook is installed only while someone listens", async () => {
     const tb = await createTestbed(REMOTE);
     const fabric = tb.remote.fabric;
