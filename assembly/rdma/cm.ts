@@ -518,6 +518,22 @@ function recvDrep(m: u32, frame: u32): u32 {
   return 0;
 }
 
+/**
+ * A request packet was accepted on QP qpn while it was still in RTR (resp.ts): on the passive
+ * side the peer only sends once it has our REP, so the RTU is lost or late. As IBTA vol. 1
+ * §12.6 allows ("communication established"), treat it as the RTU: the connection waiting in
+ * REP_SENT becomes ESTABLISHED and its QP goes to RTS, so it can answer now.
+ */
+export function cmCommEstablished(qpn: u32): void {
+  for (let i: u32 = 0; i < CM_MAX_CONNS - 1; i++) {
+    const c = conn(i);
+    if (load<u32>(c + CN_STATE) != CmState.REP_SENT || load<u32>(c + CN_LOCAL_QPN) != qpn) continue;
+    disarm(c);
+    cmTransition(c, CmState.ESTABLISHED);
+    return;
+  }
+}
+
 // ---- host entry points (setup time, and one poll per step) ----
 
 /**

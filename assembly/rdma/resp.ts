@@ -15,11 +15,12 @@ import {
 import { opEntry, opClass, opPos } from "./opcodes";
 import { be32 } from "./headers";
 import { seqCheck, SEQ_EPSN, SEQ_CLASS } from "./seq";
-import { qpAddr, qpAckDue, QP_RQ, QP_MTU, QP_RQ_MSN, QP_DEST_QP } from "./qp";
+import { qpAddr, qpAckDue, QpState, QP_STATE, QP_RQ, QP_MTU, QP_RQ_MSN, QP_DEST_QP } from "./qp";
 import { txMessage, TX_ERROR } from "./tx";
 import { mrCheck, mrReason, MR_DENIED } from "./mr";
 import { rcAddr, rcTxd, cqPush, creditCode, sendAck } from "./rc";
 import { compRecv } from "./req";
+import { cmCommEstablished } from "./cm";
 import {
   RCQ_CTRL, RCQ_RQ, RCC_RQ_TAIL, RCC_RQ_HEAD, RCC_RECV_OFF, RCC_WR_ADDR, RCC_WR_LEFT, RCC_NAK_SENT, RCC_ACK_EVERY, RCC_MIN_RNR,
   RC_RQ_DEPTH, RWQE_SIZE, RWQE_WRID, RWQE_LEN, RWQE_CARD, MR_REMOTE_WRITE, MR_REMOTE_READ, WcStatus, WcOp, CQF_IMM,
@@ -175,6 +176,7 @@ export function rcDeliver(qpn: u32, op: u32, b: u32, psn: u32, plen: u32): u32 {
   store<u32>(c + RCC_NAK_SENT, 0);
   const x = execute(qpn, c, op, b, psn, plen);
   if (x != 0) { store<u32>(st + SEQ_EPSN, epsn); store<u32>(st + SEQ_CLASS, scls); return x; }
+  if (load<u32>(q + QP_STATE) == QpState.RTR) cmCommEstablished(qpn); // the RTU is late or lost
   if (cls == OpClass.READ_REQUEST) return 0; // the responses acknowledge it
   const pos = opPos(op);
   if (pos == Pos.LAST || pos == Pos.ONLY) store<u32>(q + QP_RQ_MSN, (load<u32>(q + QP_RQ_MSN) + 1) & MSN_MASK);

@@ -2,11 +2,12 @@
 // resp.ts) is enabled on both connected QPs and a SEND and an RDMA WRITE go through with the
 // QPNs and PSNs the CM negotiated, completed on both sides.
 import { describe, it, expect } from "vitest";
-import { pair, connect, run, conn, conns, CW, HOST, TARGET, type Pair } from "./cm-pair.js";
+import { pair, connect, run, conn, conns, madAttr, CW, HOST, TARGET, type Pair } from "./cm-pair.js";
 import { postSend, postRecv, poll, ram, fill, R, W, VA0, type Side } from "./rc-setup.js";
 import { pattern } from "./setup.js";
 import type { Card } from "../../host/card.js";
 import { Counter } from "../../assembly/counters.js";
+import * as M from "../../assembly/memmap.js";
 
 const RAM = 1 << 20; // guest 0 of setup.ts card()
 
@@ -113,5 +114,43 @@ describe("RDMA-CM connected QPs under the RC engine", () => {
     };
     expect(rc(p.host, h.localQpn)).toEqual([1, 50_000, 2, 3, 8]);
     expect(rc(p.target, t.localQpn)).toEqual([1, 100_000, 4, 1, R.RC_SQ_DEPTH]); // the target kept the defaults
+  });
+
+  it("the RTU is lost: the host's first SEND counts as the RTU (communication established), the target answers at once", async () => {
+    const p = await pair();
+    p.target.fw.rdmaCmListen(4420);
+    const id = connect(p, 1);
+    run(p, 200_000, () => p.host.fw.rdmaCmState(id) === CW.CmState.ESTABLISHED);
+    // The RTU is in the host's TX ring now: spoil its ICRC so the target drops it.
+    const dv = p.host.dv;
+    let spoiled = 0;
+    for (let i = dv.getUint32(M.NET_TX_CTRL + 4, true); i !== dv.getUint32(M.NET_TX_CTRL, true); i = (i + 1) >>> 0) {
+      const s = M.NET_TX_SLOTS + (i % M.NET_RING_ENTRIES) * M.NET_SLOT_SIZE, len = dv.getUint32(s, true);
+      const f = p.host.u8.subarray(s + M.NET_SLOT_HDR, s + M.NET_SLOT_HDR + len);
+      if (madAttr(f) === 0x0014) { f[len - 1]! ^= 0xff; spoiled++; }
+    }
+    expect(spoiled).toBe(1);
+    const h = conn(p.host, id);
+    const t = () => [...conns(p.target).values()].find((c) => c.remoteCommId === h.localCommId)!;
+    const mr = (c: Card) => c.fw.rdmaMrRegister(0, 0, RAM, Number(VA0 >> 32n), Number(VA0 & 0xffffffffn), R.MR_LOCAL_WRITE);
+    const hs: Side = { c: p.host, qpn: h.localQpn, key: mr(p.host), ram: p.host.guests[0]!.base, blk: p.host.fw.rdmaRcBlock(h.localQpn) };
+    const ts: Side = { c: p.target, qpn: t().localQpn, key: mr(p.target), ram: p.target.guests[0]!.base, blk: p.target.fw.rdmaRcBlock(t().localQpn) };
+    expect(postRecv(ts, [{ wrid: 1, off: 0, len: 64 }])).toBe(1);
+    expect(postRecv(hs, [{ wrid: 2, off: 0x100, len: 64 }])).toBe(1);
+    expect(postSend(hs, [{ op: R.WrOp.SEND, wrid: 3, off: 0x200, len: 64 }])).toBe(1);
+    const start = p.now;
+    const rounds = (done: () => boolean) => {
+      for (let i = 0; i < 5000 && !done(); i++) { p.now += 1000; for (const c of [p.host, p.target]) c.fw.rdmaPoll(1024, p.now); p.fabric.step(p.now); }
+    };
+    rounds(() => t().state === "ESTABLISHED");
+    expect(t().state).toBe("ESTABLISHED");
+    expect(p.now - start).toBeLessThan(50_000); // not the CM's 1 ms REP retransmission
+    expect(p.target.counters().err_rdma_bad_icrc).toBe(1); // the RTU was indeed lost
+    // The target, now in RTS, answers at once.
+    expect(postSend(ts, [{ op: R.WrOp.SEND, wrid: 4, off: 0x300, len: 64 }])).toBe(1);
+    const hc: ReturnType<typeof poll> = [];
+    rounds(() => { hc.push(...poll(hs)); return hc.some((c) => c.wrid === 2); });
+    expect(hc.filter((c) => c.wrid === 2).map((c) => [c.status, c.len])).toEqual([[0, 64]]);
+    expect(p.target.counters().cm_retransmits).toBe(0);
   });
 });
