@@ -4,11 +4,11 @@
 import { RCQ_BASE, RCQ_SIZE, MAX_QPS } from "../memmap";
 import { Counter } from "../counters";
 import { count } from "../stats";
-import { Op, TXD_OPCODE, TXD_DQP, TXD_PSN, TXD_ACKREQ, TXD_AETH, TXD_LEN, TXD_RETH_LEN, TXD_FROM_PKT, TXD_IMM_FLAG } from "./wire";
+import { Op, AETH_ACK, TXD_OPCODE, TXD_DQP, TXD_PSN, TXD_ACKREQ, TXD_AETH, TXD_LEN, TXD_RETH_LEN, TXD_FROM_PKT, TXD_IMM_FLAG } from "./wire";
 import { qpAddr, QP_DEST_QP, QP_RQ_MSN } from "./qp";
 import { txPacket, TX_ERROR } from "./tx";
 import {
-  RCQ_CTRL, RCQ_CQ, RCC_ON, RCC_CQ_PROD, RCC_CQ_CONS, RCC_RQ_TAIL, RCC_RQ_HEAD, RCC_TXD, RC_CQ_DEPTH, CQE_SIZE, CQE_WRID,
+  RCQ_CTRL, RCQ_CQ, RCC_ON, RCC_ACK_OWED, RCC_ACK_PSN, RCC_CQ_PROD, RCC_CQ_CONS, RCC_RQ_TAIL, RCC_RQ_HEAD, RCC_TXD, RC_CQ_DEPTH, CQE_SIZE, CQE_WRID,
   CQE_STATUS, CQE_OPCODE, CQE_BYTE_LEN, CQE_IMM, CQE_QPN, CQE_FLAGS,
 } from "./rcdefs";
 
@@ -73,4 +73,16 @@ export function sendAck(qpn: u32, c: u32, psn: u32, syn: u32): bool {
   store<u32>(d + TXD_FROM_PKT, 0);
   store<u32>(d + TXD_IMM_FLAG, 0);
   return txPacket(d) != TX_ERROR;
+}
+
+/**
+ * Send the ACK QP qpn owes (RCC_ACK_OWED), if any: cumulative, for the latest PSN the batch
+ * accepted (§9.7.5.1.1 allows coalescing), with the MSN and credits as they are now. A full TX
+ * ring keeps it owed for the next round.
+ */
+export function ackFlush(qpn: u32, c: u32): void {
+  if (load<u32>(c + RCC_ACK_OWED) == 0) return;
+  if (!sendAck(qpn, c, load<u32>(c + RCC_ACK_PSN), AETH_ACK | creditCode(c))) return;
+  store<u32>(c + RCC_ACK_OWED, 0);
+  count(Counter.rdma_rc_acks_sent);
 }

@@ -56,6 +56,8 @@ export const RCC_MIN_RNR: u32 = 92; // responder: RNR NAK timer code it sends (Â
 export const RCC_RESEND: u32 = 96; // requester: 1 = go-back-N from the oldest unacknowledged PSN is due
 export const RCC_MAX_WR: u32 = 100; // requester: WQEs in flight at most
 export const RCC_FROM_PKT: u32 = 104; // requester: packet of WQE RCC_SQ_NEXT to start from (go-back-N)
+export const RCC_ACK_OWED: u32 = 108; // responder: 1 while an ACK is owed, sent once the receive batch is done
+export const RCC_ACK_PSN: u32 = 112; // responder: the PSN that owed ACK acknowledges (the latest one)
 export const RCC_TXD: u32 = 128; // transmit descriptor (wire.ts TXD_*, TXD_SIZE bytes): the host fills
 // the addresses (MACs, IPs, UDP source port, TOS/TTL, P_Key, port); the engine fills the rest.
 

@@ -20,13 +20,13 @@ import { psnDiff } from "./seq";
 import { qpAddr, qpModify, qpAcked, qpRetry, RETRY_EXHAUSTED, qpTakePsns, QpState, QP_STATE, QP_MTU, QP_DEST_QP, QP_SQ_PSN, QP_SQ_UNA, QP_RNR_RETRY } from "./qp";
 import { txPacket, txMessage, segCount, segOpcode, TX_ERROR } from "./tx";
 import { mrCheck, MR_DENIED } from "./mr";
-import { rcAddr, rcTxd, rcNow, cqPush, rnrNs } from "./rc";
+import { rcAddr, rcTxd, rcNow, cqPush, rnrNs, ackFlush } from "./rc";
 import {
   RCQ_CTRL, RCQ_SQ, RCQ_RQ, RC_SQ_DEPTH, RC_RQ_DEPTH, SWQE_SIZE, SWQE_WRID, SWQE_OP, SWQE_LKEY, SWQE_LADDR, SWQE_LEN, SWQE_RKEY,
   SWQE_RADDR, SWQE_IMM, SWQE_CARD, SWQE_POS, SWQE_FLAGS, SWF_UNSIGNALED, SWQE_PSN, SWQE_NPKT, SWQE_DONE, SWQE_STATUS, RWQE_SIZE, RWQE_WRID, RWQE_LADDR, RWQE_LKEY,
   RWQE_LEN, RWQE_CARD, RWQE_STATUS, RCC_ON, RCC_SQ_TAIL, RCC_SQ_NEXT, RCC_SQ_HEAD, RCC_RQ_TAIL, RCC_RQ_HEAD, RCC_TIMER,
   RCC_SQ_HWM, RCC_DEADLINE, RCC_TIMEOUT, RCC_RNR_UNTIL, RCC_RNR_WAIT, RCC_RNR_USED, RCC_ACK_EVERY, RCC_MIN_RNR, RCC_MAX_WR,
-  RCC_FROM_PKT, MR_LOCAL_WRITE, WrOp, WcStatus, WcOp, RNR_RETRY_INFINITE,
+  RCC_FROM_PKT, RCC_ACK_OWED, MR_LOCAL_WRITE, WrOp, WcStatus, WcOp, RNR_RETRY_INFINITE,
 } from "./rcdefs";
 
 @inline function sqWqe(c: u32, i: u32): u32 { return c - RCQ_CTRL + RCQ_SQ + (i % RC_SQ_DEPTH) * SWQE_SIZE; }
@@ -323,9 +323,11 @@ export function rcService(qpn: u32): void {
   const q = qpAddr(qpn);
   const st = load<u32>(q + QP_STATE);
   if (st == QpState.ERR) {
+    store<u32>(c + RCC_ACK_OWED, 0);
     if (load<u32>(c + RCC_SQ_HEAD) != load<u32>(c + RCC_SQ_TAIL) || load<u32>(c + RCC_RQ_HEAD) != load<u32>(c + RCC_RQ_TAIL)) flushAll(qpn, c);
     return;
   }
+  ackFlush(qpn, c); // the receive batch is done: one ACK for what it accepted
   if (st != QpState.RTS) return;
   const now = rcNow();
   if (load<u32>(c + RCC_RNR_WAIT) != 0) {

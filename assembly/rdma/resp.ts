@@ -22,7 +22,7 @@ import { rcAddr, rcTxd, cqPush, creditCode, sendAck } from "./rc";
 import { compRecv } from "./req";
 import { cmCommEstablished } from "./cm";
 import {
-  RCQ_CTRL, RCQ_RQ, RCC_RQ_TAIL, RCC_RQ_HEAD, RCC_RECV_OFF, RCC_WR_ADDR, RCC_WR_LEFT, RCC_NAK_SENT, RCC_ACK_EVERY, RCC_MIN_RNR,
+  RCQ_CTRL, RCQ_RQ, RCC_RQ_TAIL, RCC_RQ_HEAD, RCC_RECV_OFF, RCC_WR_ADDR, RCC_WR_LEFT, RCC_NAK_SENT, RCC_ACK_EVERY, RCC_MIN_RNR, RCC_ACK_OWED, RCC_ACK_PSN,
   RC_RQ_DEPTH, RWQE_SIZE, RWQE_WRID, RWQE_LEN, RWQE_CARD, MR_REMOTE_WRITE, MR_REMOTE_READ, WcStatus, WcOp, CQF_IMM,
 } from "./rcdefs";
 
@@ -181,6 +181,7 @@ export function rcDeliver(qpn: u32, op: u32, b: u32, psn: u32, plen: u32): u32 {
   const pos = opPos(op);
   if (pos == Pos.LAST || pos == Pos.ONLY) store<u32>(q + QP_RQ_MSN, (load<u32>(q + QP_RQ_MSN) + 1) & MSN_MASK);
   const ackreq = (be32(b + BTH_PSN_OFF) & BTH_ACKREQ) != 0;
-  if (qpAckDue(qpn, ackreq, load<u32>(c + RCC_ACK_EVERY)) && sendAck(qpn, c, psn, AETH_ACK | creditCode(c))) count(Counter.rdma_rc_acks_sent);
+  // Coalesced: one ACK per QP per receive batch, for its latest PSN (rc.ts ackFlush, after the batch).
+  if (qpAckDue(qpn, ackreq, load<u32>(c + RCC_ACK_EVERY))) { store<u32>(c + RCC_ACK_OWED, 1); store<u32>(c + RCC_ACK_PSN, psn); }
   return 0;
 }
