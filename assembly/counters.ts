@@ -165,6 +165,9 @@ export enum Counter {
   err_nvmf_too_many_segs,
   nvmf_waited, // a request found every capsule slot of its queue busy and waited for one (FIFO)
   err_nvmf_bad_length, // a request the capsules cannot carry: 0 blocks, or more commands (MDTS parts) than its queue's depth
+  nvmf_queue_lost, // a holding queue lost its connection (QP in ERR, flushed work, DREQ) and went RECONNECTING
+  nvmf_held, // a request in flight on a lost connection, taken back to be resubmitted
+  nvmf_resubmitted, // a held request issued again once its queue was LIVE on a new connection
 
   // ---- storage-side NIC (assembly/nic/) ----
   nic_wqes_fetched,

@@ -1,6 +1,7 @@
 // Exported entry points of the NVMe-oF host in the DPU (nvmeof/host.ts; layouts in defs.ts).
 // Setup calls only: the per-I/O path runs inside poll() (blkSubmit → capsule, reap → completion).
-import { queueSetup, queueLive, queueTeardown, queueState, setGuestKey, setDiskQueue, setDiskMaxTransfer, submitRaw, rawResult } from "./host";
+import { queueSetup, queueLive, queueTeardown, queueState, setGuestKey, setDiskQueue, setDiskMaxTransfer, submitRaw, rawResult,
+  queueHold, queueReconnect, queueDrop, queueFailHeld, queueAddr } from "./host";
 
 /**
  * Fabric queue q uses RC QP qpn (ESTABLISHED by the CM, RC engine on) as NVMe-oF queue qid with
@@ -8,8 +9,27 @@ import { queueSetup, queueLive, queueTeardown, queueState, setGuestKey, setDiskQ
  * buffer is posted; state CONNECTING. Returns 0 or the Counter of the refusal.
  */
 export function nvmfQueueSetup(q: u32, qpn: u32, qid: u32, depth: u32): u32 { return queueSetup(q, qpn, qid, depth); }
-/** CONNECTING → LIVE once the host's Fabrics Connect succeeded; 0 or a Counter. */
+/**
+ * CONNECTING → LIVE once the host's Fabrics Connect succeeded; RESUMING → LIVE after a
+ * reconnect, which issues the held requests again (new capsules and CIDs). 0 or a Counter.
+ */
 export function nvmfQueueLive(q: u32): u32 { return queueLive(q); }
+/**
+ * on = 1: a lost connection (QP in ERR, flushed or failed work) moves LIVE queue q to
+ * RECONNECTING and holds its requests for nvmfQueueReconnect instead of failing them. 0 or a Counter.
+ */
+export function nvmfQueueHold(q: u32, on: u32): u32 { return queueHold(q, on); }
+/**
+ * RECONNECTING → RESUMING: queue q (same qid, depth, regions) runs on the newly connected RC
+ * QP qpn; the host then sends its Fabrics Connect (nvmfSubmitRaw) and calls nvmfQueueLive. 0 or a Counter.
+ */
+export function nvmfQueueReconnect(q: u32, qpn: u32): u32 { return queueReconnect(q, qpn); }
+/** LIVE / RESUMING → RECONNECTING by the host's decision (its old QP goes to ERR); requests held. 0 or a Counter. */
+export function nvmfQueueDrop(q: u32): u32 { return queueDrop(q); }
+/** Give up on queue q (RECONNECTING / RESUMING → FAILED): its held and waiting requests fail (IOERR); returns how many. */
+export function nvmfQueueFailHeld(q: u32): u32 { return queueFailHeld(q); }
+/** Card offset of queue q's entry (nvmeof/defs.ts NQ_*: state, QPN, outage times and counts), 0 for none. */
+export function nvmfQueueAddr(q: u32): u32 { return queueAddr(q); }
 /** Tear queue q down: requests on it fail (IOERR), its regions are deregistered; state IDLE. */
 export function nvmfQueueTeardown(q: u32): void { queueTeardown(q); }
 /** Queue q's NvmfQueueState (defs.ts). */

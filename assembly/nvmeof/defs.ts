@@ -74,8 +74,15 @@ export const NLB_MAX: u32 = 0x10000; // Read / Write / Write Zeroes: NLB is 16 b
 
 // ==== the NVMe-oF host's own layouts (memmap.ts NVMF_*; not wire formats) ====
 
-/** A fabric queue's lifecycle; nvmeof/host.ts queueSetState is its one transition function. */
-export enum NvmfQueueState { IDLE = 0, CONNECTING = 1, LIVE = 2, FAILED = 3 }
+/**
+ * A fabric queue's lifecycle; nvmeof/host.ts queueSetState is its one transition function.
+ *   IDLE → CONNECTING → LIVE ; any → IDLE (teardown) ; CONNECTING / LIVE → FAILED (connection lost)
+ * With NQ_HOLD set (nvmfQueueHold), a lost connection holds the queue's requests instead:
+ *   LIVE / RESUMING → RECONNECTING (no QP; requests wait) → RESUMING (bound to a new QP, the
+ *   host's Fabrics Connect goes out on it) → LIVE (held requests resubmitted with new capsules)
+ *   RECONNECTING / RESUMING → FAILED (the host gave up: held requests fail with IOERR)
+ */
+export enum NvmfQueueState { IDLE = 0, CONNECTING = 1, LIVE = 2, FAILED = 3, RECONNECTING = 4, RESUMING = 5 }
 
 /**
  * A command capsule slot's lifecycle (nvmeof/host.ts slotSetState). A slot is reusable only
@@ -100,6 +107,15 @@ export const NQ_TO_REPOST: u32 = 36; // receive WQEs written since the last rcPo
 export const NQ_WAIT_HEAD: u32 = 40; // requests waiting for a free slot: FIFO linked through R_NEXT
 export const NQ_WAIT_TAIL: u32 = 44;
 export const NQ_NRESP: u32 = 48; // response buffers (receive WQEs) posted
+// Connection loss and recovery (nvmfQueueHold ... nvmfQueueFailHeld); the host reads these
+// through nvmfQueueAddr to measure each outage.
+export const NQ_HOLD: u32 = 52; // 1: a lost connection holds the requests (RECONNECTING) instead of failing them
+export const NQ_LOST_AT: u32 = 56; // f64 virtual ns of the loss that opened the current outage
+export const NQ_DONE_AT: u32 = 64; // f64 virtual ns of the first request completed after it (the outage's end)
+export const NQ_OUTAGE: u32 = 72; // 1 from a loss until the first completion after recovery
+export const NQ_HELD: u32 = 76; // requests taken back from lost connections since the last LIVE
+export const NQ_LOSSES: u32 = 80; // connections this queue lost while holding (free-running)
+export const NQ_RESUBMITTED: u32 = 84; // held requests resubmitted on new connections (free-running)
 
 // Capsule slot (NVMF_CAPSULE_SLOT bytes): SQE at 0, in-capsule data at CAPSULE_DATA_OFF, then
 // the slot's bookkeeping in the spare bytes after the largest in-capsule data.

@@ -4,7 +4,7 @@
 // the response capsule into one of our posted response buffers. Per fabric queue: a control
 // entry (defs.ts NQ_*), NVMF_DEPTH capsule slots and NVMF_DEPTH response buffers (memmap.ts).
 // Hot path: raw loads / stores, one rcPostSend and one rcPostRecv per queue per poll.
-import { NVMF_BASE, NVMF_MAX_QUEUES, NVMF_DEPTH, NVMF_QUEUE_ENTRY_SIZE, NVMF_CAPSULE_SLOT, NVMF_RESP_SLOT, NVMF_CAPSULES,
+import { G_NOW, NVMF_BASE, NVMF_MAX_QUEUES, NVMF_DEPTH, NVMF_QUEUE_ENTRY_SIZE, NVMF_CAPSULE_SLOT, NVMF_RESP_SLOT, NVMF_CAPSULES,
   NVMF_RESPONSES, MAX_QPS, MAX_REQS, MAX_GUESTS, MAX_DISKS, GUEST_TABLE_BASE, GUEST_ENTRY_SIZE, CARD_MEM_BASE,
   DISK_BLOCK_SHIFT_OFF } from "../memmap";
 import { Counter } from "../counters";
@@ -17,7 +17,7 @@ import { funcGuest } from "../pcie/func";
 import { mrRegister, mrDeregister } from "../rdma/mr";
 import { rcPostSend, rcPostRecv, rcService } from "../rdma/req";
 import { rcAddr, rcOn } from "../rdma/rc";
-import { qpState, qpAddr, QpState, QP_MTU } from "../rdma/qp";
+import { qpState, qpAddr, qpModify, QpState, QP_MTU } from "../rdma/qp";
 import { RCQ_CTRL, RCQ_SQ, RCQ_RQ, RCQ_CQ, RC_SQ_DEPTH, RC_RQ_DEPTH, RC_CQ_DEPTH, RCC_SQ_TAIL, RCC_RQ_TAIL, RCC_RQ_HEAD,
   RCC_CQ_PROD, RCC_CQ_CONS, SWQE_SIZE, SWQE_WRID, SWQE_OP, SWQE_LKEY, SWQE_LADDR, SWQE_LEN, RWQE_SIZE, RWQE_WRID, RWQE_LADDR,
   RWQE_LKEY, RWQE_LEN, CQE_SIZE as RC_CQE_SIZE, CQE_WRID, CQE_STATUS, CQE_BYTE_LEN, MR_LOCAL_WRITE, WrOp, WcStatus } from "../rdma/rcdefs";
@@ -26,6 +26,7 @@ import { SQE_SIZE, SQE_CDW0, SQE_NSID, SQE_CDW10, SQE_CDW11, SQE_CDW12, SQE_CID,
 import { CDW0_PSDT_SGL, SQE_SGL1, SGL_ADDR, SGL_KEYED_LEN, SGL_KEYED_KEY, SGL_LEN, SGL_ID, SGL_ID_KEYED, SGL_ID_INCAPSULE,
   SGL_KEYED_MAX, CAPSULE_DATA_OFF, INCAPSULE_MAX, DSM_RANGE_BYTES, NLB_MAX, NvmfQueueState, SlotState, NQ_STATE, NQ_QPN,
   NQ_QID, NQ_DEPTH, NQ_CAP_KEY, NQ_RESP_KEY, NQ_BUSY, NQ_TO_POST, NQ_TO_REPOST, NQ_WAIT_HEAD, NQ_WAIT_TAIL, NQ_NRESP,
+  NQ_HOLD, NQ_LOST_AT, NQ_DONE_AT, NQ_OUTAGE, NQ_HELD, NQ_LOSSES, NQ_RESUBMITTED,
   SLOT_META, SM_STATE, SM_REQ, SM_CID, SM_GEN, SM_CQE, SM_RAW, CID_SLOT_MASK, CID_GEN_SHIFT, CID_GEN_MASK, WRID_RECV,
   DISK_NVMF_QUEUE_OFF, DISK_NVMF_NSID_OFF, DISK_NVMF_MAXBLK_OFF, GUEST_NVMF_KEY_OFF, RAW_PENDING, RAW_UNKNOWN } from "./defs";
 
@@ -41,18 +42,30 @@ const WRID_INDEX_MASK: u32 = 0xffff;
 
 // ---- queue lifecycle ----
 
-/** May a fabric queue in state `from` move to `to`? */
+/** May a fabric queue in state `from` move to `to`? (defs.ts NvmfQueueState draws the graph.) */
 function queueAllowed(from: u32, to: u32): bool {
-  if (to == NvmfQueueState.IDLE) return true; // teardown from anywhere
-  if (to == NvmfQueueState.CONNECTING) return from == NvmfQueueState.IDLE;
-  if (to == NvmfQueueState.LIVE) return from == NvmfQueueState.CONNECTING;
-  return from == NvmfQueueState.CONNECTING || from == NvmfQueueState.LIVE; // FAILED
+  switch (to) {
+    case NvmfQueueState.IDLE: return true; // teardown from anywhere
+    case NvmfQueueState.CONNECTING: return from == NvmfQueueState.IDLE;
+    case NvmfQueueState.LIVE: return from == NvmfQueueState.CONNECTING || from == NvmfQueueState.RESUMING;
+    case NvmfQueueState.FAILED: return from != NvmfQueueState.IDLE && from != NvmfQueueState.FAILED;
+    case NvmfQueueState.RECONNECTING: return from == NvmfQueueState.LIVE || from == NvmfQueueState.RESUMING;
+    case NvmfQueueState.RESUMING: return from == NvmfQueueState.RECONNECTING;
+  }
+  return false;
+}
+
+/** A queue in this state has a QP whose completions are ours to reap. */
+@inline function bound(st: u32): bool {
+  return st == NvmfQueueState.CONNECTING || st == NvmfQueueState.LIVE || st == NvmfQueueState.RESUMING;
 }
 
 /**
  * The one transition function of a fabric queue. Entering FAILED or IDLE ends every request
- * waiting or in flight on it (IOERR, counted err_nvmf_queue_down: the QP will not answer);
- * IDLE also gives the memory regions back. False (err_bad_config) when not allowed.
+ * waiting, held or in flight on it (IOERR, counted err_nvmf_queue_down: the QP will not
+ * answer); IDLE also gives the memory regions back. Entering RECONNECTING takes the requests
+ * in flight back to the head of the wait list (holdAll); LIVE from RESUMING issues them again.
+ * False (err_bad_config) when not allowed.
  */
 function queueSetState(q: u32, to: u32): bool {
   const qa = nqAddr(q);
@@ -60,6 +73,8 @@ function queueSetState(q: u32, to: u32): bool {
   if (!queueAllowed(from, to)) { count(Counter.err_bad_config); return false; }
   store<u32>(qa + NQ_STATE, to);
   if (to == NvmfQueueState.FAILED || (to == NvmfQueueState.IDLE && from != NvmfQueueState.IDLE)) abortAll(q, qa);
+  if (to == NvmfQueueState.RECONNECTING) holdAll(q, qa);
+  if (to == NvmfQueueState.LIVE && from == NvmfQueueState.RESUMING) resume(q, qa);
   if (to == NvmfQueueState.IDLE && from != NvmfQueueState.IDLE) {
     const ck = load<u32>(qa + NQ_CAP_KEY), rk = load<u32>(qa + NQ_RESP_KEY);
     if (ck != 0) mrDeregister(ck);
@@ -92,6 +107,81 @@ function abortAll(q: u32, qa: u32): void {
   }
 }
 
+/**
+ * The queue's connection is gone (QP out of RTS, flushed or failed work, a refused post):
+ * RECONNECTING when the queue holds its requests over a loss (NQ_HOLD) and was up, else FAILED.
+ */
+function queueLost(q: u32, qa: u32): void {
+  const st = qState(qa);
+  const hold = load<u32>(qa + NQ_HOLD) != 0 && (st == NvmfQueueState.LIVE || st == NvmfQueueState.RESUMING);
+  queueSetState(q, hold ? NvmfQueueState.RECONNECTING : NvmfQueueState.FAILED);
+}
+
+/**
+ * Every request with a command still unanswered on the lost connection goes back, once, to the
+ * head of the wait list (oldest slot first), to be issued again whole with fresh capsules and
+ * CIDs once the queue is LIVE on a new QP: a write or read done twice is idempotent, a request
+ * completed twice is not, and the old QP (in ERR) can deliver nothing more. Answered commands
+ * and setup commands (their host sees RAW_UNKNOWN) just give their slots back.
+ */
+function holdAll(q: u32, qa: u32): void {
+  if (load<u32>(qa + NQ_OUTAGE) == 0) { // the first loss of this outage: its start
+    store<u32>(qa + NQ_OUTAGE, 1);
+    store<f64>(qa + NQ_LOST_AT, load<f64>(G_NOW));
+  }
+  store<u32>(qa + NQ_LOSSES, load<u32>(qa + NQ_LOSSES) + 1);
+  count(Counter.nvmf_queue_lost);
+  // The old QP answers nothing more: a late RDMA WRITE of a read we issue again must not land
+  // in guest memory after the new one completed (a refused post or the host's drop leave it in RTS).
+  const qpn = load<u32>(qa + NQ_QPN);
+  if (qpState(qpn) != QpState.ERR) qpModify(qpn, QpState.ERR, 0, 0, 0);
+  const depth = load<u32>(qa + NQ_DEPTH);
+  let head = NONE, tail = NONE, n: u32 = 0;
+  for (let i: u32 = 0; i < depth; i++) {
+    const m = metaAddr(q, i);
+    const st = load<u32>(m + SM_STATE);
+    if (st == SlotState.FREE) continue;
+    const r = load<u32>(m + SM_REQ);
+    store<u32>(m + SM_STATE, SlotState.FREE);
+    if (r == SM_RAW || !reqLive(r) || (st != SlotState.POSTED && st != SlotState.SENT)) continue;
+    const a = reqAddr(r);
+    if (load<u32>(a + R_PARTS) == 0) continue; // taken back already (another of its parts)
+    store<u32>(a + R_PARTS, 0);
+    store<u32>(a + R_NEXT, NONE);
+    if (tail == NONE) head = r;
+    else store<u32>(reqAddr(tail) + R_NEXT, r);
+    tail = r;
+    n++;
+  }
+  store<u64>(qa + NQ_BUSY, 0);
+  store<u32>(qa + NQ_TO_POST, 0);
+  store<u32>(qa + NQ_TO_REPOST, 0);
+  if (n == 0) return;
+  countN(Counter.nvmf_held, n);
+  store<u32>(qa + NQ_HELD, load<u32>(qa + NQ_HELD) + n);
+  const w = load<u32>(qa + NQ_WAIT_HEAD);
+  store<u32>(reqAddr(tail) + R_NEXT, w);
+  if (w == NONE) store<u32>(qa + NQ_WAIT_TAIL, tail);
+  store<u32>(qa + NQ_WAIT_HEAD, head);
+}
+
+/** LIVE again on a new connection: the held requests (at the head of the wait list) go out first. */
+function resume(q: u32, qa: u32): void {
+  const n = load<u32>(qa + NQ_HELD);
+  countN(Counter.nvmf_resubmitted, n);
+  store<u32>(qa + NQ_RESUBMITTED, load<u32>(qa + NQ_RESUBMITTED) + n);
+  store<u32>(qa + NQ_HELD, 0);
+  // Nothing waited through the outage: it ends here (no request was stalled past recovery).
+  if (load<u32>(qa + NQ_WAIT_HEAD) == NONE) outageEnd(qa);
+  drainWaiters(q, qa);
+  flushSend(q, qa);
+}
+
+@inline function outageEnd(qa: u32): void {
+  store<u32>(qa + NQ_OUTAGE, 0);
+  store<f64>(qa + NQ_DONE_AT, load<f64>(G_NOW));
+}
+
 @inline function reqLive(r: u32): bool { return r < MAX_REQS && load<u32>(reqAddr(r) + R_STATE) == ReqState.FABRIC; }
 
 /** Any fabric queue set up: poll() then drives the RDMA engine and reaps the queues. */
@@ -112,13 +202,9 @@ export function queueSetup(q: u32, qpn: u32, qid: u32, depth: u32): u32 {
     || depth > RC_RQ_DEPTH || depth * 2 > RC_CQ_DEPTH) { count(Counter.err_bad_config); return Counter.err_bad_config; }
   for (let o: u32 = 0; o < NVMF_MAX_QUEUES; o++) { // one QP, one queue: its completions have one reader
     const oa = nqAddr(o);
-    if (o != q && qState(oa) != NvmfQueueState.IDLE && load<u32>(oa + NQ_QPN) == qpn) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+    if (o != q && bound(qState(oa)) && load<u32>(oa + NQ_QPN) == qpn) { count(Counter.err_bad_config); return Counter.err_bad_config; }
   }
-  const c = rcAddr(qpn);
-  if (!rcOn(qpn) || qpState(qpn) != QpState.RTS || load<u32>(c + RCC_RQ_TAIL) != load<u32>(c + RCC_RQ_HEAD)) {
-    count(Counter.err_nvmf_queue_down);
-    return Counter.err_nvmf_queue_down;
-  }
+  if (!qpReady(qpn)) { count(Counter.err_nvmf_queue_down); return Counter.err_nvmf_queue_down; }
   const qa = nqAddr(q);
   if (qState(qa) != NvmfQueueState.IDLE) queueSetState(q, NvmfQueueState.IDLE);
   for (let i: u32 = 0; i < depth; i++) memory.fill(metaAddr(q, i), 0, NVMF_CAPSULE_SLOT - SLOT_META);
@@ -137,10 +223,71 @@ export function queueSetup(q: u32, qpn: u32, qid: u32, depth: u32): u32 {
   store<u32>(qa + NQ_WAIT_HEAD, NONE);
   store<u32>(qa + NQ_WAIT_TAIL, NONE);
   store<u32>(qa + NQ_NRESP, depth);
+  memory.fill(qa + NQ_HOLD, 0, NVMF_QUEUE_ENTRY_SIZE - NQ_HOLD);
   queueSetState(q, NvmfQueueState.CONNECTING);
   for (let j: u32 = 0; j < depth; j++) writeRecv(q, qa, j);
   if (!flushRecv(qa)) { queueSetState(q, NvmfQueueState.FAILED); return Counter.err_nvmf_queue_down; }
   return 0;
+}
+
+/** A connected QP the queue can take: RC engine on, RTS, nothing posted to receive yet. */
+function qpReady(qpn: u32): bool {
+  const c = rcAddr(qpn);
+  return rcOn(qpn) && qpState(qpn) == QpState.RTS && load<u32>(c + RCC_RQ_TAIL) == load<u32>(c + RCC_RQ_HEAD);
+}
+
+/** Hold requests over a lost connection (on) or fail them (off, the default). 0 or a Counter. */
+export function queueHold(q: u32, on: u32): u32 {
+  if (q >= NVMF_MAX_QUEUES || !bound(qState(nqAddr(q)))) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+  store<u32>(nqAddr(q) + NQ_HOLD, on != 0 ? 1 : 0);
+  return 0;
+}
+
+/**
+ * RECONNECTING → RESUMING on RC QP qpn (a new connection, as nvmfQueueSetup takes it): same
+ * queue ID, depth and memory regions; every response buffer posted again. The held requests
+ * wait for nvmfQueueLive; setup commands (the Fabrics Connect) may go out. 0 or a Counter.
+ */
+export function queueReconnect(q: u32, qpn: u32): u32 {
+  if (q >= NVMF_MAX_QUEUES || qpn >= MAX_QPS || qState(nqAddr(q)) != NvmfQueueState.RECONNECTING) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+  for (let o: u32 = 0; o < NVMF_MAX_QUEUES; o++) {
+    const oa = nqAddr(o);
+    if (o != q && bound(qState(oa)) && load<u32>(oa + NQ_QPN) == qpn) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+  }
+  if (!qpReady(qpn)) { count(Counter.err_nvmf_queue_down); return Counter.err_nvmf_queue_down; }
+  const qa = nqAddr(q);
+  store<u32>(qa + NQ_QPN, qpn);
+  store<u32>(qa + NQ_TO_POST, 0);
+  store<u32>(qa + NQ_TO_REPOST, 0);
+  queueSetState(q, NvmfQueueState.RESUMING);
+  const depth = load<u32>(qa + NQ_NRESP);
+  for (let j: u32 = 0; j < depth; j++) writeRecv(q, qa, j);
+  if (!flushRecv(qa)) { queueLost(q, qa); return Counter.err_nvmf_queue_down; }
+  return 0;
+}
+
+/** LIVE or RESUMING → RECONNECTING on the host's word (its association is gone; Connect refused): requests held. */
+export function queueDrop(q: u32): u32 {
+  if (q >= NVMF_MAX_QUEUES) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+  const qa = nqAddr(q);
+  if (load<u32>(qa + NQ_HOLD) == 0 || !queueSetState(q, NvmfQueueState.RECONNECTING)) return Counter.err_bad_config;
+  return 0;
+}
+
+/**
+ * The host gave up reconnecting: RECONNECTING / RESUMING → FAILED; every held or waiting
+ * request fails (IOERR, err_nvmf_queue_down), as do later ones. Returns how many failed.
+ */
+export function queueFailHeld(q: u32): u32 {
+  if (q >= NVMF_MAX_QUEUES) { count(Counter.err_bad_config); return 0; }
+  const qa = nqAddr(q);
+  const st = qState(qa);
+  if (st != NvmfQueueState.RECONNECTING && st != NvmfQueueState.RESUMING) { count(Counter.err_bad_config); return 0; }
+  let n: u32 = 0;
+  for (let r = load<u32>(qa + NQ_WAIT_HEAD); r != NONE && r < MAX_REQS; r = load<u32>(reqAddr(r) + R_NEXT)) n++;
+  queueSetState(q, NvmfQueueState.FAILED);
+  store<u32>(qa + NQ_HELD, 0);
+  return n;
 }
 
 /** CONNECTING → LIVE (the host's Fabrics Connect succeeded): I/O may use the queue. 0 or a Counter. */
@@ -155,6 +302,9 @@ export function queueTeardown(q: u32): void {
 }
 
 export function queueState(q: u32): u32 { return q < NVMF_MAX_QUEUES ? qState(nqAddr(q)) : NvmfQueueState.IDLE; }
+
+/** Card offset of queue q's entry (defs.ts NQ_*), 0 for none: the host reads its outage figures there. */
+export function queueAddr(q: u32): u32 { return q < NVMF_MAX_QUEUES ? nqAddr(q) : 0; }
 
 /** The MR key keyed SGLs use for guest g's data (0: none, such requests fail). */
 export function setGuestKey(g: u32, key: u32): void {
@@ -251,7 +401,7 @@ function flushSend(q: u32, qa: u32): void {
   const n = load<u32>(qa + NQ_TO_POST);
   if (n == 0) return;
   store<u32>(qa + NQ_TO_POST, 0);
-  if (rcPostSend(load<u32>(qa + NQ_QPN), n) != n) { count(Counter.err_nvmf_send_failed); queueSetState(q, NvmfQueueState.FAILED); }
+  if (rcPostSend(load<u32>(qa + NQ_QPN), n) != n) { count(Counter.err_nvmf_send_failed); queueLost(q, qa); }
 }
 
 function flushRecv(qa: u32): bool {
@@ -273,7 +423,7 @@ export function submitRaw(q: u32, sqe: u32, dataLen: u32): u32 {
   if (q >= NVMF_MAX_QUEUES) { count(Counter.err_bad_config); return RAW_UNKNOWN; }
   const qa = nqAddr(q);
   const st = qState(qa);
-  if (st != NvmfQueueState.CONNECTING && st != NvmfQueueState.LIVE) { count(Counter.err_nvmf_queue_down); return RAW_UNKNOWN; }
+  if (!bound(st)) { count(Counter.err_nvmf_queue_down); return RAW_UNKNOWN; }
   const end = <u64>memory.size() << 16;
   if (dataLen > INCAPSULE_MAX || sqe < CARD_MEM_BASE || <u64>sqe + <u64>(SQE_SIZE + dataLen) > end) { count(Counter.err_bad_config); return RAW_UNKNOWN; }
   const i = slotFind(qa);
@@ -310,19 +460,22 @@ export function rawResult(q: u32, cid: u32): u32 {
 
 /**
  * A request for a remote disk (blkSubmit, LBA range already checked): its capsule goes out on
- * the disk's queue, or it waits (FIFO) for a free slot; a queue that is not LIVE fails it.
+ * the disk's queue, or it waits (FIFO) for a free slot or for the queue's new connection
+ * (RECONNECTING, RESUMING); a queue that is neither fails it.
  */
 export function nvmfSubmit(r: u32): void {
   const d = load<u32>(reqAddr(r) + R_DISK);
   const q = load<u32>(diskAddr(d) + DISK_NVMF_QUEUE_OFF);
-  if (q >= NVMF_MAX_QUEUES || qState(nqAddr(q)) != NvmfQueueState.LIVE) {
+  const st = q < NVMF_MAX_QUEUES ? qState(nqAddr(q)) : NvmfQueueState.IDLE;
+  const held = st == NvmfQueueState.RECONNECTING || st == NvmfQueueState.RESUMING; // waits for the new connection
+  if (st != NvmfQueueState.LIVE && !held) {
     count(Counter.err_nvmf_queue_down);
     blkFail(r, BlkStatus.IOERR);
     return;
   }
   const qa = nqAddr(q);
   reqSetState(r, ReqState.FABRIC);
-  if (load<u32>(qa + NQ_WAIT_HEAD) != NONE || !issue(q, qa, r)) waitPush(qa, r);
+  if (held || load<u32>(qa + NQ_WAIT_HEAD) != NONE || !issue(q, qa, r)) waitPush(qa, r);
 }
 
 @inline function waitPush(qa: u32, r: u32): void {
@@ -522,7 +675,7 @@ function issue(q: u32, qa: u32, r: u32): bool {
 export function nvmfReap(): void {
   for (let q: u32 = 0; q < NVMF_MAX_QUEUES; q++) {
     const qa = nqAddr(q);
-    if (qState(qa) == NvmfQueueState.IDLE) continue;
+    if (!bound(qState(qa))) continue; // no QP of ours (its old one may already serve another queue)
     const qpn = load<u32>(qa + NQ_QPN);
     const c = rcAddr(qpn);
     const prod = load<u32>(c + RCC_CQ_PROD);
@@ -530,16 +683,15 @@ export function nvmfReap(): void {
     while (cons != prod) {
       const e = c - RCQ_CTRL + RCQ_CQ + (cons % RC_CQ_DEPTH) * RC_CQE_SIZE;
       cons++;
-      if (qState(qa) == NvmfQueueState.FAILED) continue; // flushes of a queue already failed
+      if (!bound(qState(qa))) continue; // flushes of a connection already lost
       const wrid = load<u32>(e + CQE_WRID);
       if (wrid & WRID_RECV) onRecv(q, qa, e, wrid & WRID_INDEX_MASK);
       else onSend(q, qa, e, wrid & WRID_INDEX_MASK);
     }
     store<u32>(c + RCC_CQ_CONS, cons);
     const st = qState(qa);
-    if (st == NvmfQueueState.FAILED) continue;
-    if (qpState(qpn) != QpState.RTS) { queueSetState(q, NvmfQueueState.FAILED); continue; }
-    if (!flushRecv(qa)) { queueSetState(q, NvmfQueueState.FAILED); continue; }
+    if (!bound(st)) continue;
+    if (qpState(qpn) != QpState.RTS || !flushRecv(qa)) { queueLost(q, qa); continue; }
     if (st == NvmfQueueState.LIVE) drainWaiters(q, qa);
   }
 }
@@ -552,15 +704,15 @@ export function nvmfFlush(): void {
   for (let q: u32 = 0; q < NVMF_MAX_QUEUES; q++) {
     const qa = nqAddr(q);
     const st = qState(qa);
-    if ((st != NvmfQueueState.CONNECTING && st != NvmfQueueState.LIVE) || load<u32>(qa + NQ_TO_POST) == 0) continue;
+    if (!bound(st) || load<u32>(qa + NQ_TO_POST) == 0) continue;
     flushSend(q, qa);
-    if (qState(qa) != NvmfQueueState.FAILED) rcService(load<u32>(qa + NQ_QPN));
+    if (bound(qState(qa))) rcService(load<u32>(qa + NQ_QPN));
   }
 }
 
 /** A response capsule in buffer j (or the RECV's error). The buffer is posted again at once. */
 function onRecv(q: u32, qa: u32, e: u32, j: u32): void {
-  if (load<u32>(e + CQE_STATUS) != WcStatus.SUCCESS) { count(Counter.err_nvmf_send_failed); queueSetState(q, NvmfQueueState.FAILED); return; }
+  if (load<u32>(e + CQE_STATUS) != WcStatus.SUCCESS) { count(Counter.err_nvmf_send_failed); queueLost(q, qa); return; }
   if (j >= load<u32>(qa + NQ_NRESP)) { count(Counter.err_nvmf_bad_response); return; }
   const b = respAddr(q, j);
   const len = load<u32>(e + CQE_BYTE_LEN);
@@ -585,12 +737,13 @@ function onRecv(q: u32, qa: u32, e: u32, j: u32): void {
   }
   slotSetState(qa, m, i, st == SlotState.SENT ? SlotState.FREE : SlotState.ANSWERED);
   if (!reqLive(r)) { count(Counter.err_nvmf_stale_response); return; }
+  if (load<u32>(qa + NQ_OUTAGE) != 0) outageEnd(qa); // the first answer after a reconnect
   complete(r, (dw3 >> CQE_STATUS_SHIFT) & STATUS_MASK);
 }
 
-/** Our SEND of the capsule with CID cid completed; an error fails the queue (the QP is in ERR). */
+/** Our SEND of the capsule with CID cid completed; an error means the connection is lost (the QP is in ERR). */
 function onSend(q: u32, qa: u32, e: u32, cid: u32): void {
-  if (load<u32>(e + CQE_STATUS) != WcStatus.SUCCESS) { count(Counter.err_nvmf_send_failed); queueSetState(q, NvmfQueueState.FAILED); return; }
+  if (load<u32>(e + CQE_STATUS) != WcStatus.SUCCESS) { count(Counter.err_nvmf_send_failed); queueLost(q, qa); return; }
   const i = cid & CID_SLOT_MASK;
   const m = metaAddr(q, i);
   const st = load<u32>(m + SM_STATE);
