@@ -81,13 +81,59 @@ export function statusName(st: number): string {
   return `SCT ${s >> S.ST_SCT_SHIFT}h SC ${(s & 0xff).toString(16).padStart(2, "0")}h`;
 }
 
-const ipWire = (ip: number[]) => (ip[0]! | (ip[1]! << 8) | (ip[2]! << 16) | (ip[3]! << 24)) >>> 0;
-const macHi = (m: number[]) => (m[0]! << 8) | m[1]!;
-const macLo = (m: number[]) => ((m[2]! << 24) | (m[3]! << 16) | (m[4]! << 8) | m[5]!) >>> 0;
+/** An IPv4 address as the firmware takes it (wire bytes a.b.c.d loaded little-endian); a MAC as its first two and last four bytes. */
+export const ipWire = (ip: number[]) => (ip[0]! | (ip[1]! << 8) | (ip[2]! << 16) | (ip[3]! << 24)) >>> 0;
+export const macHi = (m: number[]) => (m[0]! << 8) | m[1]!;
+export const macLo = (m: number[]) => ((m[2]! << 24) | (m[3]! << 16) | (m[4]! << 8) | m[5]!) >>> 0;
 const RAW_NONE = 0xffffffff;
 const IDENTIFY_BYTES = 4096;
 
 interface Cqe { dw0: number; dw1: number; status: number }
+
+/** CC to enable a controller: EN, 64-byte SQEs, 16-byte CQEs (base §3.1.3.5). */
+export const CC_ENABLE = REG.NVME_CC_EN | (REG.NVME_SQES_LOG2 << REG.NVME_CC_IOSQES_SHIFT) | (REG.NVME_CQES_LOG2 << REG.NVME_CC_IOCQES_SHIFT);
+
+/** Zero the SQE at card offset sqe (and the 1024 bytes after it) and set CDW0 and the SGL: in-capsule data of len bytes, or a null keyed descriptor. */
+function clearSqe(card: Card, sqe: number, opc: number, withData: boolean, len = 0): DataView {
+  card.u8.fill(0, sqe, sqe + S.SQE_SIZE + F.CONN_DATA_SIZE);
+  const dv = new DataView(card.u8.buffer, sqe, S.SQE_SIZE + F.CONN_DATA_SIZE);
+  dv.setUint32(S.SQE_CDW0, opc | F.CDW0_PSDT_SGL, true);
+  const sgl = F.SQE_SGL1;
+  if (withData) { // in-capsule data at offset 0
+    dv.setUint32(sgl + F.SGL_LEN, len, true);
+    dv.setUint8(sgl + F.SGL_ID, F.SGL_ID_INCAPSULE);
+  } else dv.setUint8(sgl + F.SGL_ID, F.SGL_ID_KEYED); // null keyed descriptor
+  return dv;
+}
+
+export interface ConnectFields { qid: number; sqsize: number; cntlid: number; subnqn: string; hostnqn: string; hostid?: Uint8Array | undefined }
+
+/**
+ * A Fabrics Connect (NVMe-oF §3.3) at card offset sqe: the SQE, then its 1024 bytes of data
+ * in the capsule (send it with dataLen F.CONN_DATA_SIZE). sqsize is 0's based.
+ */
+export function writeConnect(card: Card, sqe: number, f: ConnectFields): void {
+  const dv = clearSqe(card, sqe, F.OPC_FABRICS, true, F.CONN_DATA_SIZE);
+  dv.setUint8(F.FAB_FCTYPE, F.FCTYPE_CONNECT);
+  dv.setUint16(F.CONN_RECFMT, 0, true);
+  dv.setUint16(F.CONN_QID, f.qid, true);
+  dv.setUint16(F.CONN_SQSIZE, f.sqsize, true);
+  const d = sqe + S.SQE_SIZE;
+  if (f.hostid) card.u8.set(f.hostid.subarray(0, 16), d + F.CD_HOSTID);
+  dv.setUint16(S.SQE_SIZE + F.CD_CNTLID, f.cntlid, true);
+  const enc = new TextEncoder();
+  card.u8.set(enc.encode(f.subnqn).subarray(0, F.NQN_LEN - 1), d + F.CD_SUBNQN);
+  card.u8.set(enc.encode(f.hostnqn).subarray(0, F.NQN_LEN - 1), d + F.CD_HOSTNQN);
+}
+
+/** A Property Set (value given) or Get of a 4-byte register, or a Get of an 8-byte one (NVMe-oF §3.4, §3.5), at card offset sqe. */
+export function writeProperty(card: Card, sqe: number, offset: number, value?: number, size8 = false): void {
+  const dv = clearSqe(card, sqe, F.OPC_FABRICS, false);
+  dv.setUint8(F.FAB_FCTYPE, value === undefined ? F.FCTYPE_PROPERTY_GET : F.FCTYPE_PROPERTY_SET);
+  dv.setUint8(F.PROP_ATTRIB, size8 ? F.PROP_SIZE_8 : F.PROP_SIZE_4);
+  dv.setUint32(F.PROP_OFFSET, offset, true);
+  if (value !== undefined) dv.setUint32(F.PROP_VALUE, value, true);
+}
 
 /** One NVMe-oF controller association being brought up on a card. */
 class Initiator {
@@ -158,18 +204,6 @@ class Initiator {
     return { dw0: dv.getUint32(at + S.CQE_DW0, true), dw1: dv.getUint32(at + S.CQE_DW1, true), status: dv.getUint32(at + S.CQE_DW3, true) >>> S.CQE_STATUS_SHIFT };
   }
 
-  private clearSqe(opc: number, withData: boolean, len = 0): DataView {
-    this.card.u8.fill(0, this.sqe, this.sqe + S.SQE_SIZE + F.CONN_DATA_SIZE);
-    const dv = new DataView(this.card.u8.buffer, this.sqe, S.SQE_SIZE + F.CONN_DATA_SIZE);
-    dv.setUint32(S.SQE_CDW0, opc | F.CDW0_PSDT_SGL, true);
-    const sgl = F.SQE_SGL1;
-    if (withData) { // in-capsule data at offset 0
-      dv.setUint32(sgl + F.SGL_LEN, len, true);
-      dv.setUint8(sgl + F.SGL_ID, F.SGL_ID_INCAPSULE);
-    } else dv.setUint8(sgl + F.SGL_ID, F.SGL_ID_KEYED); // null keyed descriptor
-    return dv;
-  }
-
   private check(what: string, c: Cqe): Cqe {
     if ((c.status & STATUS_MASK) !== 0) throw new NvmfError(`${what}: status 0x${(c.status & STATUS_MASK).toString(16)} (${statusName(c.status)})`);
     return c;
@@ -177,27 +211,13 @@ class Initiator {
 
   /** Fabrics Connect (§3.3) on fabric queue q for qid; returns the controller ID. */
   connect(q: number, qid: number, cntlid: number): number {
-    const dv = this.clearSqe(F.OPC_FABRICS, true, F.CONN_DATA_SIZE);
-    dv.setUint8(F.FAB_FCTYPE, F.FCTYPE_CONNECT);
-    dv.setUint16(F.CONN_RECFMT, 0, true);
-    dv.setUint16(F.CONN_QID, qid, true);
-    dv.setUint16(F.CONN_SQSIZE, this.depth - 1, true);
-    const d = S.SQE_SIZE;
-    if (this.o.hostid) this.card.u8.set(this.o.hostid.subarray(0, 16), this.sqe + d + F.CD_HOSTID);
-    dv.setUint16(d + F.CD_CNTLID, cntlid, true);
-    const enc = new TextEncoder();
-    this.card.u8.set(enc.encode(this.o.target.subnqn).subarray(0, F.NQN_LEN - 1), this.sqe + d + F.CD_SUBNQN);
-    this.card.u8.set(enc.encode(this.o.hostnqn).subarray(0, F.NQN_LEN - 1), this.sqe + d + F.CD_HOSTNQN);
+    writeConnect(this.card, this.sqe, { qid, sqsize: this.depth - 1, cntlid, subnqn: this.o.target.subnqn, hostnqn: this.o.hostnqn, hostid: this.o.hostid });
     const what = `NVMe-oF connect to ${this.where} qid ${qid}`;
     return this.check(what, this.command(q, F.CONN_DATA_SIZE, what)).dw0 & 0xffff;
   }
 
   propertySet(q: number, offset: number, value: number): void {
-    const dv = this.clearSqe(F.OPC_FABRICS, false);
-    dv.setUint8(F.FAB_FCTYPE, F.FCTYPE_PROPERTY_SET);
-    dv.setUint8(F.PROP_ATTRIB, F.PROP_SIZE_4);
-    dv.setUint32(F.PROP_OFFSET, offset, true);
-    dv.setUint32(F.PROP_VALUE, value, true);
+    writeProperty(this.card, this.sqe, offset, value);
     const what = `NVMe-oF ${this.where}: Property Set 0x${offset.toString(16)}`;
     this.check(what, this.command(q, 0, what));
   }
@@ -206,10 +226,7 @@ class Initiator {
   propertyGet(q: number, offset: number): number;
   propertyGet(q: number, offset: number, size8: true): [number, number];
   propertyGet(q: number, offset: number, size8 = false): number | [number, number] {
-    const dv = this.clearSqe(F.OPC_FABRICS, false);
-    dv.setUint8(F.FAB_FCTYPE, F.FCTYPE_PROPERTY_GET);
-    dv.setUint8(F.PROP_ATTRIB, size8 ? F.PROP_SIZE_8 : F.PROP_SIZE_4);
-    dv.setUint32(F.PROP_OFFSET, offset, true);
+    writeProperty(this.card, this.sqe, offset, undefined, size8);
     const what = `NVMe-oF ${this.where}: Property Get 0x${offset.toString(16)}`;
     const c = this.check(what, this.command(q, 0, what));
     return size8 ? [c.dw0, c.dw1] : c.dw0;
@@ -217,7 +234,7 @@ class Initiator {
 
   /** Identify (base §5.17) with CNS into the setup buffer (keyed SGL); returns its 4096 bytes. */
   identify(q: number, cns: number, nsid: number): Uint8Array {
-    const dv = this.clearSqe(S.ADM_IDENTIFY, false);
+    const dv = clearSqe(this.card, this.sqe, S.ADM_IDENTIFY, false);
     dv.setUint32(S.SQE_NSID, nsid, true);
     dv.setUint32(S.SQE_CDW10, cns, true);
     dv.setBigUint64(F.SQE_SGL1 + F.SGL_ADDR, BigInt(this.buf), true);
@@ -253,8 +270,7 @@ export function connectController(o: InitiatorOptions): NvmfController {
     const cntlid = init.queue(aq, 0, F.CNTLID_DYNAMIC);
     const [capLo, capHi] = init.propertyGet(aq, REG.NVME_REG_CAP, true);
     const mqes = capLo & 0xffff, mpsmin = (capHi >>> REG.NVME_CAP_HI_MPSMIN_SHIFT) & 0xf;
-    const cc = REG.NVME_CC_EN | (REG.NVME_SQES_LOG2 << REG.NVME_CC_IOSQES_SHIFT) | (REG.NVME_CQES_LOG2 << REG.NVME_CC_IOCQES_SHIFT);
-    init.propertySet(aq, REG.NVME_REG_CC, cc);
+    init.propertySet(aq, REG.NVME_REG_CC, CC_ENABLE);
     let ready = false;
     for (let i = 0; i < 100 && !ready; i++) {
       ready = (init.propertyGet(aq, REG.NVME_REG_CSTS) & REG.NVME_CSTS_RDY) !== 0;
@@ -321,8 +337,7 @@ export function disconnectController(o: InitiatorOptions, ctrl: NvmfController):
   const init = new Initiator(o);
   try {
     if (fw.nvmfQueueState(ctrl.adminQueue) === F.NvmfQueueState.LIVE) {
-      const cc = REG.NVME_CC_EN | (REG.NVME_SQES_LOG2 << REG.NVME_CC_IOSQES_SHIFT) | (REG.NVME_CQES_LOG2 << REG.NVME_CC_IOCQES_SHIFT) | (1 << REG.NVME_CC_SHN_SHIFT);
-      init.propertySet(ctrl.adminQueue, REG.NVME_REG_CC, cc);
+      init.propertySet(ctrl.adminQueue, REG.NVME_REG_CC, CC_ENABLE | (1 << REG.NVME_CC_SHN_SHIFT));
       for (let i = 0; i < 100; i++) {
         if (((init.propertyGet(ctrl.adminQueue, REG.NVME_REG_CSTS) >>> REG.NVME_CSTS_SHST_SHIFT) & 3) === REG.NVME_SHST_COMPLETE) break;
         o.step();

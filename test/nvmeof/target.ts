@@ -8,7 +8,7 @@
 // a hook may answer a command with any status or not at all.
 import { Card } from "../../host/card.js";
 import { Fabric } from "../../host/fabric/fabric.js";
-import type { LinkOptions } from "../../host/fabric/link.js";
+import type { Link, LinkOptions } from "../../host/fabric/link.js";
 import { VirtioBlkPci } from "../../host/pcie/virtio-pci.js";
 import { VirtioBlkDriver } from "../../host/guest/virtio-blk.js";
 import { NvmePci } from "../../host/pcie/nvme-pci.js";
@@ -48,7 +48,7 @@ export interface Capsule {
 /** What a hook returns for a command: a status to answer with (no data moved), or "drop" (no answer). */
 export type HookResult = { status: number; dw0?: number } | "drop" | undefined;
 
-interface Conn { side: Side; qid: number; index: number }
+interface Conn { side: Side; qid: number; index: number; id: number; commId: number }
 
 export class ScriptedTarget {
   readonly disk: Uint8Array;
@@ -66,10 +66,19 @@ export class ScriptedTarget {
   errors: string[] = [];
   /** While set, I/O commands are logged and held unanswered until release(). */
   hold = false;
+  /** Refuse this many of the next I/O queue Connects (status connectStatus, or Connect Invalid Host). */
+  refuseIoConnects = 0;
+  /** Every admin Connect makes a new association with the next CNTLID (a real target's dynamic controllers). */
+  newCntlidPerAdmin = false;
+  /** Connections accepted so far (a reconnect is one more). */
+  accepted = 0;
   private held: [Conn, Uint8Array][] = [];
   private readonly conns = new Map<number, Conn>();
   private readonly reads = new Map<number, { conn: Conn; cid: number; off: number; len: number }>();
   private readonly freeStages = Array.from({ length: STAGES }, (_, i) => i);
+  private readonly stageOwner = new Map<number, Conn>(); // staging buffers in use, by the connection whose RDMA work holds them
+  private listener = -1;
+  private adminConnects = 0;
   private cqes = 0;
   private key = 0;
 
@@ -79,16 +88,58 @@ export class ScriptedTarget {
     if (this.key === 0) throw new Error("target MR");
   }
 
-  /** Take up new connections, then handle every completion on every connection. */
+  /** Take up new connections, forget ended ones, then handle every completion on every connection. */
   serve(): void {
     this.accept();
-    for (const c of this.conns.values()) for (const e of poll(c.side)) this.completion(c, e);
+    for (const c of [...this.conns.values()]) {
+      if (!this.alive(c)) { this.forget(c); continue; }
+      for (const e of poll(c.side)) this.completion(c, e);
+    }
+  }
+
+  /** The target ends qid's connection with a DREQ (RDMA-CM), as a target that drops a queue does. */
+  disconnect(qid: number): void {
+    if (this.card.fw.rdmaCmDisconnect(this.conn(qid).id) !== 0) throw new Error(`qid ${qid}: DREQ refused`);
+  }
+
+  /** qid's QP on the target goes to ERR without a word to the host (its RC engine stops answering). */
+  breakQp(qid: number): void {
+    if (this.card.fw.rdmaQpModify(this.conn(qid).side.qpn, 4 /* ERR */, 0, 0, 0) !== 0) throw new Error("QP modify");
+  }
+
+  /** Accept RDMA-CM connections on the NVMe-oF port (world() does), or stop: REQs are then rejected. */
+  listen(on: boolean): void {
+    if (on && this.listener < 0) {
+      this.listener = this.card.fw.rdmaCmListen(F.NVMF_PORT);
+      if (this.listener === CW.CM_NONE) throw new Error("scripted target: cannot listen");
+    }
+    else if (!on && this.listener >= 0) { this.card.fw.rdmaCmRelease(this.listener); this.listener = -1; }
+  }
+
+  /** The live connection of qid. */
+  conn(qid: number): Conn {
+    const c = [...this.conns.values()].find((x) => x.qid === qid);
+    if (!c) throw new Error(`no connection for qid ${qid}`);
+    return c;
+  }
+
+  private alive(c: Conn): boolean {
+    const fw = this.card.fw, st = fw.rdmaCmState(c.id);
+    return (st === CW.CmState.ESTABLISHED || st === CW.CmState.REP_SENT || st === CW.CmState.DISCONNECTING)
+      && this.card.dv.getUint32(fw.rdmaCmConnAddr(c.id) + CW.CN_LOCAL_COMM_ID, true) === c.commId;
+  }
+
+  /** An ended connection: its held commands, pending transfers and staging buffers go with it. */
+  private forget(c: Conn): void {
+    this.conns.delete(c.side.qpn);
+    this.held = this.held.filter(([h]) => h !== c);
+    for (const [w, r] of this.reads) if (r.conn === c) this.reads.delete(w);
+    for (const [i, o] of this.stageOwner) if (o === c) { this.stageOwner.delete(i); this.freeStages.push(i); }
   }
 
   /** Send `bytes` as a response capsule on the connection of qid (tests: garbage, duplicates). */
   sendRaw(qid: number, bytes: Uint8Array): void {
-    const c = [...this.conns.values()].find((x) => x.qid === qid);
-    if (!c) throw new Error(`no connection for qid ${qid}`);
+    const c = this.conn(qid);
     const off = CQE_BASE + (this.cqes++ % 256) * 64;
     this.card.u8.set(bytes, this.card.guests[0]!.base + off);
     postSend(c.side, [{ op: R.WrOp.SEND, wrid: 0, off, len: bytes.length }]);
@@ -100,21 +151,28 @@ export class ScriptedTarget {
       const st = fw.rdmaCmState(id);
       if (st !== CW.CmState.ESTABLISHED && st !== CW.CmState.REP_SENT) continue;
       const a = fw.rdmaCmConnAddr(id);
-      const qpn = dv.getUint32(a + CW.CN_LOCAL_QPN, true);
-      if (this.conns.has(qpn)) continue;
+      const qpn = dv.getUint32(a + CW.CN_LOCAL_QPN, true), commId = dv.getUint32(a + CW.CN_LOCAL_COMM_ID, true);
+      const old = this.conns.get(qpn);
+      if (old && old.commId === commId) continue;
+      if (old) this.forget(old); // its QP number went to a new connection
       const blk = fw.rdmaRcBlock(qpn);
       if (dv.getUint32(blk + R.RCC_ON, true) === 0) continue;
-      const index = this.conns.size;
+      const used = new Set([...this.conns.values()].map((x) => x.index));
+      let index = 0; // a receive buffer area no live connection uses
+      while (used.has(index)) index++;
+      if (RECV_BASE + (index + 1) * RECV_DEPTH * RECV_SLOT > CQE_BASE) throw new Error("scripted target: too many connections");
+      this.accepted++;
       const side: Side = { c: this.card, qpn, key: this.key, ram: this.card.guests[0]!.base, blk };
       const base = RECV_BASE + index * RECV_DEPTH * RECV_SLOT;
       const n = postRecv(side, Array.from({ length: RECV_DEPTH }, (_, i) => ({ wrid: i, off: base + i * RECV_SLOT, len: RECV_SLOT })));
       if (n !== RECV_DEPTH) throw new Error("target receives");
-      this.conns.set(qpn, { side, qid: dv.getUint32(a + CW.CN_QID, true), index });
+      this.conns.set(qpn, { side, qid: dv.getUint32(a + CW.CN_QID, true), index, id, commId });
     }
   }
 
   private completion(c: Conn, e: Cqe): void {
     if (e.status !== R.WcStatus.SUCCESS) { this.errors.push(`qpn ${c.side.qpn} wrid ${e.wrid} status ${e.status}`); return; }
+    if (e.wrid >= WR_WRITE) this.stageOwner.delete(e.wrid & (STAGES - 1));
     if (e.opcode === R.WcOp.RECV) {
       const off = RECV_BASE + c.index * RECV_DEPTH * RECV_SLOT + e.wrid * RECV_SLOT;
       const at = this.card.guests[0]!.base + off;
@@ -160,11 +218,15 @@ export class ScriptedTarget {
 
   private fabrics(c: Conn, cap: Capsule, dv: DataView): void {
     const type = dv.getUint8(F.FAB_FCTYPE);
-    if (type === F.FCTYPE_CONNECT) {
+    if (type === F.FCTYPE_CONNECT && c.qid !== 0 && this.refuseIoConnects > 0) {
+      this.refuseIoConnects--;
+      this.respond(c, cap.cid, this.connectStatus || F.S_CONNECT_INVALID_HOST);
+    } else if (type === F.FCTYPE_CONNECT) {
       const d = new DataView(cap.bytes.buffer, S.SQE_SIZE);
       const cntlid = d.getUint16(F.CD_CNTLID, true);
       const subnqn = new TextDecoder().decode(cap.bytes.subarray(S.SQE_SIZE + F.CD_SUBNQN, S.SQE_SIZE + F.CD_SUBNQN + F.NQN_LEN)).replace(/\0+$/, "");
       const qid = dv.getUint16(F.CONN_QID, true);
+      if (qid === 0 && this.adminConnects++ > 0 && this.newCntlidPerAdmin) this.cntlid++;
       const ok = cap.sglId === F.SGL_ID_INCAPSULE && cap.bytes.length === S.SQE_SIZE + F.CONN_DATA_SIZE && subnqn === SUBNQN && qid === c.qid
         && (qid === 0 ? cntlid === F.CNTLID_DYNAMIC : cntlid === this.cntlid);
       const st = this.connectStatus || (ok ? 0 : F.S_CONNECT_INVALID_PARAMETERS);
@@ -216,7 +278,7 @@ export class ScriptedTarget {
         this.disk.set(cap.bytes.subarray(S.SQE_SIZE + Number(cap.sglAddr), S.SQE_SIZE + Number(cap.sglAddr) + len), off);
         this.respond(c, cap.cid, 0);
       } else {
-        const idx = this.stage(len), wrid = WR_READ + idx;
+        const idx = this.stage(len, c), wrid = WR_READ + idx;
         this.reads.set(wrid, { conn: c, cid: cap.cid, off, len });
         postSend(c.side, [{ op: R.WrOp.READ, wrid, off: STAGE_BASE + idx * STAGE_SIZE, len, rkey: cap.sglKey, raddr: cap.sglAddr }]);
       }
@@ -232,17 +294,18 @@ export class ScriptedTarget {
   }
 
   /** A free staging buffer's index (the scripted target keeps up to STAGES transfers going). */
-  private stage(len: number): number {
+  private stage(len: number, c: Conn): number {
     if (len > STAGE_SIZE) throw new Error(`scripted target: ${len}-byte transfer, at most ${STAGE_SIZE}`);
     const i = this.freeStages.shift();
     if (i === undefined) throw new Error("scripted target: out of staging buffers");
+    this.stageOwner.set(i, c);
     return i;
   }
 
   /** RDMA WRITE data to the command's keyed SGL, then the response (RC keeps them in order). */
   private writeThenRespond(c: Conn, cap: Capsule, data: Uint8Array): void {
     const n = Math.min(data.length, cap.sglLen);
-    const idx = this.stage(n), stage = STAGE_BASE + idx * STAGE_SIZE;
+    const idx = this.stage(n, c), stage = STAGE_BASE + idx * STAGE_SIZE;
     this.card.u8.set(data.subarray(0, n), this.card.guests[0]!.base + stage);
     postSend(c.side, [{ op: R.WrOp.WRITE, wrid: WR_WRITE + idx, off: stage, len: n, rkey: cap.sglKey, raddr: cap.sglAddr }]);
     this.respond(c, cap.cid, 0);
@@ -263,7 +326,7 @@ export class ScriptedTarget {
 
 /** Host card (guest 0, remote disk 0, a virtio-blk function) and the scripted target, on a fabric. */
 export interface World {
-  host: Card; target: ScriptedTarget; tcard: Card; fabric: Fabric; now: number;
+  host: Card; target: ScriptedTarget; tcard: Card; fabric: Fabric; link: Link; now: number;
   step: () => void; drv: BlockDriver; virtio?: VirtioBlkDriver;
 }
 
@@ -273,15 +336,15 @@ export async function world(o: { blockSize?: number; blocks?: number; front?: "v
   const host = await Card.create({ guests: [{ ramBytes: RAM }], disks: [{ kind: "nvmeof", blockSize: bs, blocks }] });
   const tcard = await Card.create({ guests: [{ ramBytes: RAM }], disks: [] });
   const fabric = new Fabric({ seed: o.seed ?? 11 });
-  fabric.connect({ card: host, port: 0 }, { card: tcard, port: 0 }, { gbps: 100, latencyNs: 2000, ...o.link });
+  const link = fabric.connect({ card: host, port: 0 }, { card: tcard, port: 0 }, { gbps: 100, latencyNs: 2000, ...o.link });
   if (host.fw.rdmaCmInit(ipWire(HOST.ip), macHi(HOST.mac), macLo(HOST.mac)) !== 0) throw new Error("host CM");
   if (tcard.fw.rdmaCmInit(ipWire(TARGET.ip), macHi(TARGET.mac), macLo(TARGET.mac)) !== 0) throw new Error("target CM");
-  if (tcard.fw.rdmaCmListen(F.NVMF_PORT) === 0xffffffff) throw new Error("listen");
   const target = new ScriptedTarget(tcard, bs, blocks);
+  target.listen(true);
   let drv: BlockDriver, virtio: VirtioBlkDriver | undefined;
   if (o.front === "nvme") drv = NvmeDriver.open(new NvmePci(host, { guest: 0, disk: 0, ioQueues: 1 }), {});
   else drv = virtio = new VirtioBlkDriver(new VirtioBlkPci(host, { guest: 0, disk: 0, queues: 1 }), host.guests[0]!);
-  const w: World = { host, target, tcard, fabric, now: 0, drv, step: () => {} };
+  const w: World = { host, target, tcard, fabric, link, now: 0, drv, step: () => {} };
   if (virtio) w.virtio = virtio;
   w.step = () => {
     w.now += 1000;
