@@ -4,7 +4,7 @@
 // completes exactly once with the right data; a target that will not take the queue back gets
 // the held requests failed (IOERR) after maxAttempts, never a hang.
 import { describe, it, expect } from "vitest";
-import { world, bringUp, settle, pattern, BlkOp, F, S, HOSTNQN, SUBNQN, type World } from "./target.js";
+import { world, bringUp, pattern, BlkOp, F, S, HOSTNQN, SUBNQN, type World } from "./target.js";
 import { TARGET } from "../rdma/cm-pair.js";
 import { NvmfReconnector, type ReconnectorOptions } from "../../host/nvmeof/reconnect.js";
 import type { NvmfController } from "../../host/nvmeof/initiator.js";
@@ -33,11 +33,11 @@ interface Io { op: BlkOp; lba: number; n: number; gpa: number; data: Uint8Array 
  * Reads and writes on disjoint blocks, half of each: reads of blocks the target holds a
  * pattern in, writes of a pattern from guest RAM (keyed 4 KiB and in-capsule 512 B).
  */
-function mixed(w: World, count: number, seed: number): Io[] {
+function mixed(w: World, count: number, seed: number, lba0 = 0): Io[] {
   const g = w.host.guests[0]!;
   const ios: Io[] = [];
   for (let i = 0; i < count; i++) {
-    const n = i % 4 === 3 ? 1 : 8, lba = 64 * i, len = n * BS, gpa = g.alloc(len, 4096);
+    const n = i % 4 === 3 ? 1 : 8, lba = lba0 + 64 * i, len = n * BS, gpa = g.alloc(len, 4096);
     const data = pattern(len, seed + i);
     const op = i % 2 === 0 ? BlkOp.READ : BlkOp.WRITE;
     if (op === BlkOp.READ) { w.target.disk.set(data, lba * BS); g.u8.fill(0, gpa, gpa + len); } else g.u8.set(data, gpa);
@@ -122,6 +122,124 @@ describe("NVMe-oF host: a lost connection is reconnected and its requests resubm
     quiet(w, 50);
     expect(w.host.errors()).toEqual({ err_nvmf_send_failed: 1, err_nvmf_stale_response: 1 });
   });
+
+  it("the host's QP forced to ERR (flushed work requests): the old connection is released, the queue comes back", async () => {
+    const { w, rec, ctrl } = await rig();
+    const ios = inFlight(w, 200);
+    w.target.hold = false;
+    const oldId = ctrl.cmIds[1]!;
+    const qpn = w.host.dv.getUint32(w.host.fw.rdmaCmConnAddr(oldId) + 16, true); // CN_LOCAL_QPN
+    expect(w.host.fw.rdmaQpModify(qpn, 4 /* ERR */, 0, 0, 0)).toBe(0);
+    const st = complete(w, 8);
+    expect([...st.values()]).toEqual(Array(8).fill(0));
+    verify(w, ios);
+    quiet(w);
+    expect(ctrl.cmIds[1]).not.toBe(oldId); // the association names the new connection
+    expect(w.host.fw.rdmaCmState(ctrl.cmIds[1]!)).toBe(6); // ESTABLISHED
+    expect(rec.stats()).toMatchObject({ reconnects: 1, resubmitted: 8, failed: 0 });
+  });
+
+  it("the link down long enough for retry exhaustion: the queue reconnects once the link is back", async () => {
+    const { w, rec } = await rig();
+    const ios = mixed(w, 8, 300);
+    w.link.setUp(false);
+    submit(w, ios); // the capsules go out into a dead link: the RC engine gives up, the QP goes to ERR
+    for (let i = 0; i < 3000 && w.host.fw.nvmfQueueState(1) === F.NvmfQueueState.LIVE; i++) w.step();
+    expect(w.host.fw.nvmfQueueState(1)).not.toBe(F.NvmfQueueState.LIVE);
+    expect(w.host.errors().err_rdma_retry_exceeded).toBe(1);
+    for (let i = 0; i < 2000; i++) w.step(); // 2 ms more of outage: attempts time out meanwhile
+    w.link.setUp(true);
+    const st = complete(w, 8);
+    expect([...st.values()]).toEqual(Array(8).fill(0));
+    verify(w, ios);
+    quiet(w);
+    const s = rec.stats(), e = s.events[0]!;
+    expect([s.reconnects, s.resubmitted, s.failed, e.outcome]).toEqual([1, 8, 0, "reconnected"]);
+    expect(e.attempts).toBeGreaterThan(1);
+    expect(e.stallNs!).toBeGreaterThan(2_000_000);
+  });
+
+  it("requests issued during the outage wait and complete after the reconnect, in order with the held ones", async () => {
+    const { w, rec } = await rig();
+    const ios = inFlight(w, 400);
+    w.target.hold = false;
+    w.target.refuseIoConnects = 2; // two attempts fail: the outage lasts two retry delays
+    w.target.disconnect(1);
+    for (let i = 0; i < 50; i++) w.step();
+    expect(w.host.fw.nvmfQueueState(1)).not.toBe(F.NvmfQueueState.LIVE);
+    const more = mixed(w, 8, 500, 1024);
+    submit(w, more, 100);
+    for (let i = 0; i < 20; i++) { w.step(); expect(w.drv.reap(() => {})).toBe(0); } // they wait, nothing fails
+    const st = complete(w, 16);
+    expect([...st.values()]).toEqual(Array(16).fill(0));
+    verify(w, [...ios, ...more]);
+    quiet(w);
+    // On the new connection the held requests went out first, then the ones that came meanwhile.
+    const lbas = (x: Io[]) => x.map((io) => io.lba).sort((p, q) => p - q);
+    const resent = ioCapsules(w).slice(8).map((c) => Number(c.slba));
+    expect([resent.slice(0, 8).sort((p, q) => p - q), resent.slice(8).sort((p, q) => p - q)]).toEqual([lbas(ios), lbas(more)]);
+    const s = rec.stats();
+    expect([s.reconnects, s.resubmitted, s.failed, s.events[0]!.attempts]).toEqual([1, 8, 0, 3]);
+    expect(ioConnects(w).length).toBe(4); // first bring-up, two refused, one accepted
+    expect(w.host.counters().nvmf_waited).toBeGreaterThanOrEqual(8);
+  });
+
+  it("a target that refuses the reconnect: the held requests fail (IOERR) after maxAttempts, later ones too, no hang", async () => {
+    const { w, rec } = await rig({ maxAttempts: 3 });
+    inFlight(w, 600);
+    w.target.hold = false;
+    w.target.refuseIoConnects = 1000;
+    w.target.disconnect(1);
+    const st = complete(w, 8);
+    expect([...st.values()]).toEqual(Array(8).fill(BLK_S_IOERR));
+    expect(w.host.fw.nvmfQueueState(1)).toBe(F.NvmfQueueState.FAILED);
+    const s = rec.stats(), e = s.events[0]!;
+    expect([s.reconnects, s.resubmitted, s.failed, e.attempts, e.outcome]).toEqual([0, 0, 8, 3, "failed"]);
+    expect(ioConnects(w).length).toBe(4);
+    expect(w.host.errors().err_nvmf_queue_down).toBe(8);
+    const g = w.host.guests[0]!, buf = g.alloc(4096);
+    expect(w.drv.submit(BlkOp.READ, 0, 8, buf, 99)).toBe(true);
+    w.drv.kick();
+    expect([...complete(w, 1).values()]).toEqual([BLK_S_IOERR]);
+    quiet(w);
+  });
+
+  it("a target that stops listening (RDMA-CM REJ) and never answers: the requests fail once giveUpNs has passed", async () => {
+    const { w, rec } = await rig({ maxAttempts: 1000, giveUpNs: 1_000_000 });
+    inFlight(w, 700);
+    w.target.hold = false;
+    w.target.listen(false);
+    w.target.disconnect(1);
+    const st = complete(w, 8);
+    expect([...st.values()]).toEqual(Array(8).fill(BLK_S_IOERR));
+    const e = rec.stats().events[0]!;
+    expect(e.outcome).toBe("failed");
+    expect(e.attempts).toBeGreaterThan(2); // REJ after REJ, every retry delay, until the deadline
+    expect(w.now - e.lostAt).toBeLessThan(1_000_000 + 20_000);
+    expect(w.host.counters().cm_rejects_received).toBe(e.attempts);
+    quiet(w);
+  });
+
+  it("admin and I/O queue lost: the admin queue reconnects first as a new association, the I/O queue joins it", async () => {
+    const { w, rec, ctrl } = await rig();
+    w.target.newCntlidPerAdmin = true;
+    const old = ctrl.cntlid;
+    const ios = inFlight(w, 800);
+    w.target.hold = false;
+    w.target.disconnect(0); // the admin queue only: the host drops its I/O queue and reconnects both
+    const st = complete(w, 8);
+    expect([...st.values()]).toEqual(Array(8).fill(0));
+    verify(w, ios);
+    quiet(w);
+    expect(ctrl.cntlid).toBe(old + 1);
+    const connects = w.target.capsules.filter((c) => c.opc === F.OPC_FABRICS && c.bytes[F.FAB_FCTYPE] === F.FCTYPE_CONNECT);
+    const cntlidOf = (c: { bytes: Uint8Array }) => new DataView(c.bytes.buffer).getUint16(S.SQE_SIZE + F.CD_CNTLID, true);
+    expect(connects.map((c) => [c.qid, cntlidOf(c)])).toEqual([[0, 0xffff], [1, old], [0, 0xffff], [1, old + 1]]);
+    const s = rec.stats();
+    expect(s.events.map((e) => [e.qid, e.outcome])).toEqual([[0, "reconnected"], [1, "reconnected"]]);
+    expect([s.reconnects, s.resubmitted]).toEqual([2, 8]);
+    expect(w.target.cc & 1).toBe(1); // the new controller was enabled
+  });
 });
 
 function cqe(sqid: number, cid: number, status = 0): Uint8Array {
@@ -130,5 +248,3 @@ function cqe(sqid: number, cid: number, status = 0): Uint8Array {
   dv.setUint32(S.CQE_DW3, (cid | (status << S.CQE_STATUS_SHIFT)) >>> 0, true);
   return b;
 }
-
-export { BLK_S_IOERR, settle };
