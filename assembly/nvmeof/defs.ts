@@ -116,6 +116,7 @@ export const NQ_OUTAGE: u32 = 72; // 1 from a loss until the first completion af
 export const NQ_HELD: u32 = 76; // requests taken back from lost connections since the last LIVE
 export const NQ_LOSSES: u32 = 80; // connections this queue lost while holding (free-running)
 export const NQ_RESUBMITTED: u32 = 84; // held requests resubmitted on new connections (free-running)
+export const NQ_PROGRESS_AT: u32 = 88; // f64 virtual ns of the last response, or of the first command out on an idle queue (the host's I/O timeout)
 
 // Capsule slot (NVMF_CAPSULE_SLOT bytes): SQE at 0, in-capsule data at CAPSULE_DATA_OFF, then
 // the slot's bookkeeping in the spare bytes after the largest in-capsule data.

@@ -26,7 +26,7 @@ import { SQE_SIZE, SQE_CDW0, SQE_NSID, SQE_CDW10, SQE_CDW11, SQE_CDW12, SQE_CID,
 import { CDW0_PSDT_SGL, SQE_SGL1, SGL_ADDR, SGL_KEYED_LEN, SGL_KEYED_KEY, SGL_LEN, SGL_ID, SGL_ID_KEYED, SGL_ID_INCAPSULE,
   SGL_KEYED_MAX, CAPSULE_DATA_OFF, INCAPSULE_MAX, DSM_RANGE_BYTES, NLB_MAX, NvmfQueueState, SlotState, NQ_STATE, NQ_QPN,
   NQ_QID, NQ_DEPTH, NQ_CAP_KEY, NQ_RESP_KEY, NQ_BUSY, NQ_TO_POST, NQ_TO_REPOST, NQ_WAIT_HEAD, NQ_WAIT_TAIL, NQ_NRESP,
-  NQ_HOLD, NQ_LOST_AT, NQ_DONE_AT, NQ_OUTAGE, NQ_HELD, NQ_LOSSES, NQ_RESUBMITTED,
+  NQ_HOLD, NQ_LOST_AT, NQ_DONE_AT, NQ_OUTAGE, NQ_HELD, NQ_LOSSES, NQ_RESUBMITTED, NQ_PROGRESS_AT,
   SLOT_META, SM_STATE, SM_REQ, SM_CID, SM_GEN, SM_CQE, SM_RAW, CID_SLOT_MASK, CID_GEN_SHIFT, CID_GEN_MASK, WRID_RECV,
   DISK_NVMF_QUEUE_OFF, DISK_NVMF_NSID_OFF, DISK_NVMF_MAXBLK_OFF, GUEST_NVMF_KEY_OFF, RAW_PENDING, RAW_UNKNOWN } from "./defs";
 
@@ -365,7 +365,9 @@ function slotSetState(qa: u32, m: u32, i: u32, to: u32): void {
   store<u32>(m + SM_CID, cid);
   store<u32>(m + SM_REQ, r);
   slotSetState(qa, m, i, SlotState.POSTED);
-  store<u64>(qa + NQ_BUSY, load<u64>(qa + NQ_BUSY) | (<u64>1 << i));
+  const busy = load<u64>(qa + NQ_BUSY);
+  if (busy == 0) store<f64>(qa + NQ_PROGRESS_AT, load<f64>(G_NOW)); // an idle queue has waited for nothing so far
+  store<u64>(qa + NQ_BUSY, busy | (<u64>1 << i));
   return cid;
 }
 
@@ -729,6 +731,7 @@ function onRecv(q: u32, qa: u32, e: u32, j: u32): void {
     return;
   }
   count(Counter.nvmf_responses);
+  store<f64>(qa + NQ_PROGRESS_AT, load<f64>(G_NOW));
   const r = load<u32>(m + SM_REQ);
   if (r == SM_RAW) {
     memory.copy(m + SM_CQE, b, CQE_SIZE);

@@ -30,6 +30,12 @@ export interface ReconnectorOptions {
   retryDelayNs?: number;
   /** Virtual ns an attempt may take (CM REQ unanswered, Connect unanswered) before it counts as failed. Default 2 ms. */
   attemptNs?: number;
+  /**
+   * Virtual ns a queue may have commands out without any answer before the host declares its
+   * connection lost (a target whose QP died silently after acknowledging them; Linux: the
+   * request timeout). 0 = never. Default 5 ms.
+   */
+  ioTimeoutNs?: number;
   /** Guest whose RAM holds the reconnect commands (64 + 1024 bytes per queue). Default 0. */
   scratchGuest?: number;
 }
@@ -97,6 +103,7 @@ export class NvmfReconnector {
   readonly giveUpNs: number;
   readonly retryDelayNs: number;
   readonly attemptNs: number;
+  readonly ioTimeoutNs: number;
   private readonly jobs: Job[] = [];
   private readonly events: ReconnectEvent[] = [];
   private reconnects = 0;
@@ -106,6 +113,7 @@ export class NvmfReconnector {
     this.giveUpNs = o.giveUpNs ?? 10_000_000;
     this.retryDelayNs = o.retryDelayNs ?? 100_000;
     this.attemptNs = o.attemptNs ?? 2_000_000;
+    this.ioTimeoutNs = o.ioTimeoutNs ?? 5_000_000;
     const { card } = o;
     const g = card.guests[o.scratchGuest ?? 0];
     if (!g) throw new NvmfError(`NVMe-oF reconnector: no guest ${o.scratchGuest ?? 0} for its commands`);
@@ -151,6 +159,8 @@ export class NvmfReconnector {
     const fw = this.fw;
     this.closeEvent(j);
     if (j.phase === Phase.LIVE) {
+      const st = fw.nvmfQueueState(j.q);
+      if (st === F.NvmfQueueState.LIVE && this.stuck(j, now)) fw.nvmfQueueDrop(j.q);
       if (fw.nvmfQueueState(j.q) === F.NvmfQueueState.RECONNECTING) this.lost(j, now);
       return;
     }
@@ -164,6 +174,14 @@ export class NvmfReconnector {
       case Phase.ENABLE: return this.onEnable(j, now);
       case Phase.READY: return this.onReady(j, now);
     }
+  }
+
+  /** Commands out on the queue and no answer for ioTimeoutNs: its connection is as good as lost. */
+  private stuck(j: Job, now: number): boolean {
+    if (this.ioTimeoutNs <= 0) return false;
+    const a = this.entry(j), dv = this.o.card.dv;
+    const busy = (dv.getUint32(a + F.NQ_BUSY, true) | dv.getUint32(a + F.NQ_BUSY + 4, true)) !== 0;
+    return busy && now - dv.getFloat64(a + F.NQ_PROGRESS_AT, true) >= this.ioTimeoutNs;
   }
 
   /** The firmware holds the queue's requests: open the outage, say goodbye on the old connection. */

@@ -15,8 +15,8 @@ const BS = 512;
 interface Rig { w: World; ctrl: NvmfController; rec: NvmfReconnector }
 
 /** A world with the controller up and a reconnector stepped after every round. */
-async function rig(o: Partial<ReconnectorOptions> = {}, depth = 32): Promise<Rig> {
-  const w = await world();
+async function rig(o: Partial<ReconnectorOptions> = {}, depth = 32, wo: Parameters<typeof world>[0] = {}): Promise<Rig> {
+  const w = await world(wo);
   const ctrl = bringUp(w, { depth });
   const rec = new NvmfReconnector({ card: w.host, target: { ip: TARGET.ip, mac: TARGET.mac, subnqn: SUBNQN }, hostnqn: HOSTNQN, controllers: [ctrl], ...o });
   const inner = w.step;
@@ -123,6 +123,25 @@ describe("NVMe-oF host: a lost connection is reconnected and its requests resubm
     expect(w.host.errors()).toEqual({ err_nvmf_send_failed: 1, err_nvmf_stale_response: 1 });
   });
 
+  it("under loss, reordering and duplication (seeded): DREQ or QP error mid-IO, every request once with the right data", async () => {
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const { w, rec, ctrl } = await rig({}, 32, { seed, link: { loss: 0.02, reorder: 0.02, duplicate: 0.02 } });
+      const ios = mixed(w, 16, 1000 * seed);
+      submit(w, ios);
+      for (let i = 0; i < 3 + seed; i++) w.step(); // some answered, some not, some not even sent
+      if (seed % 2) w.target.disconnect(1);
+      else w.host.fw.rdmaQpModify(w.host.dv.getUint32(w.host.fw.rdmaCmConnAddr(ctrl.cmIds[1]!) + 16, true), 4, 0, 0, 0);
+      const st = complete(w, 16);
+      expect([...st.values()]).toEqual(Array(16).fill(0));
+      verify(w, ios);
+      quiet(w);
+      const s = rec.stats();
+      expect([s.reconnects, s.failed]).toEqual([1, 0]);
+      expect(s.resubmitted).toBe(w.host.counters().nvmf_held);
+      expect(s.resubmitted).toBeGreaterThan(0);
+    }
+  });
+
   it("the host's QP forced to ERR (flushed work requests): the old connection is released, the queue comes back", async () => {
     const { w, rec, ctrl } = await rig();
     const ios = inFlight(w, 200);
@@ -137,6 +156,24 @@ describe("NVMe-oF host: a lost connection is reconnected and its requests resubm
     expect(ctrl.cmIds[1]).not.toBe(oldId); // the association names the new connection
     expect(w.host.fw.rdmaCmState(ctrl.cmIds[1]!)).toBe(6); // ESTABLISHED
     expect(rec.stats()).toMatchObject({ reconnects: 1, resubmitted: 8, failed: 0 });
+  });
+
+  it("the target's QP dies silently after acknowledging the commands: the I/O timeout declares the connection lost, the queue comes back", async () => {
+    const { w, rec } = await rig({ ioTimeoutNs: 500_000 });
+    const ios = inFlight(w, 250);
+    w.target.hold = false;
+    for (let i = 0; i < 20; i++) w.step(); // the SENDs are acknowledged: the host's QP has nothing to retry
+    w.target.breakQp(1);
+    const t0 = w.now;
+    const st = complete(w, 8);
+    expect([...st.values()]).toEqual(Array(8).fill(0));
+    verify(w, ios);
+    quiet(w);
+    const s = rec.stats(), e = s.events[0]!;
+    expect([s.reconnects, s.resubmitted, e.outcome]).toEqual([1, 8, "reconnected"]);
+    expect(e.lostAt - t0).toBeGreaterThanOrEqual(500_000 - 50_000); // declared by the timeout, counted from the last command out
+    expect(e.lostAt - t0).toBeLessThan(500_000 + 10_000);
+    expect(w.host.errors()).toEqual({}); // no work request failed: the host dropped the connection itself
   });
 
   it("the link down long enough for retry exhaustion: the queue reconnects once the link is back", async () => {
