@@ -165,7 +165,7 @@ export class NvmfReconnector {
       return;
     }
     if (j.phase === Phase.FAILED) return;
-    if (now - j.event!.lostAt >= this.giveUpNs) { this.abandonAttempt(j); this.giveUp(j); return; }
+    if (now - j.event!.lostAt >= this.giveUpNs) { this.abandonAttempt(j); this.giveUp(j, now); return; }
     if (j.phase !== Phase.WAIT && now - j.attemptAt >= this.attemptNs) { this.failAttempt(j, now); return; }
     switch (j.phase) {
       case Phase.WAIT: return this.tryStart(j, now);
@@ -212,7 +212,7 @@ export class NvmfReconnector {
   private tryStart(j: Job, now: number): void {
     if (now < j.nextAt) return;
     if (j.qid !== 0 && this.admin(j).phase !== Phase.LIVE) return; // its association first
-    if (j.attempts >= this.maxAttempts) { this.giveUp(j); return; }
+    if (j.attempts >= this.maxAttempts) { this.giveUp(j, now); return; }
     j.attempts++;
     j.event!.attempts = j.attempts;
     const t = this.o.target, ctrl = this.o.controllers[j.ctrl]!;
@@ -315,23 +315,23 @@ export class NvmfReconnector {
 
   private failAttempt(j: Job, now: number): void {
     this.abandonAttempt(j);
-    if (j.attempts >= this.maxAttempts) { this.giveUp(j); return; }
+    if (j.attempts >= this.maxAttempts) { this.giveUp(j, now); return; }
     j.nextAt = now + this.retryDelayNs;
     this.to(j, Phase.WAIT, now);
   }
 
   /** No more attempts: the held and waiting requests fail, and so does every later one. An admin queue takes its I/O queues along. */
-  private giveUp(j: Job): void {
+  private giveUp(j: Job, now: number): void {
     if (j.phase === Phase.FAILED) return;
     const e = j.event!;
     e.failed += this.fw.nvmfQueueFailHeld(j.q);
     e.outcome = "failed";
-    j.phase = Phase.FAILED;
+    this.to(j, Phase.FAILED, now);
     if (j.qid !== 0) return;
     for (const io of this.jobs) {
       if (io.ctrl !== j.ctrl || io.qid === 0 || io.phase === Phase.FAILED || io.phase === Phase.LIVE) continue;
       this.abandonAttempt(io);
-      this.giveUp(io);
+      this.giveUp(io, now);
     }
   }
 }
