@@ -198,7 +198,15 @@ export const NIC_RECV_BASE: u32 = NIC_CTRLS + NIC_MAX_CTRLS * NIC_CTRL_SIZE;
 export const NIC_STAGE_BASE: u32 = NIC_RECV_BASE + NIC_MAX_QPS * NIC_RECV_DEPTH * NIC_RECV_SLOT;
 export const NIC_STAGE_SIZE: u32 = 0x100000; // 1 MiB staging window per controller
 export const NIC_END: u32 = NIC_STAGE_BASE + NIC_MAX_CTRLS * NIC_STAGE_SIZE;
-export const CARD_FIXED_END: u32 = NIC_END;
+// Shared connectors (nic/connector.ts, layouts in nic/defs.ts CE_*): one entry per receive
+// buffer (the command its capsule holds while in flight), the CQEs of the error responses the
+// connector answers itself, and a zeroed packet that closes an open RDMA WRITE message.
+export const NIC_CONN_BASE: u32 = NIC_END;
+export const NIC_CONN_ENTRY: u32 = 32;
+export const NIC_CONN_CQES: u32 = NIC_CONN_BASE + NIC_MAX_QPS * NIC_RECV_DEPTH * NIC_CONN_ENTRY; // 16 B per entry
+export const NIC_CONN_PAD: u32 = NIC_CONN_CQES + NIC_MAX_QPS * NIC_RECV_DEPTH * 16; // 4 KiB of zeros
+export const NIC_CONN_END: u32 = NIC_CONN_PAD + 0x1000;
+export const CARD_FIXED_END: u32 = NIC_CONN_END;
 // RAM disks and guest windows start at the first page boundary at or after CARD_FIXED_END.
 
 // ---- firmware event trace (assembly/trace.ts; host/trace/ drains it), inside FW_STATE ----

@@ -17,6 +17,25 @@ export function nicDoorbell(k: u32): void { doorbell(k); }
 /** One NIC round at virtual time now (ns), up to budget WQEs fetched. Returns the work done (0 = idle). */
 export function nicPoll(budget: u32, now: f64): u32 { return poll(budget, now); }
 
+// ---- shared connectors and failover (nic/connector.ts) ----
+import { connCtrlLost, connCtrlBack, connSetCount, connSetQp, connStageOf, ctrlLink } from "./connector";
+import { NG_HB_NS, NIC_NO_CTRL as NO_CTRL } from "./defs";
+
+/** Connectors in use, 1..NIC_MAX_CONNS (QPs bound later get hash(QPN) % n). 0 or a Counter. */
+export function nicConnectors(n: u32): u32 { return connSetCount(n); }
+/** QP qpn's connector c and its NVMe-oF queue id (SQID of the answers the connector writes itself). 0 or a Counter. */
+export function nicQpConnector(qpn: u32, c: u32, qid: u32): u32 { return connSetQp(qpn, c, qid); }
+/** A controller whose heartbeat word has not changed for ns of virtual time is lost (0: no detection). */
+export function nicSetHeartbeat(ns: f64): void { store<f64>(NIC_BASE + NG_HB_NS, ns); }
+/** The link to controller k dropped: failover (connectors) or its QPs unbound (baseline). */
+export function nicLinkDown(k: u32): void { if (k < NIC_MAX_CTRLS) connCtrlLost(k); }
+/** The link to controller k is back (its rings start empty): failback. 0 or a Counter. */
+export function nicLinkUp(k: u32): u32 { return connCtrlBack(k); }
+/** CtrlLink of controller k (nic/defs.ts). */
+export function nicCtrlLink(k: u32): u32 { return k < NIC_MAX_CTRLS ? ctrlLink(k) : 0; }
+/** ConnStage of the in-flight command (qpn, cid) in its connector, 0xff when none. */
+export function nicConnStage(qpn: u32, cid: u32): u32 { return connStageOf(qpn, cid); }
+
 // ---- benchmark kernel ----
 import { NIC_BASE, NIC_CTRLS, NIC_CTRL_SIZE, NIC_MAX_CTRLS, NIC_SQ_DEPTH, NET_TX_CTRL, COUNTERS_BASE } from "../memmap";
 import { Counter } from "../counters";

@@ -24,6 +24,25 @@ export const NG_RIDX_GEN: u32 = NG_RIDX_QPN + 32 * 4; // u32 per receive buffer 
 export const NG_STAGE_KEY: u32 = NG_RIDX_GEN + 32 * 4; // u32 per controller: its staging window's key, kept where no controller writes
 export const NG_QP_WOPEN: u32 = NG_STAGE_KEY + 8 * 4; // u8 per QP (MAX_QPS): 1 while an RDMA WRITE message is open (INITIAL sent, TAIL not yet)
 export const NG_RIDX_DIF: u32 = NG_QP_WOPEN + 256; // per receive buffer set (its QP): u32 CRC-16 and u32 bytes of the block in progress
+// Shared connectors and controller liveness (nic/connector.ts), NGF_CONNECTORS on:
+export const NG_NCONN: u32 = 1536; // u32 connectors (1..NIC_MAX_CONNS); a QP's default one is its QPN's hash
+export const NG_CONN_KEY: u32 = 1540; // u32 key of the memory region over NIC_CONN (error CQEs, pad packet)
+export const NG_SEQ: u32 = 1544; // u32 capsules received (an entry's arrival order)
+export const NG_HB_NS: u32 = 1552; // f64 virtual ns without a heartbeat change after which a controller is lost
+export const NG_CTRL_STATE: u32 = 1600; // u32 CtrlLink per controller
+export const NG_HB_SEEN: u32 = 1632; // u32 per controller: its CB_HEARTBEAT when last read
+export const NG_HB_AT: u32 = 1664; // f64 per controller: virtual time that value was first seen
+export const NG_QP_HOME: u32 = 1792; // u8 per QP: the controller it was bound to (failback goes there)
+export const NG_QP_CONN: u32 = 2048; // u8 per QP: its connector
+export const NG_QP_QID: u32 = 2304; // u16 per QP: its NVMe-oF queue id (SQID of the responses the connector writes)
+export const NG_QP_FB: u32 = 2816; // u8 per QP: 1 while failing back (home's WQEs wait until the standby's are out)
+export const NG_STATS: u32 = 3072; // u32 per connector: capsules it took (NIC_MAX_CONNS)
+export const NG_QP_OPEN_E: u32 = 3136; // u16 per QP: connector entry + 1 whose RDMA WRITE message is open, 0 = none
+export const NIC_MAX_CONNS: u32 = 16;
+export const NIC_LOST: u32 = 0xfe; // NG_QP_CTRL: no live controller, the connector answers with errors
+export const NGF_CONNECTORS: u32 = 4; // shared connectors: capsules held until answered, failover on a lost controller
+/** A controller's link as the NIC sees it (one transition function: connector.ts ctrlMove). */
+export enum CtrlLink { OFF = 0, UP = 1, LOST = 2 }
 export const RBUF_GEN_SHIFT: u32 = 16;
 export const RBUF_INDEX_MASK: u32 = 0xffff;
 export const NGF_TAIL_FAST_PATH: u32 = 1; // after a TAIL or SINGLE WQE, send the queue's next WQE before moving on
@@ -53,6 +72,7 @@ export const CB_STAGE_KEY: u32 = 48; // NIC: key of the memory region over the s
 // DIF failures waiting for their RESPONSE (CB_DIF_FAILED counts them; CID/QPN/STATUS above name
 // the latest): NIC_DIF_SLOTS u32 entries, 0 = free, else DIF_E_VALID | kind | QPN << 16 | CID.
 export const CB_DIF_TABLE: u32 = 64;
+export const CB_HEARTBEAT: u32 = 128; // controller: bumped by every step; the NIC declares it lost when it stops changing
 export const NIC_DIF_SLOTS: u32 = 16;
 export const DIF_E_VALID: u32 = 0x80000000;
 export const DIF_E_REFTAG: u32 = 0x40000000; // the reference tag failed (else the guard)
@@ -76,6 +96,7 @@ export const NW_PI_OFF: u32 = 32; // u32 offset in the staging window of the PI 
 export const NW_REFTAG: u32 = 36; // u32 expected reference tag of that block (Type 1: LBA low 32 bits); the next blocks' follow
 export const NW_BLOCK: u32 = 40; // u32 block size of the DIF check: a power of two, 512 .. 4096
 export const NW_TAG: u32 = 44; // u32 controller's cookie, returned in its events
+export const NW_CONN: u32 = 48; // u32 the command entry's CMD_RECV_SLOT (its connector entry; with NGF_CONNECTORS every WQE must name one)
 export const NWF_DIF: u32 = 1; // check the packet's data against its protection information
 export const NWF_SIGNALED: u32 = 2; // report an EvKind.SENT event once the packet is acknowledged
 export const NW_RESPONSE_LEN: u32 = 16; // a RESPONSE sends exactly one NVMe CQE (NVMe-oF 1.1 §2.2 response capsule)
@@ -92,7 +113,29 @@ export const CMD_SIZE: u32 = 32;
 export const CMD_QPN: u32 = 0; // u32 target QP the capsule came on
 export const CMD_CAPSULE: u32 = 4; // u32 card offset of the capsule (SQE, then in-capsule data) in NIC_RECV
 export const CMD_LEN: u32 = 8; // u32 capsule bytes received
-export const CMD_RECV_SLOT: u32 = 12; // u32 receive buffer id (index | generation << RBUF_GEN_SHIFT; goes back to the QP once consumed)
+export const CMD_RECV_SLOT: u32 = 12; // u32 receive buffer id (index | generation << RBUF_GEN_SHIFT; goes back to the QP once consumed, or with NGF_CONNECTORS once answered)
+export const CMD_FLAGS: u32 = 16; // u32 CMDF_*
+export const CMD_SKIP: u32 = 20; // u32 re-delivered: data packets of it already sent (the NIC skips that many of its data WQEs)
+export const CMDF_REDELIVERED: u32 = 1; // taken over from a lost controller
+
+// ---- shared connector entry, NIC_CONN_ENTRY bytes, one per receive buffer (memmap NIC_CONN_BASE) ----
+export const CE_STATE: u32 = 0; // u8 ConnStage
+export const CE_OWNER: u32 = 1; // u8 controller that holds the command (NIC_LOST: the connector answers it)
+export const CE_CID: u32 = 2; // u16
+export const CE_ID: u32 = 4; // u32 receive buffer id (index | generation)
+export const CE_LEN: u32 = 8; // u32 capsule bytes
+export const CE_SEQ: u32 = 12; // u32 arrival order
+export const CE_SENT: u32 = 16; // u32 data bytes sent (RDMA WRITE packets posted)
+export const CE_PKTS: u32 = 20; // u16 data packets sent
+export const CE_SKIP: u32 = 22; // u16 data WQEs still to skip (re-delivered)
+export const CE_TOTAL: u32 = 24; // u32 bytes of the data message (NW_TOTAL)
+/**
+ * Stage of a command in its connector (issue 4 item 2): RECEIVED (handed to a controller),
+ * DATA (k of n packets of its RDMA WRITE sent; CE_PKTS / CE_SENT say how far), READ_ISSUED /
+ * READ_DONE (its host data being read / in staging), RESPONSE_PENDING (response posted, not yet
+ * acknowledged), DONE (answered: the entry is free, its receive buffer back on the QP).
+ */
+export enum ConnStage { DONE = 0, RECEIVED = 1, DATA = 2, READ_ISSUED = 3, READ_DONE = 4, RESPONSE_PENDING = 5 }
 
 // ---- event ring entry, EV_SIZE bytes (NIC → controller) ----
 export const EV_SIZE: u32 = 16;

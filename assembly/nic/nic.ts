@@ -20,11 +20,13 @@ import {
   CB_EVT_CONS, CB_DIF_FAILED, CB_DIF_CID, CB_DIF_QPN, CB_DIF_STATUS, CB_CMD_DONE, CB_STAGE_KEY, CB_DIF_TABLE, NIC_DIF_SLOTS,
   DIF_E_VALID, DIF_E_REFTAG, NW_SIZE, NW_TYPE, NW_FLAGS, NW_CID, NW_QPN, NW_STAGE_OFF, NW_LEN, NW_RADDR, NW_RKEY, NW_TOTAL,
   NW_PI_OFF, NW_REFTAG, NW_BLOCK, NW_TAG, NWF_DIF, NWF_SIGNALED, NW_RESPONSE_LEN, NicWqeType, CMD_SIZE, CMD_QPN, CMD_CAPSULE,
-  CMD_LEN, CMD_RECV_SLOT, EV_SIZE, EV_TAG, EV_KIND, EV_STATUS, EV_QPN, EvKind,
+  CMD_LEN, CMD_RECV_SLOT, CMD_FLAGS, CMD_SKIP, NIC_LOST, EV_SIZE, EV_TAG, EV_KIND, EV_STATUS, EV_QPN, EvKind,
 } from "./defs";
 import { S_E2E_GUARD_ERROR, S_E2E_REFTAG_ERROR, PI_SIZE, PI_GUARD, PI_APPTAG, PI_REFTAG } from "../nvmeof/defs";
 import { CQE_DW3, CQE_STATUS_SHIFT } from "../nvme/spec";
 import { crc16T10DifUpdate } from "../crc";
+import { connInit, connDeinit, connCtrlUp, connBound, connForgetSet, connReceive, connEntryOf, connSkip, connFailbackWait, connPosted,
+  connCompleted, connHeartbeats, connRetry, connOn, ctrlLive, CONN_NONE } from "./connector";
 import { be16, be32 } from "../rdma/headers";
 import { txSpace } from "../net/ring";
 import { mrRegister, mrDeregister } from "../rdma/mr";
@@ -44,16 +46,18 @@ const RECV_BYTES: u32 = RECV_SLOTS * NIC_RECV_SLOT;
 const NO_IDX: u32 = 0xff;
 // Send work request ids: WRID_SEND | NicWqeType << 40 | controller << 32 | NW_TAG, so a
 // completion names its controller and cookie without a table. Receive ids are the buffer index.
-const WRID_SEND: u64 = <u64>1 << 63;
+// With connectors, bits 48..62 hold the connector entry + 1 of the command the request serves.
+export const WRID_SEND: u64 = <u64>1 << 63;
+const WRID_ENTRY_SHIFT: u64 = 48;
 
-@inline function ctrl(k: u32): u32 { return NIC_CTRLS + k * NIC_CTRL_SIZE; }
+@inline export function ctrl(k: u32): u32 { return NIC_CTRLS + k * NIC_CTRL_SIZE; }
 @inline function stage(k: u32): u32 { return NIC_STAGE_BASE + k * NIC_STAGE_SIZE; }
-@inline function recvBuf(slot: u32): u32 { return NIC_RECV_BASE + slot * NIC_RECV_SLOT; }
-@inline function qpCtrl(qpn: u32): u32 { return <u32>load<u8>(NIC_BASE + NG_QP_CTRL + qpn); }
-@inline function qpRidx(qpn: u32): u32 { return <u32>load<u8>(NIC_BASE + NG_QP_RIDX + qpn); }
+@inline export function recvBuf(slot: u32): u32 { return NIC_RECV_BASE + slot * NIC_RECV_SLOT; }
+@inline export function qpCtrl(qpn: u32): u32 { return <u32>load<u8>(NIC_BASE + NG_QP_CTRL + qpn); }
+@inline export function qpRidx(qpn: u32): u32 { return <u32>load<u8>(NIC_BASE + NG_QP_RIDX + qpn); }
 /** Controller k was enabled (its window key lives in NIC globals; CB_ON is the controller's copy to read). */
-@inline function ctrlOn(k: u32): bool { return load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4) != 0; }
-@inline function flags(): u32 { return load<u32>(NIC_BASE + NG_FLAGS); }
+@inline export function ctrlOn(k: u32): bool { return load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4) != 0; }
+@inline export function flags(): u32 { return load<u32>(NIC_BASE + NG_FLAGS); }
 @inline export function nicOn(): bool { return load<u32>(NIC_BASE + NG_ON) != 0; }
 @inline function setGen(r: u32): u32 { return load<u32>(NIC_BASE + NG_RIDX_GEN + r * 4) & 0xffff; }
 /** Buffer index of an id, or RECV_SLOTS when the id is not one of the current generation of a set handed out. */
@@ -76,6 +80,7 @@ function rbufIndex(id: u32): u32 {
 export function nicInit(fl: u32): u32 {
   const oldKey = load<u32>(NIC_BASE + NG_RECV_KEY);
   if (oldKey != 0) mrDeregister(oldKey);
+  connDeinit();
   for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) {
     const sk = load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4);
     if (sk != 0) mrDeregister(sk);
@@ -87,6 +92,8 @@ export function nicInit(fl: u32): u32 {
   const key = mrRegister(-1, NIC_RECV_BASE, RECV_BYTES, <u64>NIC_RECV_BASE, MR_LOCAL_WRITE);
   if (key == 0) { count(Counter.err_bad_config); return Counter.err_bad_config; }
   store<u32>(NIC_BASE + NG_RECV_KEY, key);
+  const ck = connInit();
+  if (ck != 0) return ck;
   store<u32>(NIC_BASE + NG_FLAGS, fl);
   store<u32>(NIC_BASE + NG_ON, 1);
   return 0;
@@ -110,11 +117,12 @@ export function nicCtrlEnable(k: u32): u32 {
   store<u32>(cb + CB_STAGE_KEY, key);
   store<u32>(NIC_BASE + NG_STAGE_KEY + k * 4, key);
   store<u32>(cb + CB_ON, 1);
+  connCtrlUp(k);
   return key;
 }
 
 /** Post receive buffer `id` (index | generation) on qpn again; false when the QP cannot take it. */
-function repost(qpn: u32, id: u32): bool {
+export function repost(qpn: u32, id: u32): bool {
   if (!rcUsable(qpn)) return false;
   const c = rcAddr(qpn);
   const w = c - RCQ_CTRL + RCQ_RQ + (load<u32>(c + RCC_RQ_TAIL) % RC_RQ_DEPTH) * RWQE_SIZE;
@@ -142,13 +150,17 @@ export function nicBindQp(qpn: u32, k: u32): u32 {
     store<u8>(NIC_BASE + NG_QP_RIDX + qpn, <u8>r);
     store<u32>(NIC_BASE + NG_RIDX_QPN + r * 4, qpn);
   }
+  const was = qpCtrl(qpn);
   store<u8>(NIC_BASE + NG_QP_CTRL + qpn, <u8>k);
+  if (was == NIC_NO_CTRL || k == NIC_NO_CTRL) connBound(qpn, k);
+  if (k == NIC_NO_CTRL && r != NO_IDX) connForgetSet(r, qpn); // its connection ended: nothing of it is answered
   if (r != NO_IDX && rcOn(qpn) && load<u32>(rcAddr(qpn) + RCC_RQ_TAIL) == 0) {
     // A fresh receive queue (the CM connected the QP anew): a new generation of the set, so the
     // buffers a controller still holds from the old connection are not posted twice.
     const gen = (setGen(r) + 1) & 0xffff;
     store<u8>(NIC_BASE + NG_QP_WOPEN + qpn, 0); // no message of the old connection is open on the new one
     difForgetQp(qpn); // nor does a DIF failure of its commands wait for a response on the new one
+    connForgetSet(r, qpn); // nor is a command of it in flight
     store<u32>(NIC_BASE + NG_RIDX_GEN + r * 4, gen);
     for (let i: u32 = 0; i < NIC_RECV_DEPTH; i++) repost(qpn, (r * NIC_RECV_DEPTH + i) | (gen << RBUF_GEN_SHIFT));
   }
@@ -162,6 +174,7 @@ export function nicDoorbell(k: u32): void {
 // ---- events and commands (NIC → controller rings) ----
 
 function event(k: u32, tag: u32, kind: u32, status: u32, qpn: u32): void {
+  if (!ctrlLive(k)) return; // a lost controller sees nothing; its commands moved on
   const cb = ctrl(k);
   const p = load<u32>(cb + CB_EVT_PROD);
   if (p - load<u32>(cb + CB_EVT_CONS) >= NIC_EVT_DEPTH) { count(Counter.err_nic_evt_ring_full); return; }
@@ -174,26 +187,39 @@ function event(k: u32, tag: u32, kind: u32, status: u32, qpn: u32): void {
   count(Counter.nic_events);
 }
 
-/** A received capsule in buffer `id` of qpn: into its controller's command ring, or a counted drop (buffer reposted). */
+/** A command entry for capsule `id` of qpn in controller k's ring; false when the ring is full. */
+export function deliver(k: u32, qpn: u32, id: u32, len: u32, fl: u32, skip: u32): bool {
+  const cb = ctrl(k);
+  const p = load<u32>(cb + CB_CMD_PROD);
+  if (p - load<u32>(cb + CB_CMD_DONE) >= NIC_CMD_DEPTH) return false;
+  const e = cb + NC_CMD + (p % NIC_CMD_DEPTH) * CMD_SIZE;
+  store<u32>(e + CMD_QPN, qpn);
+  store<u32>(e + CMD_CAPSULE, recvBuf(id & RBUF_INDEX_MASK));
+  store<u32>(e + CMD_LEN, len);
+  store<u32>(e + CMD_RECV_SLOT, id);
+  store<u32>(e + CMD_FLAGS, fl);
+  store<u32>(e + CMD_SKIP, skip);
+  store<u32>(cb + CB_CMD_PROD, p + 1);
+  count(Counter.nic_commands);
+  return true;
+}
+
+/**
+ * The distributor: a received capsule in buffer `id` of qpn goes to its QP's connector and
+ * controller's command ring (with connectors the buffer stays held until the command is
+ * answered; with no live controller the connector answers it), or is a counted drop (buffer
+ * reposted).
+ */
 function command(qpn: u32, id: u32, len: u32): void {
   const k = qpCtrl(qpn);
   let why: u32 = 0;
-  if (k >= NIC_MAX_CTRLS || !ctrlOn(k)) why = Counter.err_nic_unbound_qp;
-  else if (len < NVME_SQE_LEN) why = Counter.err_nic_short_capsule;
+  if (len < NVME_SQE_LEN) why = Counter.err_nic_short_capsule;
+  else if (k == NIC_LOST && connOn()) { connReceive(qpn, id, len, k); return; }
+  else if (!ctrlLive(k)) why = Counter.err_nic_unbound_qp;
+  else if (load<u32>(ctrl(k) + CB_CMD_PROD) - load<u32>(ctrl(k) + CB_CMD_DONE) >= NIC_CMD_DEPTH) why = Counter.err_nic_cmd_ring_full;
   else {
-    const cb = ctrl(k);
-    const p = load<u32>(cb + CB_CMD_PROD);
-    if (p - load<u32>(cb + CB_CMD_DONE) >= NIC_CMD_DEPTH) why = Counter.err_nic_cmd_ring_full;
-    else {
-      const e = cb + NC_CMD + (p % NIC_CMD_DEPTH) * CMD_SIZE;
-      store<u32>(e + CMD_QPN, qpn);
-      store<u32>(e + CMD_CAPSULE, recvBuf(id & RBUF_INDEX_MASK));
-      store<u32>(e + CMD_LEN, len);
-      store<u32>(e + CMD_RECV_SLOT, id);
-      store<u32>(cb + CB_CMD_PROD, p + 1);
-      count(Counter.nic_commands);
-      return;
-    }
+    if (connOn() && connReceive(qpn, id, len, k) == CONN_NONE) why = Counter.err_nic_bad_index;
+    else { deliver(k, qpn, id, len, 0, 0); return; }
   }
   count(<Counter>why);
   repost(qpn, id);
@@ -212,11 +238,12 @@ function returnBuffers(k: u32): u32 {
   if (cons == done) return 0;
   if (cons - done > load<u32>(cb + CB_CMD_PROD) - done) { count(Counter.err_nic_bad_index); return 0; }
   const nsets = load<u32>(NIC_BASE + NG_NQPS);
+  const held = connOn(); // the connector gives the buffer back once the command is answered
   for (let i = done; i != cons; i++) {
     const id = load<u32>(cb + NC_CMD + (i % NIC_CMD_DEPTH) * CMD_SIZE + CMD_RECV_SLOT);
     const r = (id & RBUF_INDEX_MASK) / NIC_RECV_DEPTH;
     if (r >= nsets) { count(Counter.err_nic_bad_index); continue; }
-    if (rbufIndex(id) != RECV_SLOTS) repost(load<u32>(NIC_BASE + NG_RIDX_QPN + r * 4), id);
+    if (!held && rbufIndex(id) != RECV_SLOTS) repost(load<u32>(NIC_BASE + NG_RIDX_QPN + r * 4), id);
   }
   store<u32>(cb + CB_CMD_DONE, cons);
   return cons - done;
@@ -240,8 +267,10 @@ function reap(qpn: u32): u32 {
     }
     if ((wrid & WRID_SEND) == 0) continue;
     const k = <u32>(wrid >> 32) & 0xff;
-    if (k >= NIC_MAX_CTRLS) continue;
     const type = <u32>(wrid >> 40) & 0xff;
+    const ent = <u32>(wrid >> WRID_ENTRY_SHIFT) & 0x7fff;
+    if (ent != 0 && connOn() && !connCompleted(ent - 1, k, type, status == WcStatus.SUCCESS)) continue;
+    if (k >= NIC_MAX_CTRLS) continue;
     const kind = status != WcStatus.SUCCESS ? EvKind.ERROR : type == NicWqeType.READ ? EvKind.READ_DONE : EvKind.SENT;
     event(k, <u32>wrid, kind, status, qpn);
   }
@@ -377,7 +406,8 @@ let txFull = false; // the TX ring filled during this round: stop fetching
 function wqeCheck(k: u32, w: u32, type: u32): u32 {
   if (type > <u32>NicWqeType.READ) return Counter.err_nic_bad_wqe;
   const qpn = load<u32>(w + NW_QPN);
-  if (qpn >= MAX_QPS || qpCtrl(qpn) != k || !rcUsable(qpn)) return Counter.err_nic_wqe_qp;
+  // With connectors the command's entry names its owner (a QP failing back has two); else the QP's binding.
+  if (qpn >= MAX_QPS || (!connOn() && qpCtrl(qpn) != k) || !rcUsable(qpn)) return Counter.err_nic_wqe_qp;
   // The packets of a WRITE message go out back to back on their QP (§9.7.2 opcode sequence):
   // only INTERMEDIATE / TAIL while one is open, anything else only when none is.
   const open = load<u8>(NIC_BASE + NG_QP_WOPEN + qpn) != 0;
@@ -407,7 +437,7 @@ function wqeCheck(k: u32, w: u32, type: u32): u32 {
 }
 
 /** The RC work request for NIC WQE w (checked) at qpn's send queue tail, posted and transmitted. */
-function post(k: u32, w: u32, type: u32, qpn: u32): void {
+function post(k: u32, w: u32, type: u32, qpn: u32, ent: u32): void {
   const c = rcAddr(qpn);
   const s = c - RCQ_CTRL + RCQ_SQ + (load<u32>(c + RCC_SQ_TAIL) % RC_SQ_DEPTH) * SWQE_SIZE;
   const fl = <u32>load<u8>(w + NW_FLAGS);
@@ -417,7 +447,8 @@ function post(k: u32, w: u32, type: u32, qpn: u32): void {
   if (type == NicWqeType.RESPONSE) op = WrOp.SEND;
   else if (type == NicWqeType.READ) { op = WrOp.READ; len = load<u32>(w + NW_TOTAL); }
   const pos: u32 = op == WrOp.WRITE_PKT ? type + 1 : 0; // INITIAL..SINGLE → Pos FIRST..ONLY
-  store<u64>(s + SWQE_WRID, WRID_SEND | (<u64>type << 40) | (<u64>k << 32) | <u64>load<u32>(w + NW_TAG));
+  const eb: u64 = ent == CONN_NONE ? 0 : <u64>(ent + 1) << WRID_ENTRY_SHIFT;
+  store<u64>(s + SWQE_WRID, WRID_SEND | eb | (<u64>type << 40) | (<u64>k << 32) | <u64>load<u32>(w + NW_TAG));
   store<u32>(s + SWQE_OP, op | (pos << 8) | ((signaled ? 0 : SWF_UNSIGNALED) << 16)); // OP, POS, FLAGS
   store<u32>(s + SWQE_LKEY, load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4));
   const card = stage(k) + load<u32>(w + NW_STAGE_OFF); // inside k's window: wqeCheck
@@ -440,7 +471,16 @@ function fetch(k: u32): u32 {
   const head = load<u32>(cb + CB_SQ_HEAD);
   const w = cb + NC_SQ + (head % NIC_SQ_DEPTH) * NW_SIZE;
   const type = <u32>load<u8>(w + NW_TYPE);
-  const bad = wqeCheck(k, w, type);
+  let ent = CONN_NONE;
+  let bad: u32 = 0;
+  if (connOn()) {
+    const wq = load<u32>(w + NW_QPN);
+    ent = wq < MAX_QPS ? connEntryOf(k, w, wq) : CONN_NONE;
+    if (ent == CONN_NONE) bad = Counter.err_nic_conn_untracked;
+    else if (connSkip(ent, type)) { store<u32>(cb + CB_SQ_HEAD, head + 1); count(Counter.nic_wqes_fetched); return FETCH_REFUSED; }
+    else if (connFailbackWait(wq, k)) return FETCH_BLOCKED;
+  }
+  if (bad == 0) bad = wqeCheck(k, w, type);
   if (bad != 0) {
     count(<Counter>bad);
     store<u32>(cb + CB_SQ_HEAD, head + 1);
@@ -472,7 +512,8 @@ function fetch(k: u32): u32 {
       event(k, load<u32>(w + NW_TAG), EvKind.DIF_ERROR, st, qpn);
     }
   }
-  post(k, w, type, qpn);
+  post(k, w, type, qpn, ent);
+  if (ent != CONN_NONE) connPosted(ent, w, type, qpn);
   store<u32>(cb + CB_SQ_HEAD, head + 1);
   count(Counter.nic_wqes_fetched);
   fetchedType = type;
@@ -490,7 +531,7 @@ function visit(k: u32, left: u32): u32 {
   const cb = ctrl(k);
   const bit: u32 = 1 << k;
   const db = NIC_BASE + NG_DOORBELLS;
-  if (!ctrlOn(k)) { store<u32>(db, load<u32>(db) & ~bit); return 0; }
+  if (!ctrlLive(k)) { store<u32>(db, load<u32>(db) & ~bit); return 0; }
   const head = load<u32>(cb + CB_SQ_HEAD);
   const tail = load<u32>(cb + CB_SQ_TAIL);
   if (head == tail) { store<u32>(db, load<u32>(db) & ~bit); return 0; }
@@ -545,9 +586,11 @@ function fetchRound(budget: u32): u32 {
 export function nicPoll(budget: u32, now: f64): u32 {
   if (!nicOn()) return 0;
   rcSetNow(now);
+  connHeartbeats(now);
   let n: u32 = 0;
-  for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) if (ctrlOn(k)) n += returnBuffers(k);
+  for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) if (ctrlLive(k)) n += returnBuffers(k);
   const nsets = load<u32>(NIC_BASE + NG_NQPS);
   for (let r: u32 = 0; r < nsets; r++) n += reap(load<u32>(NIC_BASE + NG_RIDX_QPN + r * 4));
+  connRetry();
   return n + fetchRound(budget);
 }
