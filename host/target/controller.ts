@@ -99,6 +99,9 @@ export class Cmd {
   ns: Namespace | null = null; // I/O commands: the namespace named by NSID
   lba = 0; // Read/Write: SLBA, for the PI reference tags
   dataError = false;
+  conn = 0; // the command entry's CMD_RECV_SLOT: its connector entry, named in every WQE (NW_CONN)
+  redelivered = false; // taken over from a lost controller (CMDF_REDELIVERED)
+  replayed = false; // a redelivered Connect that had already succeeded: answered from the association
   constructor(readonly slot: number) {}
   get dataOff(): number { return this.stage; }
   get piOff(): number { return this.stage + this.xfer; }
@@ -139,7 +142,7 @@ export class StorageController {
   readonly stageBase: number; // staging window (card offset)
   private readonly u8: Uint8Array;
   private readonly dv: DataView;
-  private readonly qps = new Map<number, QpCtx>();
+  private readonly qps: Map<number, QpCtx>; // the subsystem's: shared with the controller that may take a QP over
   private readonly cmds: Cmd[] = [];
   private readonly freeSlots: number[] = [];
   private readonly waiting = new Fifo<Cmd>(); // WAIT_STAGE
@@ -163,6 +166,7 @@ export class StorageController {
     for (const ns of this.sub.namespaces) {
       if (o.blockSize !== undefined && o.blockSize !== ns.blockSize) throw new RangeError(`controller: block size ${o.blockSize} but namespace ${ns.nsid} has ${ns.blockSize}`);
     }
+    this.qps = this.sub.qps;
     this.u8 = card.u8;
     this.dv = card.dv;
     this.base = M.NIC_CTRLS + k * M.NIC_CTRL_SIZE;
@@ -200,6 +204,8 @@ export class StorageController {
   /** One round: commands in, events in, WQEs out, one doorbell. Returns the WQEs written. */
   step(): number {
     this.written = 0;
+    // The heartbeat the NIC watches: a controller that stops stepping is declared lost.
+    this.dv.setUint32(this.base + N.CB_HEARTBEAT, (this.u32(this.base + N.CB_HEARTBEAT) + 1) >>> 0, true);
     this.takeCommands();
     this.takeEvents();
     this.drive();
@@ -277,10 +283,13 @@ export class StorageController {
     let q = this.qps.get(qpn);
     if (!q) { q = newQp(qpn, this.defaultMtu); this.qps.set(qpn, q); }
     c.qp = q;
+    c.conn = this.u32(e + N.CMD_RECV_SLOT);
+    c.redelivered = (this.u32(e + N.CMD_FLAGS) & N.CMDF_REDELIVERED) !== 0;
     c.sqe.set(this.u8.subarray(cap, cap + S.SQE_SIZE));
     c.cid = c.dv.getUint16(S.SQE_CID, true);
     c.opc = c.sqe[0]!;
-    if (q.qid >= 0 && !q.sqhdOff) q.sqhd = (q.sqhd + 1) % q.sqsize;
+    // A re-delivered command was counted in the SQ head when it first arrived.
+    if (q.qid >= 0 && !q.sqhdOff && !c.redelivered) q.sqhd = (q.sqhd + 1) % q.sqsize;
     c.sqhd = q.sqhdOff ? 0xffff : q.sqhd;
     this.countCmd(c);
     if (len < S.SQE_SIZE) this.fail(c, S.S_INVALID_FIELD, "short_capsule");
@@ -323,6 +332,12 @@ export class StorageController {
     const q = c.qp, opc = c.opc;
     if (opc === F.OPC_FABRICS) {
       const t = c.sqe[F.FAB_FCTYPE]!;
+      if (t === F.FCTYPE_CONNECT && q.qid >= 0 && c.redelivered && q.assoc) {
+        // The lost controller had connected the queue; its response never left: answer it again.
+        c.replayed = true;
+        c.dw0 = q.assoc.cntlid;
+        return this.ok(c, Dir.NONE, 0);
+      }
       if (t === F.FCTYPE_CONNECT) return q.qid >= 0 ? this.no(c, F.S_CONNECT_CONTROLLER_BUSY | S.ST_DNR, "connect_again") : this.ok(c, Dir.H2C, F.CONN_DATA_SIZE);
       if (q.qid < 0) return this.no(c, D.S_CMD_SEQUENCE_ERROR, "not_connected");
       if (q.qid !== 0 || (t !== F.FCTYPE_PROPERTY_GET && t !== F.FCTYPE_PROPERTY_SET)) return this.no(c, S.S_INVALID_OPCODE, "invalid_opcode");
@@ -451,7 +466,7 @@ export class StorageController {
   // ---- execution ----
 
   private execute(c: Cmd): void {
-    if (c.status !== 0) return;
+    if (c.status !== 0 || c.replayed) return;
     const x = this.exec;
     x.c = c;
     x.status = 0;
@@ -518,6 +533,7 @@ export class StorageController {
     }
     dv.setUint32(w + N.NW_TOTAL, total, true);
     dv.setUint32(w + N.NW_TAG, t, true);
+    dv.setUint32(w + N.NW_CONN, c.conn, true);
     this.sqTail = (this.sqTail + 1) >>> 0;
     this.written++;
     this.st.wqes++;
@@ -546,7 +562,7 @@ export class StorageController {
     this.move(c, CmdState.FREE);
     c.gen = (c.gen + 1) & TAG_GEN_MASK;
     c.stage = -1; c.status = 0; c.dw0 = 0; c.dw1 = 0; c.xfer = 0; c.piBytes = 0; c.sendLen = 0; c.inlineLen = 0;
-    c.dir = Dir.NONE; c.dataError = false; c.raddr = 0n; c.rkey = 0; c.ns = null;
+    c.dir = Dir.NONE; c.dataError = false; c.raddr = 0n; c.rkey = 0; c.ns = null; c.redelivered = false; c.replayed = false;
     this.freeSlots.push(c.slot);
   }
 

@@ -4,6 +4,14 @@
 // written, WQEs fetched), newly established NVMe-oF connections bound to controllers, every
 // controller's step (commands and events in, WQEs out, its doorbell), then one nicPoll when a
 // controller wrote WQEs, so they leave in the same round.
+//
+// Controller loss (issue 4): linkDown(k) / linkUp(k) cut and restore the link between the NIC
+// and controller k; crash(k) stops it (its state is lost; the NIC notices by its heartbeat) and
+// restart(k) brings it back empty. mode "connectors": the NIC's shared connectors move k's QPs
+// to a standby and re-deliver its in-flight commands (nic/connector.ts), the host notices
+// nothing. mode "reconnect" (the baseline): the QPs bound to k are torn down (CM DREQ, QP in
+// ERR) and the host must reconnect and resubmit. A controller whose link comes back starts
+// empty too: what it held was taken over while it was away.
 import type { Card } from "../card.js";
 import type { BlockBackend } from "../backends/types.js";
 import * as M from "../../assembly/memmap.js";
@@ -11,6 +19,8 @@ import * as N from "../../assembly/nic/defs.js";
 import * as CW from "../../assembly/rdma/cm-wire.js";
 import { StorageController, type ControllerStats } from "./controller.js";
 import { Subsystem } from "./subsystem.js";
+
+const QP_ERR = 4; // QpState.ERR (assembly/rdma/qp.ts holds firmware code tsc cannot compile)
 
 export interface StorageNicOptions {
   /** Storage controllers sharing the NIC (default 2, at most NIC_MAX_CTRLS). */
@@ -26,6 +36,37 @@ export interface StorageNicOptions {
   subnqn?: string;
   /** Frames / WQEs per firmware poll (default 256). */
   budget?: number;
+  /** "connectors" (default): transparent failover; "reconnect": the baseline, a lost controller's QPs are disconnected. */
+  mode?: "connectors" | "reconnect";
+  /** Virtual ns without a controller step after which the NIC declares it lost (default 100 µs; 0: no detection). */
+  heartbeatNs?: number;
+  /** Shared connectors (default 1, at most NIC_MAX_CONNS); a QP's is hash(QPN) % n unless setConnector() says otherwise. */
+  connectors?: number;
+}
+
+/** A controller as failovers() reports it: its letter, the link, and whether the NIC serves it. */
+export interface ControllerFailoverState { name: string; k: number; link: "up" | "down"; crashed: boolean; nic: "up" | "lost" | "off"; qps: number }
+export interface FailoverStats {
+  mode: "connectors" | "reconnect";
+  /** Controllers declared lost (link down, heartbeat) whose QPs a standby took over. */
+  takeovers: number;
+  /** QPs that went back to their home controller. */
+  failbacks: number;
+  /** In-flight commands handed to a standby. */
+  commandsMoved: number;
+  /** Data packets the lost controller had sent, skipped when the standby produced them again. */
+  packetsSkipped: number;
+  /** Unfetched WQEs of lost controllers, discarded. */
+  wqesDiscarded: number;
+  /** Commands the connectors answered with Namespace Not Ready (no live controller). */
+  errorResponses: number;
+  /** Losses found by the heartbeat. */
+  heartbeatLosses: number;
+  /** Connections torn down because their controller was lost (reconnect mode). */
+  disconnects: number;
+  /** Capsules each connector took. */
+  perConnector: number[];
+  controllers: ControllerFailoverState[];
 }
 
 export interface StorageNicStats { controllers: ControllerStats[]; bound: number; bindErrors: number }
@@ -44,6 +85,12 @@ export class StorageNic {
   private ioNext = 0;
   private bindErrors = 0;
   private flags: number;
+  readonly mode: "connectors" | "reconnect";
+  private readonly link: boolean[] = [];
+  private readonly crashed: boolean[] = [];
+  private readonly lostSeen: boolean[] = [];
+  private readonly ctrlOpts: { difCheck: boolean };
+  private disconnects = 0;
 
   /** The NIC on `card` (its own card: nicInit clears the NIC state) with one namespace per backend (NSID 1..n). */
   constructor(readonly card: Card, backends: BlockBackend | readonly BlockBackend[], o: StorageNicOptions = {}) {
@@ -54,18 +101,119 @@ export class StorageNic {
       if (o.blockSize !== undefined && o.blockSize !== ns.blockSize) throw new RangeError(`storage NIC: block size ${o.blockSize} but namespace ${ns.nsid} has ${ns.blockSize}`);
     }
     this.budget = o.budget ?? 256;
-    this.flags = (o.fastPath ?? true ? N.NGF_TAIL_FAST_PATH : 0) | (o.difCheck ?? true ? N.NGF_DIF_CHECK : 0);
+    this.mode = o.mode ?? "connectors";
+    if (this.mode !== "connectors" && this.mode !== "reconnect") throw new RangeError(`storage NIC: mode ${String(this.mode)}, want connectors or reconnect`);
+    this.flags = (o.fastPath ?? true ? N.NGF_TAIL_FAST_PATH : 0) | (o.difCheck ?? true ? N.NGF_DIF_CHECK : 0) | (this.mode === "connectors" ? N.NGF_CONNECTORS : 0);
     const fw = card.fw;
     if (fw.nicInit(this.flags) !== 0) throw new Error("storage NIC: nicInit refused (see the card's err_bad_config)");
+    const hb = o.heartbeatNs ?? 100_000;
+    if (!(hb >= 0)) throw new RangeError(`storage NIC: heartbeatNs ${hb}`);
+    fw.nicSetHeartbeat(hb);
+    if (fw.nicConnectors(o.connectors ?? 1) !== 0) throw new RangeError(`storage NIC: ${o.connectors} connectors, want 1..${N.NIC_MAX_CONNS}`);
+    this.ctrlOpts = { difCheck: o.difCheck ?? true };
     this.stageKeys = [];
     this.controllers = [];
     for (let k = 0; k < n; k++) {
       const key = fw.nicCtrlEnable(k);
       if (key === 0) throw new Error(`storage NIC: nicCtrlEnable(${k}) refused`);
       this.stageKeys.push(key);
-      this.controllers.push(new StorageController(k, card, this.subsystem, { difCheck: o.difCheck ?? true }));
+      this.controllers.push(new StorageController(k, card, this.subsystem, this.ctrlOpts));
+      this.link.push(true);
+      this.crashed.push(false);
+      this.lostSeen.push(false);
     }
   }
+
+  /** Controller name in scenarios and reports: "A", "B", ... */
+  static nameOf(k: number): string { return String.fromCharCode(65 + k); }
+
+  /** Cut the link between the NIC and controller k: it sees no new commands and its WQEs are not fetched. */
+  linkDown(k: number): void {
+    this.check(k);
+    if (!this.link[k]) return;
+    this.link[k] = false;
+    if (this.card.fw.nicCtrlLink(k) === N.CtrlLink.UP) this.card.fw.nicLinkDown(k);
+    this.noticeLost();
+  }
+
+  /** Restore the link to controller k; it starts empty (what it held was taken over) and gets its QPs back. */
+  linkUp(k: number): void {
+    this.check(k);
+    if (this.link[k]) return;
+    this.link[k] = true;
+    if (!this.crashed[k]) this.revive(k);
+  }
+
+  /** Controller k stops and loses its in-memory state; the NIC finds out by the missing heartbeat. */
+  crash(k: number): void {
+    this.check(k);
+    this.crashed[k] = true;
+  }
+
+  /** Controller k comes back after a crash, empty (rings reset through the NIC; the subsystem's state is shared). */
+  restart(k: number): void {
+    this.check(k);
+    if (!this.crashed[k]) return;
+    this.crashed[k] = false;
+    if (this.link[k]) this.revive(k);
+  }
+
+  /** Failover statistics and each controller's state. */
+  failovers(): FailoverStats {
+    const c = this.card.counters() as Record<string, number>, dv = this.card.dv;
+    const qps = this.controllers.map(() => 0);
+    for (const b of this.bound) if (b) { const k = dv.getUint8(M.NIC_BASE + N.NG_QP_CTRL + b.qpn); if (k < qps.length) qps[k]!++; }
+    const ncon = dv.getUint32(M.NIC_BASE + N.NG_NCONN, true);
+    return {
+      mode: this.mode,
+      takeovers: c.nic_conn_takeovers ?? 0, failbacks: c.nic_conn_failbacks ?? 0, commandsMoved: c.nic_conn_redelivered ?? 0,
+      packetsSkipped: c.nic_conn_skipped ?? 0, wqesDiscarded: c.nic_conn_wqes_discarded ?? 0, errorResponses: c.nic_conn_error_responses ?? 0,
+      heartbeatLosses: c.nic_heartbeat_lost ?? 0, disconnects: this.disconnects,
+      perConnector: Array.from({ length: ncon }, (_, i) => dv.getUint32(M.NIC_BASE + N.NG_STATS + i * 4, true)),
+      controllers: this.controllers.map((_, k) => {
+        const s = this.card.fw.nicCtrlLink(k);
+        return { name: StorageNic.nameOf(k), k, link: this.link[k] ? "up" : "down", crashed: this.crashed[k]!, nic: s === N.CtrlLink.UP ? "up" : s === N.CtrlLink.LOST ? "lost" : "off", qps: qps[k]! };
+      }),
+    };
+  }
+
+  /** QP qpn's commands go through connector c (default: hash of the QPN). */
+  setConnector(qpn: number, c: number): void {
+    const b = this.bound.find((x) => x?.qpn === qpn);
+    if (this.card.fw.nicQpConnector(qpn, c, b?.qid ?? 0) !== 0) throw new RangeError(`storage NIC: connector ${c} for QP ${qpn}`);
+  }
+
+  private check(k: number): void {
+    if (!Number.isInteger(k) || k < 0 || k >= this.controllers.length) throw new RangeError(`storage NIC: no controller ${k}`);
+  }
+
+  /** k's link is up and it runs: the NIC takes it back (failback), and k starts from empty rings. */
+  private revive(k: number): void {
+    const fw = this.card.fw;
+    if (fw.nicCtrlLink(k) === N.CtrlLink.UP) fw.nicLinkDown(k); // restarted before the NIC noticed: what the old one held moves first
+    fw.nicLinkUp(k);
+    this.lostSeen[k] = false;
+    this.controllers[k] = new StorageController(k, this.card, this.subsystem, this.ctrlOpts);
+  }
+
+  /** Controllers the NIC declared lost (link down, heartbeat): in reconnect mode their connections are torn down. */
+  private noticeLost(): void {
+    const fw = this.card.fw;
+    for (let k = 0; k < this.controllers.length; k++) {
+      if (this.lostSeen[k] || fw.nicCtrlLink(k) !== N.CtrlLink.LOST) continue;
+      this.lostSeen[k] = true;
+      if (this.mode !== "reconnect") continue;
+      for (const b of this.bound) {
+        if (!b || b.k !== k) continue;
+        // The baseline: the connection ends (DREQ) and its QP errors out; the host reconnects.
+        if (fw.rdmaCmDisconnect(b.id) === 0) this.disconnects++;
+        fw.rdmaQpModify(b.qpn, QP_ERR, 0, 0, 0);
+      }
+    }
+  }
+
+  /** Controller k steps: it runs, its link is up and the NIC serves it. */
+  private live(k: number): boolean { return this.link[k]! && !this.crashed[k] && this.card.fw.nicCtrlLink(k) === N.CtrlLink.UP; }
 
   /** Accept NVMe-oF connections on an RDMA IP CM port; the listener id. */
   listen(port = CW.NVME_RDMA_PORT): number {
@@ -88,9 +236,10 @@ export class StorageNic {
     const fw = this.card.fw;
     this.card.now = now;
     let work = fw.rdmaPoll(this.budget, now);
+    this.noticeLost();
     this.bindNew();
     let wqes = 0;
-    for (const c of this.controllers) wqes += c.step();
+    for (let k = 0; k < this.controllers.length; k++) if (this.live(k)) wqes += this.controllers[k]!.step();
     if (wqes > 0) work += fw.nicPoll(this.budget, now) + wqes;
     return work;
   }
@@ -133,10 +282,15 @@ export class StorageNic {
       if (!live || (b && b.commId === commId)) continue;
       const qpn = dv.getUint32(a + CW.CN_LOCAL_QPN, true), qid = dv.getUint32(a + CW.CN_QID, true);
       const n = this.controllers.length;
-      const k = qid === 0 ? this.adminNext % n : this.ioNext % n;
+      // Round-robin over the live controllers only; none live: retried next round.
+      let k = -1;
+      for (let j = 0; j < n && k < 0; j++) {
+        const c = ((qid === 0 ? this.adminNext : this.ioNext) + j) % n;
+        if (this.live(c)) { k = c; if (qid === 0) this.adminNext += j + 1; else this.ioNext += j + 1; }
+      }
+      if (k < 0) continue;
       if (this.card.fw.nicBindQp(qpn, k) !== 0) { this.bindErrors++; continue; } // retried next round
-      if (qid === 0) this.adminNext++;
-      else this.ioNext++;
+      this.card.fw.nicQpConnector(qpn, 0xff, qid);
       this.controllers[k]!.bindQp(qpn, dv.getUint32(a + CW.CN_MTU, true));
       this.bound[id] = { id, commId, qpn, qid, k };
       this.nbound++;
@@ -145,7 +299,7 @@ export class StorageNic {
 
   private unbind(b: Bound): void {
     this.card.fw.nicBindQp(b.qpn, N.NIC_NO_CTRL);
-    this.controllers[b.k]!.unbindQp(b.qpn);
+    this.controllers[b.k]!.unbindQp(b.qpn); // the QP context is the subsystem's: any controller object unbinds it
     this.bound[b.id] = undefined;
     this.nbound--;
   }

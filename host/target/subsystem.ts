@@ -3,6 +3,7 @@
 // Connect commands create. An admin queue may be served by one storage controller and the
 // association's I/O queues by others, so this state is not per storage controller.
 import type { BlockBackend } from "../backends/types.js";
+import type { QpCtx } from "./controller.js";
 import { PI_SIZE, PI_GUARD, PI_APPTAG, PI_REFTAG, NQN_LEN } from "../../assembly/nvmeof/defs.js";
 
 export const DEFAULT_SUBNQN = "nqn.2026-01.io.wasm-dpu:target";
@@ -100,6 +101,8 @@ export class Subsystem {
   /** Namespace NSID i + 1 is namespaces[i]. */
   readonly namespaces: readonly Namespace[];
   readonly assocs = new Map<number, Association>();
+  /** Target QPs by QPN, as every controller sees them (a standby takes a QP over with its queue state). */
+  readonly qps = new Map<number, QpCtx>();
   private nextCntlid = 1; // 0 and FFF0h..FFFFh are not dynamic controller IDs
 
   constructor(backends: BlockBackend | readonly BlockBackend[], o: SubsystemOptions = {}) {
