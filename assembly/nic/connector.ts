@@ -17,7 +17,7 @@ import { NIC_BASE, NIC_MAX_CTRLS, NIC_MAX_QPS, NIC_RECV_DEPTH, NIC_SQ_DEPTH, NIC
   NIC_CONN_PAD, NIC_CONN_END, NIC_CMD_DEPTH } from "../memmap";
 import {
   NG_NCONN, NG_CONN_KEY, NG_SEQ, NG_HB_NS, NG_CTRL_STATE, NG_HB_SEEN, NG_HB_AT, NG_QP_HOME, NG_QP_CONN, NG_QP_QID, NG_QP_FB,
-  NG_STATS, NG_QP_OPEN_E, NG_QP_CTRL, NG_NQPS, NG_RIDX_QPN, NG_DOORBELLS, NIC_MAX_CONNS, NIC_LOST, NIC_NO_CTRL, NGF_CONNECTORS, CtrlLink,
+  NG_STATS, NG_QP_OPEN_E, NG_QP_WOPEN, NG_QP_CTRL, NG_NQPS, NG_RIDX_QPN, NG_DOORBELLS, NIC_MAX_CONNS, NIC_LOST, NIC_NO_CTRL, NGF_CONNECTORS, CtrlLink,
   CB_SQ_HEAD, CB_SQ_TAIL, CB_CMD_PROD, CB_CMD_CONS, CB_CMD_DONE, CB_EVT_PROD, CB_EVT_CONS, CB_HEARTBEAT, CMDF_REDELIVERED,
   CE_STATE, CE_OWNER, CE_CID, CE_ID, CE_LEN, CE_SEQ, CE_SENT, CE_PKTS, CE_SKIP, CE_TOTAL, ConnStage, NW_CONN, NW_CID, NW_LEN,
   NW_TOTAL, NicWqeType, RBUF_INDEX_MASK,
@@ -106,10 +106,11 @@ export function connSetCount(n: u32): u32 {
 /** Default connector of a QP: a multiplicative hash of its QPN (Knuth), so neighbouring QPNs spread. */
 @inline export function connHash(qpn: u32): u32 { return ((qpn * 0x9e3779b1) >> 16) % load<u32>(NIC_BASE + NG_NCONN); }
 
-/** QP qpn's connector and NVMe-oF queue id (the SQID of responses the connector writes). */
+const KEEP: u32 = 0xff;
+/** QP qpn's connector (0xff: keep it) and NVMe-oF queue id (the SQID of responses the connector writes). */
 export function connSetQp(qpn: u32, c: u32, qid: u32): u32 {
-  if (qpn >= 256 || c >= load<u32>(NIC_BASE + NG_NCONN) || qid > 0xffff) { count(Counter.err_bad_config); return Counter.err_bad_config; }
-  store<u8>(NIC_BASE + NG_QP_CONN + qpn, <u8>c);
+  if (qpn >= 256 || (c >= load<u32>(NIC_BASE + NG_NCONN) && c != KEEP) || qid > 0xffff) { count(Counter.err_bad_config); return Counter.err_bad_config; }
+  if (c != KEEP) store<u8>(NIC_BASE + NG_QP_CONN + qpn, <u8>c);
   store<u16>(NIC_BASE + NG_QP_QID + qpn * 2, <u16>qid);
   return 0;
 }
@@ -126,7 +127,7 @@ export function connCtrlUp(k: u32): void {
 export function connBound(qpn: u32, k: u32): void {
   store<u8>(NIC_BASE + NG_QP_HOME + qpn, <u8>k);
   store<u8>(NIC_BASE + NG_QP_FB + qpn, 0);
-  if (k != NIC_NO_CTRL && load<u8>(NIC_BASE + NG_QP_CONN + qpn) == 0) store<u8>(NIC_BASE + NG_QP_CONN + qpn, <u8>connHash(qpn));
+  if (k != NIC_NO_CTRL) store<u8>(NIC_BASE + NG_QP_CONN + qpn, <u8>connHash(qpn));
 }
 
 /** Set r's entries forgotten (its QP's connection ended or was made anew): nothing of it will be answered. */
@@ -407,7 +408,7 @@ function connAnswer(i: u32, qpn: u32): void {
     left -= len;
     postOne(qpn, c, WrOp.WRITE_PKT, left == 0 ? 3 : 2, key, NIC_CONN_PAD, len, total, false, 0); // Pos LAST / MIDDLE
   }
-  if (open) store<u16>(NIC_BASE + NG_QP_OPEN_E + qpn * 2, 0);
+  if (open) { store<u16>(NIC_BASE + NG_QP_OPEN_E + qpn * 2, 0); store<u8>(NIC_BASE + NG_QP_WOPEN + qpn, 0); }
   const cqe = NIC_CONN_CQES + i * CQE_BYTES;
   store<u32>(cqe + CQE_DW0, 0);
   store<u32>(cqe + CQE_DW1, 0);

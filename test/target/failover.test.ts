@@ -1,0 +1,303 @@
+// Shared connectors: the link to a storage controller cut at every stage of a read and of a
+// write, with a scripted NVMe-oF host on the other card. What the host relies on: each command
+// answered exactly once with success, the data byte-exact, its QP still in RTS with PSNs
+// continuous, no CM event; failback; no live controller → retryable error responses, not hangs;
+// the reconnecting baseline disconnects instead.
+import { describe, it, expect } from "vitest";
+import { host, command, run, DATA, type Host } from "./host.js";
+import { postSend, postRecv, poll, R as RC, QpState } from "../rdma/rc-setup.js";
+import { CW } from "../rdma/cm-pair.js";
+import { capsule, connect, propertySet, pattern, parseCqe, CC_ENABLE, S, F, type Cqe } from "./nvmf.js";
+import * as R from "../../assembly/nvme/regs.js";
+import * as M from "../../assembly/memmap.js";
+import * as N from "../../assembly/nic/defs.js";
+import { VA0 } from "../rdma/rc-setup.js";
+
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
+const io = (opc: number, cid: number, slba: number, nlb: number, off: number, len: number, key: number) =>
+  capsule({ opc, cid, nsid: 1, slba: BigInt(slba), cdw12: nlb - 1, sgl: { keyed: true, addr: VA0 + BigInt(DATA + off), len, key } });
+
+function bringUp(h: Host): number {
+  const c = command(h, 0, connect(1, 0, 31, F.CNTLID_DYNAMIC));
+  expect(c.status).toBe(0);
+  expect(command(h, 0, propertySet(2, R.NVME_REG_CC, CC_ENABLE)).status).toBe(0);
+  for (let q = 1; q < h.q.length; q++) expect(command(h, q, connect(3, q, 31, c.dw0)).status).toBe(0);
+  return c.dw0;
+}
+
+const tqpn = (h: Host, q: number) => h.nic.bindings().find((b) => b.qid === q)!.qpn;
+const owner = (h: Host, q: number) => h.nic.card.dv.getUint8(M.NIC_BASE + N.NG_QP_CTRL + tqpn(h, q));
+
+/** The connector entry of (target qpn, cid): stage and data packets sent; stage 0xff when none in flight. */
+function entryOf(h: Host, qpn: number, cid: number): { stage: number; pkts: number } {
+  const dv = h.nic.card.dv, r = dv.getUint8(M.NIC_BASE + N.NG_QP_RIDX + qpn);
+  for (let i = r * M.NIC_RECV_DEPTH; i < (r + 1) * M.NIC_RECV_DEPTH; i++) {
+    const e = M.NIC_CONN_BASE + i * M.NIC_CONN_ENTRY, st = dv.getUint8(e + N.CE_STATE);
+    if (st !== N.ConnStage.DONE && dv.getUint16(e + N.CE_CID, true) === cid) return { stage: st, pkts: dv.getUint16(e + N.CE_PKTS, true) };
+  }
+  return { stage: 0xff, pkts: 0 };
+}
+
+let wrid = 1000;
+const RESP = 0x10000 + 0x800; // response buffers of these tests (beside host.ts's), 8 × 64 B per queue
+const recvs = new WeakMap<Host, Map<number, Map<number, number>>>(); // per host, per queue: posted RECV wrid → buffer offset
+let slot = 0;
+
+/**
+ * Post a RECV (and on a queue's first use a spare one, which catches a duplicate response) and
+ * SEND the capsule on queue q. Use cmd()/start() for every command of a queue once started.
+ */
+function start(h: Host, q: number, cap: Uint8Array): { q: number } {
+  const s = h.q[q]!;
+  if (!recvs.has(h)) recvs.set(h, new Map());
+  let m = recvs.get(h)!.get(q);
+  const post = () => {
+    const w = wrid++, off = RESP + q * 512 + (slot++ % 8) * 64;
+    m!.set(w, off);
+    expect(postRecv(s, [{ wrid: w, off, len: 64 }])).toBe(1);
+  };
+  if (!m) { m = new Map(); recvs.get(h)!.set(q, m); post(); }
+  post();
+  h.ram.set(cap, 0x8000 + q * 0x1000);
+  expect(postSend(s, [{ op: RC.WrOp.SEND, wrid: wrid++, off: 0x8000 + q * 0x1000, len: cap.length }])).toBe(1);
+  return { q };
+}
+
+/** Sub-steps of a round (StorageNic.step taken apart) with a small budget, until pred holds after one of them. */
+function until(h: Host, pred: () => boolean, max = 5000): void {
+  const fw = h.nic.card.fw, B = 2;
+  const live = (k: number) => fw.nicCtrlLink(k) === N.CtrlLink.UP;
+  for (let i = 0; i < max; i++) {
+    h.p.now += 1000;
+    h.p.fabric.step(h.p.now);
+    h.p.host.fw.rdmaPoll(1024, h.p.now);
+    h.nic.card.now = h.p.now;
+    fw.rdmaPoll(B, h.p.now);
+    if (pred()) return;
+    let w = 0;
+    for (let k = 0; k < h.nic.controllers.length; k++) if (live(k)) w += h.nic.controllers[k]!.step();
+    if (pred()) return;
+    if (w > 0) fw.nicPoll(B, h.p.now);
+    if (pred()) return;
+  }
+  throw new Error("until: the stage was never reached");
+}
+
+/** Run until the command's response arrived; it must come exactly once, and nothing on the host may fail. */
+function finish(h: Host, t: { q: number }): Cqe {
+  const s = h.q[t.q]!, m = recvs.get(h)!.get(t.q)!;
+  const got: Cqe[] = [];
+  const take = () => {
+    for (const c of poll(s)) {
+      expect(c.status, "host completion status").toBe(0);
+      const off = m.get(c.wrid);
+      if (off === undefined) continue; // the SEND's completion
+      m.delete(c.wrid);
+      got.push(parseCqe(h.ram.slice(off, off + 16)));
+    }
+    return got.length > 0;
+  };
+  run(h, take, 50_000);
+  expect(got.length, "the response arrived").toBeGreaterThan(0);
+  run(h, () => { take(); return got.length > 1; }, 3000); // a second response would land in the spare buffer
+  expect(got.length, "exactly one response").toBe(1);
+  return got[0]!;
+}
+const cmd = (h: Host, q: number, cap: Uint8Array) => finish(h, start(h, q, cap));
+
+/** The host's QP never noticed: RTS, CM still ESTABLISHED, every PSN the target sent accepted and acknowledged. */
+function hostUnaware(h: Host, q: number): void {
+  const hq = h.q[q]!.qpn, tq = tqpn(h, q), hfw = h.p.host.fw, tfw = h.nic.card.fw;
+  run(h, () => h.nic.inFlight() === 0 && h.nic.nextDeadline() === Infinity, 20_000);
+  expect(hfw.rdmaQpState(hq)).toBe(QpState.RTS);
+  expect(tfw.rdmaQpState(tq)).toBe(QpState.RTS);
+  expect(hfw.rdmaCmState(h.ids[q]!)).toBe(CW.CmState.ESTABLISHED);
+  const ha = hfw.rdmaQpAddr(hq), ta = tfw.rdmaQpAddr(tq), dv = h.p.host.dv, tdv = h.nic.card.dv;
+  expect(dv.getUint32(ha + 16, true), "host's expected PSN = target's next PSN").toBe(tdv.getUint32(ta + 36, true));
+  expect(tdv.getUint32(ta + 40, true), "everything the target sent was acknowledged").toBe(tdv.getUint32(ta + 36, true));
+}
+
+const MTU = 1024, LEN = 16384, NLB = LEN / 512;
+type Cut = { name: string; at: (h: Host, qpn: number, cid: number) => boolean };
+const readCuts: Cut[] = [
+  { name: "before data (WQEs written, not fetched)", at: (h, qpn, cid) => entryOf(h, qpn, cid).stage === N.ConnStage.RECEIVED && h.nic.controllers[0]!.inFlight() + h.nic.controllers[1]!.inFlight() > 0 },
+  { name: "between data packets (6 of 16 sent)", at: (h, qpn, cid) => entryOf(h, qpn, cid).pkts >= 6 },
+  { name: "after the data, before the response", at: (h, qpn, cid) => entryOf(h, qpn, cid).pkts === LEN / MTU && entryOf(h, qpn, cid).stage === N.ConnStage.DATA },
+  { name: "with the response in flight", at: (h, qpn, cid) => entryOf(h, qpn, cid).stage === N.ConnStage.RESPONSE_PENDING },
+];
+const writeCuts: Cut[] = [
+  { name: "before the READ", at: (h, qpn, cid) => entryOf(h, qpn, cid).stage === N.ConnStage.RECEIVED && h.nic.controllers[0]!.inFlight() + h.nic.controllers[1]!.inFlight() > 0 },
+  { name: "with the READ in flight", at: (h, qpn, cid) => entryOf(h, qpn, cid).stage === N.ConnStage.READ_ISSUED },
+  { name: "with the data read, not yet written", at: (h, qpn, cid) => entryOf(h, qpn, cid).stage === N.ConnStage.READ_DONE },
+  { name: "with the response in flight", at: (h, qpn, cid) => entryOf(h, qpn, cid).stage === N.ConnStage.RESPONSE_PENDING },
+];
+
+describe("shared connectors: link cut at every stage, the host never notices", () => {
+  for (const link of [{}, { loss: 0.03, reorder: 0.03 }]) {
+    const tag = "loss" in link ? " (3% loss, 3% reorder)" : "";
+    for (const cut of readCuts) {
+      it(`read: cut ${cut.name}${tag}`, async () => {
+        const h = await host({ mtu: MTU, queues: 2, link, seed: 11 });
+        bringUp(h);
+        const data = pattern(LEN, 5);
+        h.disk.set(data, 64 * 512);
+        const k = owner(h, 1), qpn = tqpn(h, 1);
+        const t = start(h, 1, io(S.IO_READ, 70, 64, NLB, 0x40000, LEN, h.key));
+        until(h, () => cut.at(h, qpn, 70));
+        const before = entryOf(h, qpn, 70);
+        h.nic.linkDown(k);
+        const r = finish(h, t);
+        expect(r).toMatchObject({ cid: 70, status: 0, sqid: 1 });
+        expect(same(h.ram.subarray(DATA + 0x40000, DATA + 0x40000 + LEN), data), "data byte-exact").toBe(true);
+        expect(owner(h, 1)).toBe(1 - k);
+        const f = h.nic.failovers();
+        expect(f.takeovers).toBe(1);
+        expect(f.commandsMoved).toBe(before.stage === N.ConnStage.RESPONSE_PENDING ? 0 : 1);
+        expect(f.packetsSkipped).toBe(before.stage === N.ConnStage.RESPONSE_PENDING ? 0 : before.pkts);
+        hostUnaware(h, 1);
+        if (!("loss" in link)) expect(h.p.host.errors()).toEqual({});
+        // The QP goes on: another read on it, served by the standby.
+        h.ram.fill(0, DATA, DATA + LEN);
+        expect(cmd(h, 1, io(S.IO_READ, 71, 64, NLB, 0, LEN, h.key)).status).toBe(0);
+        expect(same(h.ram.subarray(DATA, DATA + LEN), data)).toBe(true);
+      });
+    }
+    for (const cut of writeCuts) {
+      it(`write: cut ${cut.name}${tag}`, async () => {
+        const h = await host({ mtu: MTU, queues: 2, link, seed: 12 });
+        bringUp(h);
+        const data = pattern(LEN, 6);
+        h.ram.set(data, DATA);
+        const k = owner(h, 1), qpn = tqpn(h, 1);
+        const t = start(h, 1, io(S.IO_WRITE, 80, 128, NLB, 0, LEN, h.key));
+        until(h, () => cut.at(h, qpn, 80));
+        h.nic.linkDown(k);
+        expect(finish(h, t)).toMatchObject({ cid: 80, status: 0, sqid: 1 });
+        expect(same(h.disk.subarray(128 * 512, 128 * 512 + LEN), data), "written byte-exact").toBe(true);
+        hostUnaware(h, 1);
+        if (!("loss" in link)) expect(h.p.host.errors()).toEqual({});
+        h.ram.fill(0, DATA + 0x40000, DATA + 0x40000 + LEN);
+        expect(cmd(h, 1, io(S.IO_READ, 81, 128, NLB, 0x40000, LEN, h.key)).status).toBe(0);
+        expect(same(h.ram.subarray(DATA + 0x40000, DATA + 0x40000 + LEN), data)).toBe(true);
+      });
+    }
+  }
+
+  it("many commands in flight on two queues when A's link drops: each answered once, all data exact", async () => {
+    const h = await host({ mtu: MTU, queues: 3, link: { loss: 0.01, reorder: 0.02 }, seed: 13 });
+    bringUp(h);
+    const reads: { t: ReturnType<typeof start>; off: number; want: Uint8Array }[] = [];
+    for (let i = 0; i < 4; i++) h.disk.set(pattern(8192, 40 + i), (512 + i * 16) * 512);
+    // queue 1 and queue 2 each one read at a time (the rig's capsule slot is per queue); cut mid-flight
+    const qs = [1, 2];
+    const a = owner(h, 1) === 0 ? 1 : 2; // the queue on controller A
+    for (const q of qs) {
+      const i = q - 1;
+      const t = start(h, q, io(S.IO_READ, 90 + q, 512 + i * 16, 16, 0x10000 * q, 8192, h.key));
+      reads.push({ t, off: 0x10000 * q, want: pattern(8192, 40 + i) });
+    }
+    until(h, () => entryOf(h, tqpn(h, a), 90 + a).pkts >= 2);
+    h.nic.linkDown(0);
+    for (const r of reads) {
+      expect(finish(h, r.t).status).toBe(0);
+      expect(same(h.ram.subarray(DATA + r.off, DATA + r.off + 8192), r.want)).toBe(true);
+    }
+    expect(h.nic.failovers().controllers.map((c) => [c.name, c.nic])).toEqual([["A", "lost"], ["B", "up"]]);
+    hostUnaware(h, 1);
+    hostUnaware(h, 2);
+  });
+});
+
+describe("heartbeat, failback, no live controller, baseline", () => {
+  it("a crashed controller is found by its heartbeat; its commands complete on the standby; restart brings it back (failback)", async () => {
+    const h = await host({ mtu: MTU, queues: 2, heartbeatNs: 50_000 });
+    bringUp(h);
+    const data = pattern(LEN, 7);
+    h.disk.set(data, 300 * 512);
+    const k = owner(h, 1);
+    h.nic.crash(k);
+    const t0 = h.p.now;
+    const t = start(h, 1, io(S.IO_READ, 100, 300, NLB, 0, LEN, h.key));
+    const r = finish(h, t);
+    expect(r.status).toBe(0);
+    expect(same(h.ram.subarray(DATA, DATA + LEN), data)).toBe(true);
+    const f = h.nic.failovers();
+    expect(f.heartbeatLosses).toBe(1);
+    expect(f.controllers[k]).toMatchObject({ crashed: true, nic: "lost" });
+    expect(owner(h, 1)).toBe(1 - k);
+    expect(h.p.now - t0).toBeGreaterThanOrEqual(50_000); // it waited for the heartbeat, not less
+    h.nic.restart(k);
+    expect(owner(h, 1)).toBe(k); // new commands go home at once
+    h.ram.set(data, DATA + 0x40000);
+    expect(cmd(h, 1, io(S.IO_WRITE, 101, 400, NLB, 0x40000, LEN, h.key)).status).toBe(0);
+    expect(same(h.disk.subarray(400 * 512, 400 * 512 + LEN), data)).toBe(true);
+    expect(h.nic.failovers().failbacks).toBe(1);
+    expect(h.nic.stats().controllers[k]!.commands.write).toBe(1); // served by the restarted controller
+    hostUnaware(h, 1);
+  });
+
+  it("a controller that keeps stepping is never declared lost, across idle stretches of virtual time", async () => {
+    const h = await host({ mtu: MTU, queues: 2, heartbeatNs: 10_000 });
+    bringUp(h);
+    for (let i = 0; i < 20; i++) { h.p.now += 1_000_000; h.nic.step(h.p.now); }
+    expect(h.nic.failovers().heartbeatLosses).toBe(0);
+  });
+
+  it("failback waits for the standby: a read the standby took over finishes there while new commands go home", async () => {
+    const h = await host({ mtu: MTU, queues: 2 });
+    bringUp(h);
+    const data = pattern(LEN, 8);
+    h.disk.set(data, 600 * 512);
+    const k = owner(h, 1), qpn = tqpn(h, 1);
+    const t = start(h, 1, io(S.IO_READ, 110, 600, NLB, 0, LEN, h.key));
+    until(h, () => entryOf(h, qpn, 110).pkts >= 4);
+    h.nic.linkDown(k);
+    until(h, () => true); // the link comes back before the standby finished what it took over
+    h.nic.linkUp(k);
+    expect(finish(h, t).status).toBe(0);
+    expect(same(h.ram.subarray(DATA, DATA + LEN), data)).toBe(true);
+    expect(cmd(h, 1, io(S.IO_READ, 111, 600, NLB, 0x40000, LEN, h.key)).status).toBe(0);
+    expect(same(h.ram.subarray(DATA + 0x40000, DATA + 0x40000 + LEN), data)).toBe(true);
+    expect(owner(h, 1)).toBe(k);
+    expect(h.nic.failovers().failbacks).toBe(1);
+    hostUnaware(h, 1);
+  });
+
+  it("both controllers lost: in-flight and new commands get Namespace Not Ready (DNR clear), no hang; a link back serves again", async () => {
+    const h = await host({ mtu: MTU, queues: 2 });
+    bringUp(h);
+    const qpn = tqpn(h, 1);
+    const t = start(h, 1, io(S.IO_READ, 120, 0, NLB, 0, LEN, h.key));
+    until(h, () => entryOf(h, qpn, 120).pkts >= 3); // a WRITE message open: the connector must close it first
+    h.nic.linkDown(0);
+    h.nic.linkDown(1);
+    expect(finish(h, t)).toMatchObject({ cid: 120, sct: 0, sc: 0x82, dnr: false });
+    expect(cmd(h, 1, io(S.IO_WRITE, 121, 0, 8, 0, 4096, h.key))).toMatchObject({ cid: 121, sct: 0, sc: 0x82, dnr: false, sqid: 1 });
+    expect(h.nic.failovers().errorResponses).toBe(2);
+    hostUnaware(h, 1);
+    h.nic.linkUp(1);
+    const data = pattern(4096, 9);
+    h.ram.set(data, DATA);
+    expect(cmd(h, 1, io(S.IO_WRITE, 122, 0, 8, 0, 4096, h.key)).status).toBe(0);
+    expect(same(h.disk.subarray(0, 4096), data)).toBe(true);
+    hostUnaware(h, 1);
+  });
+
+  it("baseline (mode reconnect): losing the controller disconnects its QPs; the host sees the DREQ, nothing is failed over", async () => {
+    const h = await host({ mtu: MTU, queues: 2, mode: "reconnect" });
+    bringUp(h);
+    const k = owner(h, 1);
+    start(h, 1, io(S.IO_READ, 130, 0, NLB, 0, LEN, h.key));
+    until(h, () => entryOf(h, tqpn(h, 1), 130).stage === 0xff && h.nic.controllers[k]!.inFlight() > 0);
+    h.nic.linkDown(k);
+    run(h, () => h.p.host.fw.rdmaCmState(h.ids[1]!) !== CW.CmState.ESTABLISHED, 20_000);
+    expect(h.p.host.fw.rdmaCmState(h.ids[1]!)).not.toBe(CW.CmState.ESTABLISHED);
+    const f = h.nic.failovers();
+    expect(f).toMatchObject({ mode: "reconnect", takeovers: 0, commandsMoved: 0 });
+    expect(f.disconnects).toBeGreaterThanOrEqual(1);
+    expect(poll(h.q[1]!).some((c) => c.opcode === RC.WcOp.RECV && c.status === 0)).toBe(false); // no answer: the host must resubmit
+    // The torn-down connections are unbound.
+    run(h, () => h.nic.bindings().every((b) => b.controller !== k), 20_000);
+    expect(h.nic.bindings().every((b) => b.controller !== k)).toBe(true);
+  });
+});
