@@ -74,3 +74,49 @@ export function benchNicFetch(rounds: u32, budget: u32): u32 {
   }
   return <u32>(load<u64>(COUNTERS_BASE + 8 * <u32>Counter.nic_wqes_fetched) - c0);
 }
+
+import { reap } from "./nic";
+import { NG_RIDX_GEN, CB_CMD_PROD, CB_CMD_CONS, CB_CMD_DONE, CE_STATE, ConnStage } from "./defs";
+import { NIC_RECV_DEPTH, NIC_CONN_BASE, NIC_CONN_ENTRY } from "../memmap";
+import { rcAddr } from "../rdma/rc";
+import { RCQ_CTRL, RCQ_CQ, RC_CQ_DEPTH, CQE_SIZE, CQE_WRID, CQE_STATUS, CQE_OPCODE, CQE_BYTE_LEN, RCC_CQ_PROD, WcOp, WcStatus } from "../rdma/rcdefs";
+
+/**
+ * Parser + distributor + shared connector, `rounds` batches. Per batch each bound QP gets a
+ * received SEND (a 64-byte command capsule) in every one of its NIC_RECV_DEPTH buffers, as
+ * receive completions in its RC completion queue; reap() (the NIC's receive path, as nicPoll
+ * runs it) types each completion, attributes it to its QP, checks it, records it in the QP's
+ * connector (RECEIVED, CID, arrival order) and writes the command entry into the owning
+ * controller's ring. Played inside the kernel: the controllers take every entry and every
+ * command is answered (its entry DONE; buffers are not reposted: the RC receive queue is the
+ * RC engine's, not this path's). Returns the messages distributed.
+ */
+export function benchConnector(rounds: u32): u32 {
+  const c0 = load<u64>(COUNTERS_BASE + 8 * <u32>Counter.nic_commands);
+  const n = load<u32>(NIC_BASE + NG_NQPS);
+  for (let r: u32 = 0; r < rounds; r++) {
+    for (let s: u32 = 0; s < n; s++) {
+      const qpn = load<u32>(NIC_BASE + NG_RIDX_QPN + s * 4);
+      const c = rcAddr(qpn);
+      const gen = load<u32>(NIC_BASE + NG_RIDX_GEN + s * 4) & 0xffff;
+      const prod = load<u32>(c + RCC_CQ_PROD);
+      for (let i: u32 = 0; i < NIC_RECV_DEPTH; i++) {
+        const e = c - RCQ_CTRL + RCQ_CQ + ((prod + i) % RC_CQ_DEPTH) * CQE_SIZE;
+        store<u64>(e + CQE_WRID, <u64>((s * NIC_RECV_DEPTH + i) | (gen << 16)));
+        store<u32>(e + CQE_STATUS, WcStatus.SUCCESS);
+        store<u32>(e + CQE_OPCODE, WcOp.RECV);
+        store<u32>(e + CQE_BYTE_LEN, 64);
+      }
+      store<u32>(c + RCC_CQ_PROD, prod + NIC_RECV_DEPTH);
+      reap(qpn);
+    }
+    for (let k: u32 = 0; k < NIC_MAX_CTRLS; k++) {
+      const cb = NIC_CTRLS + k * NIC_CTRL_SIZE;
+      const p = load<u32>(cb + CB_CMD_PROD);
+      store<u32>(cb + CB_CMD_CONS, p);
+      store<u32>(cb + CB_CMD_DONE, p);
+    }
+    for (let i: u32 = 0; i < n * NIC_RECV_DEPTH; i++) store<u8>(NIC_CONN_BASE + i * NIC_CONN_ENTRY + CE_STATE, <u8>ConnStage.DONE);
+  }
+  return <u32>(load<u64>(COUNTERS_BASE + 8 * <u32>Counter.nic_commands) - c0);
+}

@@ -249,8 +249,8 @@ function returnBuffers(k: u32): u32 {
   return cons - done;
 }
 
-/** Completions of qpn's RC queue: capsules received, and the NIC's own work requests done. */
-function reap(qpn: u32): u32 {
+/** Completions of qpn's RC queue: capsules received (the parser: typed, attributed, distributed), and the NIC's own work requests done. */
+export function reap(qpn: u32): u32 {
   if (!rcOn(qpn)) return 0;
   const c = rcAddr(qpn);
   const prod = load<u32>(c + RCC_CQ_PROD);

@@ -13,6 +13,7 @@ import { benchCreate, benchSnapshot } from "./api.js";
 import { benchRcWrite } from "./rc.js";
 import { benchRdmaEndToEnd, benchRdmaLatency } from "./rdma.js";
 import { benchNic } from "./nic.js";
+import { benchConnector } from "./connector.js";
 
 const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "sync", run: benchVirtioSync },
@@ -35,6 +36,7 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "e2e-rdma", run: benchRdmaEndToEnd },
   { id: "rdma-latency", run: benchRdmaLatency },
   { id: "nic-fetch", run: benchNic },
+  { id: "connector", run: benchConnector },
 ];
 
 async function main(): Promise<number> {
