@@ -18,7 +18,7 @@ export function nicDoorbell(k: u32): void { doorbell(k); }
 export function nicPoll(budget: u32, now: f64): u32 { return poll(budget, now); }
 
 // ---- shared connectors and failover (nic/connector.ts) ----
-import { connCtrlLost, connCtrlBack, connSetCount, connSetQp, connStageOf, ctrlLink } from "./connector";
+import { connCtrlLost, connCtrlBack, connSetCount, connSetQp, connStageOf, ctrlLink, connCtrlBusy } from "./connector";
 import { NG_HB_NS, NIC_NO_CTRL as NO_CTRL } from "./defs";
 
 /** Connectors in use, 1..NIC_MAX_CONNS (QPs bound later get hash(QPN) % n). 0 or a Counter. */
@@ -33,6 +33,8 @@ export function nicLinkDown(k: u32): void { if (k < NIC_MAX_CTRLS) connCtrlLost(
 export function nicLinkUp(k: u32): u32 { return connCtrlBack(k); }
 /** CtrlLink of controller k (nic/defs.ts). */
 export function nicCtrlLink(k: u32): u32 { return k < NIC_MAX_CTRLS ? ctrlLink(k) : 0; }
+/** Work requests on the NIC's QPs that still read controller k's staging window (k may start anew when 0). */
+export function nicCtrlBusy(k: u32): u32 { return connCtrlBusy(k); }
 /** ConnStage of the in-flight command (qpn, cid) in its connector, 0xff when none. */
 export function nicConnStage(qpn: u32, cid: u32): u32 { return connStageOf(qpn, cid); }
 

@@ -17,7 +17,7 @@ import { NIC_BASE, NIC_MAX_CTRLS, NIC_MAX_QPS, NIC_RECV_DEPTH, NIC_SQ_DEPTH, NIC
   NIC_CONN_PAD, NIC_CONN_END, NIC_CMD_DEPTH } from "../memmap";
 import {
   NG_NCONN, NG_CONN_KEY, NG_SEQ, NG_HB_NS, NG_CTRL_STATE, NG_HB_SEEN, NG_HB_AT, NG_QP_HOME, NG_QP_CONN, NG_QP_QID, NG_QP_FB,
-  NG_STATS, NG_QP_OPEN_E, NG_QP_WOPEN, NG_QP_CTRL, NG_NQPS, NG_RIDX_QPN, NG_DOORBELLS, NIC_MAX_CONNS, NIC_LOST, NIC_NO_CTRL, NGF_CONNECTORS, CtrlLink,
+  NG_STATS, NG_QP_OPEN_E, NG_QP_WOPEN, NG_STAGE_KEY, NG_QP_CTRL, NG_NQPS, NG_RIDX_QPN, NG_DOORBELLS, NIC_MAX_CONNS, NIC_LOST, NIC_NO_CTRL, NGF_CONNECTORS, CtrlLink,
   CB_SQ_HEAD, CB_SQ_TAIL, CB_CMD_PROD, CB_CMD_CONS, CB_CMD_DONE, CB_EVT_PROD, CB_EVT_CONS, CB_HEARTBEAT, CMDF_REDELIVERED,
   CE_STATE, CE_OWNER, CE_CID, CE_ID, CE_LEN, CE_SEQ, CE_SENT, CE_PKTS, CE_SKIP, CE_TOTAL, ConnStage, NW_CONN, NW_CID, NW_LEN,
   NW_TOTAL, NicWqeType, RBUF_INDEX_MASK,
@@ -379,6 +379,28 @@ export function connHeartbeats(now: f64): void {
       connCtrlLost(k);
     }
   }
+}
+
+/**
+ * Work requests still on the NIC QPs' send queues (posted, not completed) that read controller
+ * k's staging window: go-back-N may send them again, so k must not reuse its window (start
+ * anew) until this is 0.
+ */
+export function connCtrlBusy(k: u32): u32 {
+  if (k >= NIC_MAX_CTRLS) return 0;
+  const key = load<u32>(NIC_BASE + NG_STAGE_KEY + k * 4);
+  let n: u32 = 0;
+  const nsets = load<u32>(NIC_BASE + NG_NQPS);
+  for (let r: u32 = 0; r < nsets; r++) {
+    const qpn = load<u32>(NIC_BASE + NG_RIDX_QPN + r * 4);
+    if (!rcOn(qpn)) continue;
+    const c = rcAddr(qpn);
+    const tail = load<u32>(c + RCC_SQ_TAIL);
+    let h = load<u32>(c + RCC_SQ_HEAD);
+    if (tail - h > RC_SQ_DEPTH) continue;
+    for (; h != tail; h++) if (load<u32>(c - RCQ_CTRL + RCQ_SQ + (h % RC_SQ_DEPTH) * SWQE_SIZE + SWQE_LKEY) == key) n++;
+  }
+  return n;
 }
 
 // ---- the connector's own answers (no live controller) ----

@@ -89,6 +89,7 @@ export class StorageNic {
   private readonly link: boolean[] = [];
   private readonly crashed: boolean[] = [];
   private readonly lostSeen: boolean[] = [];
+  private readonly reviving: boolean[] = []; // link back / restarted, waiting until the NIC no longer reads its old window
   private readonly ctrlOpts: { difCheck: boolean };
   private disconnects = 0;
 
@@ -121,6 +122,7 @@ export class StorageNic {
       this.link.push(true);
       this.crashed.push(false);
       this.lostSeen.push(false);
+      this.reviving.push(false);
     }
   }
 
@@ -187,10 +189,23 @@ export class StorageNic {
     if (!Number.isInteger(k) || k < 0 || k >= this.controllers.length) throw new RangeError(`storage NIC: no controller ${k}`);
   }
 
-  /** k's link is up and it runs: the NIC takes it back (failback), and k starts from empty rings. */
+  /**
+   * k's link is up and it runs: the NIC takes it back (failback), and k starts from empty rings
+   * and an empty staging window, once no work request the NIC may still retransmit reads its
+   * old window (until then it stays out: see step()).
+   */
   private revive(k: number): void {
     const fw = this.card.fw;
     if (fw.nicCtrlLink(k) === N.CtrlLink.UP) fw.nicLinkDown(k); // restarted before the NIC noticed: what the old one held moves first
+    this.reviving[k] = true;
+    this.tryRevive(k);
+  }
+
+  private tryRevive(k: number): void {
+    const fw = this.card.fw;
+    if (!this.link[k] || this.crashed[k]) { this.reviving[k] = false; return; }
+    if (fw.nicCtrlBusy(k) !== 0) return;
+    this.reviving[k] = false;
     fw.nicLinkUp(k);
     this.lostSeen[k] = false;
     this.controllers[k] = new StorageController(k, this.card, this.subsystem, this.ctrlOpts);
@@ -237,6 +252,7 @@ export class StorageNic {
     this.card.now = now;
     let work = fw.rdmaPoll(this.budget, now);
     this.noticeLost();
+    for (let k = 0; k < this.controllers.length; k++) if (this.reviving[k]) this.tryRevive(k);
     this.bindNew();
     let wqes = 0;
     for (let k = 0; k < this.controllers.length; k++) if (this.live(k)) wqes += this.controllers[k]!.step();

@@ -263,6 +263,24 @@ describe("heartbeat, failback, no live controller, baseline", () => {
     hostUnaware(h, 1);
   });
 
+  it("a link back while the NIC may still resend packets from the old staging window: the controller waits, then comes back", async () => {
+    const h = await host({ mtu: MTU, queues: 2 });
+    bringUp(h);
+    const k = owner(h, 1), qpn = tqpn(h, 1);
+    const t = start(h, 1, io(S.IO_READ, 140, 0, NLB, 0, LEN, h.key));
+    until(h, () => entryOf(h, qpn, 140).stage === N.ConnStage.RESPONSE_PENDING);
+    h.nic.linkDown(k);
+    expect(h.nic.card.fw.nicCtrlBusy(k)).toBeGreaterThan(0); // its response is posted, not yet acknowledged
+    h.nic.linkUp(k);
+    expect(h.nic.failovers().controllers[k]).toMatchObject({ link: "up", nic: "lost" });
+    expect(finish(h, t).status).toBe(0);
+    run(h, () => h.nic.failovers().controllers[k]!.nic === "up", 1000);
+    expect(h.nic.failovers().controllers[k]!.nic).toBe("up");
+    expect(h.nic.card.fw.nicCtrlBusy(k)).toBe(0);
+    expect(cmd(h, 1, io(S.IO_READ, 141, 0, NLB, 0, LEN, h.key)).status).toBe(0);
+    hostUnaware(h, 1);
+  });
+
   it("both controllers lost: in-flight and new commands get Namespace Not Ready (DNR clear), no hang; a link back serves again", async () => {
     const h = await host({ mtu: MTU, queues: 2 });
     bringUp(h);
