@@ -361,8 +361,9 @@ export function connCtrlBack(k: u32): u32 {
 
 /**
  * Heartbeats at virtual time now: a live controller whose CB_HEARTBEAT has not changed for
- * NG_HB_NS is lost. The time of the last change is the NIC's (a controller steps after the
- * NIC's poll in a round, so an idle stretch of virtual time does not look like a loss).
+ * NG_HB_NS is lost. The clock starts at the first poll that finds the word unchanged: a
+ * controller steps after the NIC's poll in a round, so only from that poll on has it missed a
+ * chance to step (an idle stretch of virtual time between rounds does not look like a loss).
  */
 export function connHeartbeats(now: f64): void {
   const limit = load<f64>(NIC_BASE + NG_HB_NS);
@@ -371,10 +372,11 @@ export function connHeartbeats(now: f64): void {
     if (!ctrlLive(k)) continue;
     const hb = load<u32>(ctrl(k) + CB_HEARTBEAT);
     const at = NIC_BASE + NG_HB_AT + k * 8;
-    if (hb != load<u32>(NIC_BASE + NG_HB_SEEN + k * 4) || load<f64>(at) < 0) {
+    if (hb != load<u32>(NIC_BASE + NG_HB_SEEN + k * 4)) {
       store<u32>(NIC_BASE + NG_HB_SEEN + k * 4, hb);
-      store<f64>(at, now);
-    } else if (now - load<f64>(at) > limit) {
+      store<f64>(at, -1);
+    } else if (load<f64>(at) < 0) store<f64>(at, now);
+    else if (now - load<f64>(at) > limit) {
       count(Counter.nic_heartbeat_lost);
       connCtrlLost(k);
     }

@@ -31,7 +31,7 @@ export const NG_SEQ: u32 = 1544; // u32 capsules received (an entry's arrival or
 export const NG_HB_NS: u32 = 1552; // f64 virtual ns without a heartbeat change after which a controller is lost
 export const NG_CTRL_STATE: u32 = 1600; // u32 CtrlLink per controller
 export const NG_HB_SEEN: u32 = 1632; // u32 per controller: its CB_HEARTBEAT when last read
-export const NG_HB_AT: u32 = 1664; // f64 per controller: virtual time that value was first seen
+export const NG_HB_AT: u32 = 1664; // f64 per controller: virtual time of the first poll that found it unchanged, -1 = none yet
 export const NG_QP_HOME: u32 = 1792; // u8 per QP: the controller it was bound to (failback goes there)
 export const NG_QP_CONN: u32 = 2048; // u8 per QP: its connector
 export const NG_QP_QID: u32 = 2304; // u16 per QP: its NVMe-oF queue id (SQID of the responses the connector writes)

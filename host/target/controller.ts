@@ -423,7 +423,11 @@ export class StorageController {
     for (let c = this.waiting.peek(); c; c = this.waiting.peek()) {
       if (!this.place(c)) break;
       this.waiting.shift();
-      if (!this.advance(c)) this.ready.push(c);
+      if (this.advance(c)) continue;
+      this.ready.push(c);
+      // A command taken over from a lost controller may continue an RDMA WRITE message on its
+      // QP: nothing behind it may get a WQE in first (the NIC would refuse it).
+      if (c.redelivered) break;
     }
   }
 

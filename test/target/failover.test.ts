@@ -239,6 +239,16 @@ describe("heartbeat, failback, no live controller, baseline", () => {
   it("a controller that keeps stepping is never declared lost, across idle stretches of virtual time", async () => {
     const h = await host({ mtu: MTU, queues: 2, heartbeatNs: 10_000 });
     bringUp(h);
+    const wqes = () => h.nic.stats().controllers.reduce((n, c) => n + c.wqes, 0);
+    for (let i = 0; i < 5; i++) {
+      // a busy round (controllers wrote WQEs, the NIC polled again after them), then a jump far beyond the limit
+      const t = start(h, 1, io(S.IO_READ, 150 + i, 0, 8, 0, 4096, h.key));
+      const w0 = wqes();
+      run(h, () => wqes() > w0, 1000);
+      h.p.now += 1_000_000;
+      h.nic.step(h.p.now);
+      expect(finish(h, t).status).toBe(0);
+    }
     for (let i = 0; i < 20; i++) { h.p.now += 1_000_000; h.nic.step(h.p.now); }
     expect(h.nic.failovers().heartbeatLosses).toBe(0);
   });
