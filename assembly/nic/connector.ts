@@ -197,7 +197,8 @@ export function connSkip(i: u32, type: u32): bool {
  * of qpn before its response (or an open RDMA WRITE message on it). True = wait.
  */
 export function connFailbackWait(qpn: u32, k: u32): bool {
-  if (load<u8>(NIC_BASE + NG_QP_FB + qpn) == 0) return false;
+  // Only the home controller waits: the standby finishing what it took over must never wait for it.
+  if (load<u8>(NIC_BASE + NG_QP_FB + qpn) == 0 || qpCtrl(qpn) != k) return false;
   const open = <u32>load<u16>(NIC_BASE + NG_QP_OPEN_E + qpn * 2);
   if (open != 0 && <u32>load<u8>(entry(open - 1) + CE_OWNER) != k) return true;
   const r = qpRidx(qpn);

@@ -47,7 +47,7 @@ let slot = 0;
  * Post a RECV (and on a queue's first use a spare one, which catches a duplicate response) and
  * SEND the capsule on queue q. Use cmd()/start() for every command of a queue once started.
  */
-function start(h: Host, q: number, cap: Uint8Array): { q: number } {
+function start(h: Host, q: number, cap: Uint8Array, capSlot = 0): { q: number; cid: number } {
   const s = h.q[q]!;
   if (!recvs.has(h)) recvs.set(h, new Map());
   let m = recvs.get(h)!.get(q);
@@ -58,9 +58,10 @@ function start(h: Host, q: number, cap: Uint8Array): { q: number } {
   };
   if (!m) { m = new Map(); recvs.get(h)!.set(q, m); post(); }
   post();
-  h.ram.set(cap, 0x8000 + q * 0x1000);
-  expect(postSend(s, [{ op: RC.WrOp.SEND, wrid: wrid++, off: 0x8000 + q * 0x1000, len: cap.length }])).toBe(1);
-  return { q };
+  const at = 0x8000 + q * 0x1000 + capSlot * 0x100; // a capsule stays readable until acknowledged (RC may resend it)
+  h.ram.set(cap, at);
+  expect(postSend(s, [{ op: RC.WrOp.SEND, wrid: wrid++, off: at, len: cap.length }])).toBe(1);
+  return { q, cid: cap[2]! | (cap[3]! << 8) };
 }
 
 /** Sub-steps of a round (StorageNic.step taken apart) with a small budget, until pred holds after one of them. */
@@ -83,25 +84,32 @@ function until(h: Host, pred: () => boolean, max = 5000): void {
   throw new Error("until: the stage was never reached");
 }
 
-/** Run until the command's response arrived; it must come exactly once, and nothing on the host may fail. */
-function finish(h: Host, t: { q: number }): Cqe {
+const seen = new WeakMap<Host, Map<number, Cqe[]>>(); // per host, per queue: every response received
+
+/** Run until the command's response arrived (by CID); it must come exactly once, and nothing on the host may fail. */
+function finish(h: Host, t: { q: number; cid: number }): Cqe {
   const s = h.q[t.q]!, m = recvs.get(h)!.get(t.q)!;
-  const got: Cqe[] = [];
+  if (!seen.has(h)) seen.set(h, new Map());
+  const all = seen.get(h)!.get(t.q) ?? [];
+  seen.get(h)!.set(t.q, all);
+  const mine = () => all.filter((c) => c.cid === t.cid);
   const take = () => {
     for (const c of poll(s)) {
       expect(c.status, "host completion status").toBe(0);
       const off = m.get(c.wrid);
-      if (off === undefined) continue; // the SEND's completion
+      if (off === undefined) continue; // a SEND's completion
       m.delete(c.wrid);
-      got.push(parseCqe(h.ram.slice(off, off + 16)));
+      all.push(parseCqe(h.ram.slice(off, off + 16)));
     }
-    return got.length > 0;
+    return mine().length > 0;
   };
   run(h, take, 50_000);
-  expect(got.length, "the response arrived").toBeGreaterThan(0);
-  run(h, () => { take(); return got.length > 1; }, 3000); // a second response would land in the spare buffer
-  expect(got.length, "exactly one response").toBe(1);
-  return got[0]!;
+  expect(mine().length, "the response arrived").toBeGreaterThan(0);
+  run(h, () => { take(); return mine().length > 1; }, 3000); // a second response would land in the spare buffer
+  expect(mine().length, "exactly one response").toBe(1);
+  const r = mine()[0]!;
+  all.splice(all.indexOf(r), 1);
+  return r;
 }
 const cmd = (h: Host, q: number, cap: Uint8Array) => finish(h, start(h, q, cap));
 
@@ -288,6 +296,30 @@ describe("heartbeat, failback, no live controller, baseline", () => {
     expect(h.nic.failovers().controllers[k]!.nic).toBe("up");
     expect(h.nic.card.fw.nicCtrlBusy(k)).toBe(0);
     expect(cmd(h, 1, io(S.IO_READ, 141, 0, NLB, 0, LEN, h.key)).status).toBe(0);
+    hostUnaware(h, 1);
+  });
+
+  it("failback with the standby still busy: the taken-over read finishes on the standby while a new write goes home; no deadlock", async () => {
+    const h = await host({ mtu: MTU, queues: 2, budget: 2 }); // 2 frames / WQEs per poll: the standby takes many rounds
+    bringUp(h);
+    const BIG = 65536, data = pattern(BIG, 14), wdata = pattern(LEN, 15);
+    h.disk.set(data, 700 * 512);
+    h.ram.set(wdata, DATA + 0x40000);
+    const k = owner(h, 1), qpn = tqpn(h, 1);
+    const t1 = start(h, 1, io(S.IO_READ, 160, 700, BIG / 512, 0, BIG, h.key), 0);
+    until(h, () => entryOf(h, qpn, 160).pkts >= 5);
+    h.nic.linkDown(k);
+    until(h, () => true);
+    h.nic.linkUp(k);
+    run(h, () => h.nic.card.fw.nicCtrlLink(k) === N.CtrlLink.UP, 1000); // back once its old packets are acknowledged
+    expect(entryOf(h, qpn, 160).stage).toBe(N.ConnStage.DATA); // the standby is still sending the read's data
+    const t2 = start(h, 1, io(S.IO_WRITE, 161, 800, NLB, 0x40000, LEN, h.key), 1);
+    const r1 = finish(h, t1), r2 = finish(h, t2);
+    expect([r1.cid, r1.status, r2.cid, r2.status]).toEqual([160, 0, 161, 0]);
+    expect(same(h.ram.subarray(DATA, DATA + BIG), data)).toBe(true);
+    expect(same(h.disk.subarray(800 * 512, 800 * 512 + LEN), wdata)).toBe(true);
+    expect(h.nic.stats().controllers[k]!.commands.write).toBe(1); // the write went home
+    expect(h.nic.failovers().failbacks).toBe(1);
     hostUnaware(h, 1);
   });
 
