@@ -323,6 +323,38 @@ describe("heartbeat, failback, no live controller, baseline", () => {
     hostUnaware(h, 1);
   });
 
+  it("a controller's WQEs that name no command it holds (another QP's entry, a stale generation, out of range) are refused and counted", async () => {
+    const h = await host({ mtu: MTU, queues: 3, heartbeatNs: 0 });
+    bringUp(h);
+    const k = owner(h, 1);
+    const t = start(h, 1, io(S.IO_READ, 170, 0, 8, 0, 4096, h.key));
+    h.nic.crash(k); // it stops stepping (no heartbeat detection here): its send queue is ours to play with
+    run(h, () => entryOf(h, tqpn(h, 1), 170).stage === N.ConnStage.RECEIVED, 1000);
+    const dv = h.nic.card.dv, cb = M.NIC_CTRLS + k * M.NIC_CTRL_SIZE;
+    const id = dv.getUint32(cb + N.NC_CMD + ((dv.getUint32(cb + N.CB_CMD_PROD, true) - 1) % M.NIC_CMD_DEPTH) * N.CMD_SIZE + N.CMD_RECV_SLOT, true);
+    // stale generation, out of range, the same slot of the next receive set (another QP's), the right entry with a wrong CID
+    const bogus = [id ^ (1 << N.RBUF_GEN_SHIFT), 0xffff, id + M.NIC_RECV_DEPTH, id];
+    let tail = dv.getUint32(cb + N.CB_SQ_TAIL, true);
+    for (const [i, conn] of bogus.entries()) {
+      const w = cb + N.NC_SQ + (tail % M.NIC_SQ_DEPTH) * N.NW_SIZE;
+      h.nic.card.u8.fill(0, w, w + N.NW_SIZE);
+      dv.setUint8(w + N.NW_TYPE, N.NicWqeType.RESPONSE);
+      dv.setUint16(w + N.NW_CID, i === 3 ? 999 : 170, true); // the last: right entry, wrong CID
+      dv.setUint32(w + N.NW_QPN, tqpn(h, 1), true);
+      dv.setUint32(w + N.NW_LEN, 16, true);
+      dv.setUint32(w + N.NW_CONN, conn, true);
+      tail++;
+    }
+    dv.setUint32(cb + N.CB_SQ_TAIL, tail, true);
+    h.nic.card.fw.nicDoorbell(k);
+    run(h, () => dv.getUint32(cb + N.CB_SQ_HEAD, true) === tail, 100);
+    expect(h.nic.card.counters().err_nic_conn_untracked).toBe(4);
+    expect(entryOf(h, tqpn(h, 1), 170).stage).toBe(N.ConnStage.RECEIVED); // still held for a real answer
+    h.nic.restart(k); // a restart moves what it held to the other controller first, then it comes back
+    expect(finish(h, t).status).toBe(0);
+    hostUnaware(h, 1);
+  });
+
   it("both controllers lost: in-flight and new commands get Namespace Not Ready (DNR clear), no hang; a link back serves again", async () => {
     const h = await host({ mtu: MTU, queues: 2 });
     bringUp(h);
