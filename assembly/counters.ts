@@ -188,7 +188,7 @@ export enum Counter {
   err_nic_bad_index, // a controller moved a ring index past what the NIC produced (ignored)
   err_nic_dif_table_full, // more DIF failures waiting for their RESPONSE than CB_DIF_TABLE holds: evented at once
   nic_conn_takeovers, // a controller was lost and a standby took its QPs over
-  nic_conn_failbacks, // a QP went back to its home controller
+  nic_conn_failbacks, // a QP went back to its home controller (its link returned)
   nic_conn_redelivered, // in-flight commands handed to the standby
   nic_conn_skipped, // data WQEs of a re-delivered command whose packet the lost controller had already sent
   nic_conn_wqes_discarded, // WQEs left unfetched in a lost controller's send queue

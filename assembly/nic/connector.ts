@@ -208,7 +208,6 @@ export function connFailbackWait(qpn: u32, k: u32): bool {
     if (st != ConnStage.DONE && st != ConnStage.RESPONSE_PENDING && <u32>load<u8>(e + CE_OWNER) != k) return true;
   }
   store<u8>(NIC_BASE + NG_QP_FB + qpn, 0);
-  count(Counter.nic_conn_failbacks);
   return false;
 }
 
@@ -345,7 +344,11 @@ export function connCtrlBack(k: u32): u32 {
     const cur = qpCtrl(qpn);
     if (cur == NIC_NO_CTRL) continue;
     if (<u32>load<u8>(NIC_BASE + NG_QP_HOME + qpn) == k || cur == NIC_LOST) {
-      if (cur != k) { store<u8>(NIC_BASE + NG_QP_CTRL + qpn, <u8>k); store<u8>(NIC_BASE + NG_QP_FB + qpn, 1); }
+      if (cur != k) {
+        store<u8>(NIC_BASE + NG_QP_CTRL + qpn, <u8>k);
+        store<u8>(NIC_BASE + NG_QP_FB + qpn, 1);
+        count(Counter.nic_conn_failbacks);
+      }
     }
   }
   // Commands the connector still owes an answer it could not send yet: k serves them.

@@ -272,9 +272,17 @@ export class StorageNic {
   /** Fault hook: block lba's PI names another LBA (see StorageController.misdirect). */
   misdirect(lba: number, nsid = 1): void { this.controllers[0]!.misdirect(lba, nsid); }
 
-  /** Which controller serves each bound connection (by CM connection id). */
-  bindings(): { id: number; qpn: number; qid: number; controller: number }[] {
-    return this.bound.filter((b) => b !== undefined).map((b) => ({ id: b.id, qpn: b.qpn, qid: b.qid, controller: b.k }));
+  /**
+   * Which controller serves each bound connection (by CM connection id): `controller` is the one
+   * its new commands go to now (a standby after a failover; -1 when none is live), `home` the one
+   * it was bound to.
+   */
+  bindings(): { id: number; qpn: number; qid: number; controller: number; home: number }[] {
+    const dv = this.card.dv;
+    return this.bound.filter((b) => b !== undefined).map((b) => {
+      const now = dv.getUint8(M.NIC_BASE + N.NG_QP_CTRL + b.qpn);
+      return { id: b.id, qpn: b.qpn, qid: b.qid, controller: now < this.controllers.length ? now : -1, home: b.k };
+    });
   }
 
   stats(): StorageNicStats {

@@ -80,7 +80,7 @@ describe("baseline: a lost controller's connections are torn down and the host r
     const st = s.rec!.stats();
     expect(st.reconnects).toBeGreaterThanOrEqual(1);
     expect(st.failed).toBe(0);
-    expect(nic.bindings().every((b) => b.controller !== a)).toBe(true); // bound to the live controller only
+    expect(nic.bindings().every((b) => b.home !== a && b.controller !== a)).toBe(true); // bound to the live controller only
     for (const q of [ctrl.adminQueue, ...ctrl.ioQueues]) expect(host.fw.nvmfQueueState(q)).toBe(F.NvmfQueueState.LIVE);
     nic.linkUp(a);
     const buf = g.alloc(4096, 4096);
