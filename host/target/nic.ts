@@ -128,6 +128,11 @@ export class StorageNic {
 
   /** Controller name in scenarios and reports: "A", "B", ... */
   static nameOf(k: number): string { return String.fromCharCode(65 + k); }
+  /** Controller index of a scenario name ("A" → 0), -1 when it names none of this NIC's controllers. */
+  indexOf(name: string): number {
+    const k = /^[A-Z]$/.test(name) ? name.charCodeAt(0) - 65 : -1;
+    return k < this.controllers.length ? k : -1;
+  }
 
   /** Cut the link between the NIC and controller k: it sees no new commands and its WQEs are not fetched. */
   linkDown(k: number): void {

@@ -211,6 +211,7 @@ describe("shared connectors: link cut at every stage, the host never notices", (
       expect(same(h.ram.subarray(DATA + r.off, DATA + r.off + 8192), r.want)).toBe(true);
     }
     expect(h.nic.failovers().controllers.map((c) => [c.name, c.nic])).toEqual([["A", "lost"], ["B", "up"]]);
+    expect(["A", "B", "C", "a"].map((n) => h.nic.indexOf(n))).toEqual([0, 1, -1, -1]);
     hostUnaware(h, 1);
     hostUnaware(h, 2);
   });
