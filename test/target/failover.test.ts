@@ -191,6 +191,20 @@ describe("shared connectors: link cut at every stage, the host never notices", (
     }
   }
 
+  it("in-capsule write: cut after the controller wrote its response, before the NIC fetched it; the standby writes again from the held capsule", async () => {
+    const h = await host({ mtu: 4096, queues: 2 });
+    bringUp(h);
+    const data = pattern(2048, 16), k = owner(h, 1), qpn = tqpn(h, 1);
+    const t = start(h, 1, capsule({ opc: S.IO_WRITE, cid: 85, nsid: 1, slba: 900n, cdw12: 3, sgl: { inline: true, len: 2048 }, data }));
+    until(h, () => entryOf(h, qpn, 85).stage === N.ConnStage.RECEIVED && h.nic.controllers[k]!.inFlight() > 0);
+    h.disk.fill(0, 900 * 512, 904 * 512); // what k wrote does not count: the standby must write it again
+    h.nic.linkDown(k);
+    expect(finish(h, t)).toMatchObject({ cid: 85, status: 0 });
+    expect(same(h.disk.subarray(900 * 512, 904 * 512), data)).toBe(true);
+    expect(h.nic.failovers()).toMatchObject({ commandsMoved: 1, wqesDiscarded: 1 });
+    hostUnaware(h, 1);
+  });
+
   it("many commands in flight on two queues when A's link drops: each answered once, all data exact", async () => {
     const h = await host({ mtu: MTU, queues: 3, link: { loss: 0.01, reorder: 0.02 }, seed: 13 });
     bringUp(h);
