@@ -44,6 +44,9 @@ export interface StorageNicOptions {
   connectors?: number;
 }
 
+/** A controller's state as the NIC sees it changed (for traces: the testbed's "controller" events). */
+export interface ControllerChange { at: number; controller: string; from: "up" | "lost"; to: "up" | "lost"; reason: "link-down" | "heartbeat" | "link-up" | "restart" }
+
 /** A controller as failovers() reports it: its letter, the link, and whether the NIC serves it. */
 export interface ControllerFailoverState { name: string; k: number; link: "up" | "down"; crashed: boolean; nic: "up" | "lost" | "off"; qps: number }
 export interface FailoverStats {
@@ -92,6 +95,9 @@ export class StorageNic {
   private readonly reviving: boolean[] = []; // link back / restarted, waiting until the NIC no longer reads its old window
   private readonly ctrlOpts: { difCheck: boolean };
   private disconnects = 0;
+  private readonly reviveWhy: ("link-up" | "restart")[] = [];
+  /** Called when a controller is declared lost or comes back (virtual time `at`); set it only while someone listens. */
+  onEvent: ((e: ControllerChange) => void) | undefined = undefined;
 
   /** The NIC on `card` (its own card: nicInit clears the NIC state) with one namespace per backend (NSID 1..n). */
   constructor(readonly card: Card, backends: BlockBackend | readonly BlockBackend[], o: StorageNicOptions = {}) {
@@ -148,7 +154,7 @@ export class StorageNic {
     this.check(k);
     if (this.link[k]) return;
     this.link[k] = true;
-    if (!this.crashed[k]) this.revive(k);
+    if (!this.crashed[k]) this.revive(k, "link-up");
   }
 
   /** Controller k stops and loses its in-memory state; the NIC finds out by the missing heartbeat. */
@@ -162,7 +168,7 @@ export class StorageNic {
     this.check(k);
     if (!this.crashed[k]) return;
     this.crashed[k] = false;
-    if (this.link[k]) this.revive(k);
+    if (this.link[k]) this.revive(k, "restart");
   }
 
   /** Failover statistics and each controller's state. */
@@ -199,8 +205,9 @@ export class StorageNic {
    * and an empty staging window, once no work request the NIC may still retransmit reads its
    * old window (until then it stays out: see step()).
    */
-  private revive(k: number): void {
+  private revive(k: number, why: "link-up" | "restart"): void {
     const fw = this.card.fw;
+    this.reviveWhy[k] = why;
     if (fw.nicCtrlLink(k) === N.CtrlLink.UP) fw.nicLinkDown(k); // restarted before the NIC noticed: what the old one held moves first
     this.reviving[k] = true;
     this.tryRevive(k);
@@ -213,6 +220,7 @@ export class StorageNic {
     this.reviving[k] = false;
     fw.nicLinkUp(k);
     this.lostSeen[k] = false;
+    this.onEvent?.({ at: this.card.now, controller: StorageNic.nameOf(k), from: "lost", to: "up", reason: this.reviveWhy[k] ?? "link-up" });
     this.controllers[k] = new StorageController(k, this.card, this.subsystem, this.ctrlOpts);
   }
 
@@ -222,6 +230,7 @@ export class StorageNic {
     for (let k = 0; k < this.controllers.length; k++) {
       if (this.lostSeen[k] || fw.nicCtrlLink(k) !== N.CtrlLink.LOST) continue;
       this.lostSeen[k] = true;
+      this.onEvent?.({ at: this.card.now, controller: StorageNic.nameOf(k), from: "up", to: "lost", reason: this.link[k] ? "heartbeat" : "link-down" });
       if (this.mode !== "reconnect") continue;
       for (const b of this.bound) {
         if (!b || b.k !== k) continue;

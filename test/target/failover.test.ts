@@ -12,6 +12,7 @@ import * as R from "../../assembly/nvme/regs.js";
 import * as M from "../../assembly/memmap.js";
 import * as N from "../../assembly/nic/defs.js";
 import { VA0 } from "../rdma/rc-setup.js";
+import { StorageNic } from "../../host/target/nic.js";
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
 const io = (opc: number, cid: number, slba: number, nlb: number, off: number, len: number, key: number) =>
@@ -238,6 +239,8 @@ describe("heartbeat, failback, no live controller, baseline", () => {
     const data = pattern(LEN, 7);
     h.disk.set(data, 300 * 512);
     const k = owner(h, 1);
+    const events: unknown[] = [];
+    h.nic.onEvent = (e) => events.push(e);
     h.nic.crash(k);
     const t0 = h.p.now;
     const t = start(h, 1, io(S.IO_READ, 100, 300, NLB, 0, LEN, h.key));
@@ -257,6 +260,9 @@ describe("heartbeat, failback, no live controller, baseline", () => {
     expect(same(h.disk.subarray(400 * 512, 400 * 512 + LEN), data)).toBe(true);
     expect(h.nic.failovers().failbacks).toBe(2); // both of k's QPs (admin queue and queue 1) went home
     expect(h.nic.stats().controllers[k]!.commands.write).toBe(1); // served by the restarted controller
+    const name = StorageNic.nameOf(k);
+    expect(events).toMatchObject([{ controller: name, from: "up", to: "lost", reason: "heartbeat" }, { controller: name, from: "lost", to: "up", reason: "restart" }]);
+    expect((events[0] as { at: number }).at - t0).toBeGreaterThan(50_000);
     hostUnaware(h, 1);
   });
 
