@@ -16,8 +16,9 @@ import type { BlockBackend } from "./backends/types.js";
 import { StorageNic } from "./target/nic.js";
 import { DEFAULT_SUBNQN } from "./target/subsystem.js";
 import { connectController, registerGuest, attachDisk, type NvmfController } from "./nvmeof/initiator.js";
+import { NvmfReconnector } from "./nvmeof/reconnect.js";
 import { NvmfQueueState } from "../assembly/nvmeof/defs.js";
-import type { FabricSpec, TargetSpec } from "./scenario.js";
+import type { FabricSpec, TargetSpec, TargetEvent } from "./scenario.js";
 
 /** Addresses on the storage network: the DPU is the NVMe-oF host, the NIC the target. */
 export const DPU_ADDR = { ip: [10, 0, 0, 1], mac: [0x02, 0x00, 0x00, 0x00, 0x00, 0x01] };
@@ -42,6 +43,8 @@ export interface RemoteDisk {
 export interface RemoteOptions {
   fabric: FabricSpec;
   target: TargetSpec;
+  /** Target events; `at` counts from the end of the set-up (when the jobs start). */
+  events?: TargetEvent[];
   seed: number;
   /** Every frame that crosses the link. */
   pcap?: PcapWriter;
@@ -55,6 +58,11 @@ export interface TargetReport {
   /** The storage-side NIC's firmware counters and errors by reason (assembly/counters.ts). */
   nic: { counters: Record<string, number>; errors: Record<string, number> };
   controllers: ControllerStats[];
+  /** The scenario's events as they fired (ns on the run's clock). */
+  events: (TargetEvent & { fired_ns: number })[];
+  /** Takeovers and failbacks of the shared connectors, or reconnects of the baseline. */
+  failover: ReturnType<StorageNic["failovers"]>;
+  reconnect: ReturnType<NvmfReconnector["stats"]>;
 }
 
 export class RemoteStorage {
@@ -65,7 +73,15 @@ export class RemoteStorage {
     readonly fabric: Fabric,
     readonly link: Link,
     readonly controllers: NvmfController[],
+    private readonly events: TargetEvent[],
+    /** Virtual time at which the set-up ended: event times count from here. */
+    readonly t0: number,
+    /** The DPU's recovery of lost connections (what the baseline, target.mode "reconnect", relies on). */
+    readonly reconnector: NvmfReconnector,
   ) {}
+
+  private nextEvent = 0;
+  private readonly fired: (TargetEvent & { fired_ns: number })[] = [];
 
   /**
    * Build the NIC, the link and the controllers, and bring up one NVMe-oF association per
@@ -76,6 +92,7 @@ export class RemoteStorage {
     const nicCard = await Card.create({ guests: [], disks: [] }, o.module);
     const nic = new StorageNic(nicCard, disks.map((d) => d.backend), {
       controllers: o.target.controllers, fastPath: o.target.fast_path, protection: o.target.protection,
+      mode: o.target.mode, heartbeatNs: o.target.heartbeat,
     });
     const fabric = new Fabric({ seed: o.seed, capture: o.pcap });
     const f = o.fabric;
@@ -104,13 +121,27 @@ export class RemoteStorage {
       attachDisk(dpu, d.disk, c.ioQueues[0]!, c.ns, c.maxTransfer);
       controllers.push(c);
     }
-    return new RemoteStorage(dpu, nicCard, nic, fabric, link, controllers);
+    // The host side recovers lost connections as Linux's nvme-rdma does (RDMA-CM again, Connect,
+    // resubmit): the baseline needs it; with shared connectors it must never have to act.
+    const reconnector = new NvmfReconnector({ card: dpu, target: { ip: NIC_ADDR.ip, mac: NIC_ADDR.mac, subnqn: DEFAULT_SUBNQN }, hostnqn: HOSTNQN, controllers });
+    return new RemoteStorage(dpu, nicCard, nic, fabric, link, controllers, o.events ?? [], dpu.now, reconnector);
   }
 
-  /** The round after the DPU's poll: frames both ways, then the NIC and its controllers. */
+  /** The round after the DPU's poll: due target events, frames both ways, then the NIC and its controllers. */
   step(now: number): void {
+    while (this.nextEvent < this.events.length && this.t0 + this.events[this.nextEvent]!.at <= now) this.fire(this.events[this.nextEvent++]!, now);
     this.fabric.step(now);
     this.nic.step(now);
+    this.reconnector.step(now);
+  }
+
+  private fire(e: TargetEvent, now: number): void {
+    const k = e.controller.charCodeAt(0) - "A".charCodeAt(0);
+    if (e.event === "link-down") this.nic.linkDown(k);
+    else if (e.event === "link-up") this.nic.linkUp(k);
+    else if (e.event === "controller-crash") this.nic.crash(k);
+    else this.nic.restart(k);
+    this.fired.push({ ...e, fired_ns: now - this.t0 });
   }
 
   /**
@@ -132,6 +163,9 @@ export class RemoteStorage {
       link: { "dpu->nic": l.ab, "nic->dpu": l.ba },
       nic: { counters: this.nicCard.counters(), errors: this.nicCard.errors() },
       controllers: this.nic.stats().controllers,
+      events: [...this.fired],
+      failover: this.nic.failovers(),
+      reconnect: this.reconnector.stats(),
     };
   }
 }

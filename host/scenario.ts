@@ -118,22 +118,27 @@ const Timing = z.strictObject({
 });
 
 const probability = z.number().min(0).max(1);
+
+/** A duration field ("5ms", 2000): ns, ≥ 0 when zero is allowed, else > 0. */
+function durationField(zeroOk: boolean) {
+  return (v: string | number, ctx: z.RefinementCtx): number => {
+    try {
+      const n = parseDuration(v);
+      if (zeroOk ? n < 0 : n <= 0) throw new RangeError(zeroOk ? "must not be negative" : "must be longer than 0");
+      return n;
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  };
+}
 /** IBTA vol. 1 §9.7.8 path MTUs. */
 export const PATH_MTUS = [256, 512, 1024, 2048, 4096] as const;
 
 /** The link between the DPU and the storage-side NIC (host/fabric/link.ts). */
 const FabricSpecSchema = z.strictObject({
   gbps: z.number().positive().default(100),
-  latency: z.union([z.string(), z.number()]).default("1us").transform((v, ctx) => {
-    try {
-      const n = parseDuration(v);
-      if (n < 0) throw new RangeError("must not be negative");
-      return n;
-    } catch (e) {
-      ctx.addIssue({ code: "custom", message: (e as Error).message });
-      return z.NEVER;
-    }
-  }),
+  latency: z.union([z.string(), z.number()]).default("1us").transform(durationField(true)),
   loss: probability.default(0),
   reorder: probability.default(0),
   duplicate: probability.default(0),
@@ -150,6 +155,23 @@ const TargetSchema = z.strictObject({
   fast_path: z.boolean().default(true),
   /** End-to-end protection: 8 bytes of PI per block, checked by the NIC on data it sends. */
   protection: z.boolean().default(false),
+  /**
+   * What losing a controller does: "connectors" — shared connectors move its QPs to another
+   * controller and the host never notices; "reconnect" — the baseline: its QPs are torn down and
+   * the DPU reconnects through RDMA-CM and resubmits.
+   */
+  mode: z.enum(["connectors", "reconnect"]).default("connectors"),
+  /** A controller silent for this long is declared lost (missed heartbeat). */
+  heartbeat: z.union([z.string(), z.number()]).default("100us").transform(durationField(false)),
+});
+
+/** Things that happen to the storage target on the virtual clock. */
+export const TARGET_EVENTS = ["link-down", "link-up", "controller-crash", "controller-restart"] as const;
+const EventSchema = z.strictObject({
+  at: z.union([z.string(), z.number()]).transform(durationField(true)),
+  event: z.enum(TARGET_EVENTS),
+  /** "A", "B", ...: controller 0, 1, ... */
+  controller: z.string().regex(/^[A-H]$/, "must be a controller letter, A to H"),
 });
 
 const ScenarioSchema = z.strictObject({
@@ -159,6 +181,7 @@ const ScenarioSchema = z.strictObject({
   timing: Timing.prefault({}),
   fabric: FabricSpecSchema.optional(),
   target: TargetSchema.optional(),
+  events: z.array(EventSchema).default([]),
   job: JobFields.prefault({}),
   vms: z.array(Vm).min(1).max(MAX_GUESTS),
 });
@@ -177,13 +200,16 @@ export interface JobSpec {
 }
 export interface DiskSpec { backend: "memory" | "file"; transport: Transport; path?: string; size: number; block_size: 512 | 4096 }
 export interface FabricSpec { gbps: number; latency: number; loss: number; reorder: number; duplicate: number; mtu: (typeof PATH_MTUS)[number] }
-export interface TargetSpec { controllers: number; fast_path: boolean; protection: boolean }
+export interface TargetSpec { controllers: number; fast_path: boolean; protection: boolean; mode: "connectors" | "reconnect"; heartbeat: number }
+export interface TargetEvent { at: number; event: (typeof TARGET_EVENTS)[number]; controller: string }
 export interface VmSpec { name: string; ram: number; device: DeviceKind; queues: number; queue_size: number; packed: boolean; polling: boolean; disk: DiskSpec; job: JobSpec }
 export interface Scenario {
   name: string; seed: number; poll_budget: number; timing: CostModel; vms: VmSpec[];
   /** Present when some disk has transport "rdma" (defaults filled in). */
   fabric?: FabricSpec;
   target?: TargetSpec;
+  /** Events on the storage target, in time order (ties keep file order). */
+  events: TargetEvent[];
 }
 
 /** Options the CLI lays over every job of a scenario. */
@@ -202,7 +228,7 @@ export function parseScenario(input: unknown, overrides: Overrides = {}): Scenar
   const vms = s.vms.map((vm, i): VmSpec => ({ ...vm, job: resolveJob(s.job, vm.job, seed, i, overrides) }));
   const t = s.timing;
   const timing: CostModel = { pollNs: t.poll_ns, requestNs: t.request_ns, pcieBytesPerNs: t.pcie_gb_per_s, hostIoNs: t.host_io_ns };
-  const sc: Scenario = { name: s.name, seed, poll_budget: s.poll_budget, timing, vms };
+  const sc: Scenario = { name: s.name, seed, poll_budget: s.poll_budget, timing, vms, events: [] };
   const remote = vms.some((vm) => vm.disk.transport === "rdma");
   if (remote && !s.target) throw new ScenarioError(`scenario.target: required when a disk has transport "rdma" (the storage target it reaches)`);
   if (!remote && s.target) throw new ScenarioError(`scenario.target: no disk has transport "rdma", so nothing would use the target`);
@@ -214,6 +240,12 @@ export function parseScenario(input: unknown, overrides: Overrides = {}): Scenar
     sc.target = s.target!;
     sc.fabric = s.fabric ?? FabricSpecSchema.parse({});
   }
+  s.events.forEach((e, i) => {
+    if (!sc.target) throw new ScenarioError(`scenario.events[${i}]: events happen to the storage target, and no disk has transport "rdma"`);
+    const k = e.controller.charCodeAt(0) - 65;
+    if (k >= sc.target.controllers) throw new ScenarioError(`scenario.events[${i}].controller: "${e.controller}" is not one of the target's ${sc.target.controllers} controllers (A to ${String.fromCharCode(64 + sc.target.controllers)})`);
+  });
+  sc.events = s.events.map((e, i) => ({ ...e, i })).sort((a, b) => a.at - b.at || a.i - b.i).map(({ i: _, ...e }) => e);
   checkCombinations(sc);
   return sc;
 }
@@ -373,7 +405,26 @@ const RDMA = {
   ],
 };
 
-export const BUILTIN_SCENARIOS: Record<string, unknown> = { local: LOCAL, rdma: RDMA };
+/**
+ * The rdma scenario's VMs with a mixed load, verified, while controller A's link is cut
+ * (at 3 ms of the run) and comes back (at 7 ms): the shared connectors move A's queue pairs
+ * to B and back, and the VMs see no error.
+ */
+const FAILOVER = {
+  name: "failover",
+  seed: 1,
+  poll_budget: 256,
+  job: { rw: "randrw", rwmixread: 50, bs: "4k", iodepth: 32, verify: true, number_ios: 20_000 },
+  fabric: { gbps: 100, latency: "1us", mtu: 4096 },
+  target: { controllers: 2, fast_path: true, protection: false, mode: "connectors" },
+  events: [
+    { at: "3ms", event: "link-down", controller: "A" },
+    { at: "7ms", event: "link-up", controller: "A" },
+  ],
+  vms: RDMA.vms,
+};
+
+export const BUILTIN_SCENARIOS: Record<string, unknown> = { local: LOCAL, rdma: RDMA, failover: FAILOVER };
 export const DEFAULT_SCENARIO = "local";
 
 /** Read a scenario: a built-in name or a JSON file path. Throws ScenarioError. */

@@ -148,7 +148,7 @@ export class Testbed {
       }
       const card = await Card.create({ guests: scenario.vms.map((vm) => ({ ramBytes: vm.ram })), disks }, opts.module);
       const remote = remoteDisks.length === 0 ? undefined
-        : await RemoteStorage.create(card, remoteDisks, { fabric: scenario.fabric!, target: scenario.target!, seed: scenario.seed, pcap: opts.pcap, module: opts.module });
+        : await RemoteStorage.create(card, remoteDisks, { fabric: scenario.fabric!, target: scenario.target!, events: scenario.events, seed: scenario.seed, pcap: opts.pcap, module: opts.module });
       const drivers: BlockDriver[] = [];
       for (const [i, vm] of scenario.vms.entries()) {
         const model = opts.devices?.[vm.device] ?? builtinDevices[vm.device];

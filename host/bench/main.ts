@@ -12,6 +12,7 @@ import { benchFabric } from "../fabric/bench.js";
 import { benchCreate, benchSnapshot } from "./api.js";
 import { benchRcWrite } from "./rc.js";
 import { benchRdmaEndToEnd, benchRdmaLatency } from "./rdma.js";
+import { benchFailoverStall } from "./failover.js";
 import { benchNic } from "./nic.js";
 import { benchConnector } from "./connector.js";
 
@@ -35,6 +36,7 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "rc-write-4k", run: benchRcWrite },
   { id: "e2e-rdma", run: benchRdmaEndToEnd },
   { id: "rdma-latency", run: benchRdmaLatency },
+  { id: "failover-stall", run: benchFailoverStall },
   { id: "nic-fetch", run: benchNic },
   { id: "connector", run: benchConnector },
 ];

@@ -123,6 +123,8 @@ function targetLines(t: NonNullable<RunResult["target"]>): string[] {
     `link: ${dir("dpu→nic", t.link["dpu->nic"])}; ${dir("nic→dpu", t.link["nic->dpu"])}`,
     `storage NIC: ${c.nic_wqes_fetched ?? 0} WQEs fetched, ${c.nic_fast_path_sends ?? 0} sent on the tail fast path; commands by controller: ${cmds}`,
     `storage NIC errors: ${errs.length ? errs.map(([k, v]) => `${k}=${v}`).join(", ") : "none"}`,
+    ...t.events.map((e) => `event at ${ns(e.fired_ns)}: ${e.event} ${e.controller}`),
+    ...(t.events.length ? [`failover: ${t.failover.takeovers} takeovers, ${t.failover.failbacks} failbacks, ${t.failover.commandsMoved} commands moved; host reconnects ${t.reconnect.reconnects}, resubmitted ${t.reconnect.resubmitted}`] : []),
   ];
 }
 

@@ -81,7 +81,7 @@ describe("wasm-dpu run: bad scenarios", () => {
   it("a missing file names the file and the built-in scenarios", () => {
     const r = cli("run", "--scenario", path.join(tmp, "nope.json"));
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/nope\.json: no such file, and not a built-in scenario \(local, rdma\)/);
+    expect(r.err).toMatch(/nope\.json: no such file, and not a built-in scenario \(local, rdma, failover\)/);
   });
 });
 

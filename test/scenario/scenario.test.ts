@@ -21,10 +21,20 @@ const remote = (o: Record<string, unknown> = {}) => vm({ disk: { backend: "memor
 describe("scenario: disks behind the storage target (transport rdma)", () => {
   it("fills the fabric and target defaults, and keeps remote disks out of the DPU's memory", () => {
     const s = parseScenario({ target: {}, vms: [remote({ disk: { backend: "memory", transport: "rdma", size: "64G" } })] });
-    expect(s.target).toEqual({ controllers: 2, fast_path: true, protection: false });
+    expect(s.target).toEqual({ controllers: 2, fast_path: true, protection: false, mode: "connectors", heartbeat: 100_000 });
+    expect(s.events).toEqual([]);
     expect(s.fabric).toEqual({ gbps: 100, latency: 1000, loss: 0, reorder: 0, duplicate: 0, mtu: 4096 });
     expect(s.vms[0]!.disk).toMatchObject({ transport: "rdma", size: 64 * 2 ** 30 });
     expect(parseScenario({ vms: [vm()] }).vms[0]!.disk.transport).toBe("local");
+  });
+
+  it("orders events by time, ties in file order", () => {
+    const s = parseScenario({ target: {}, vms: [remote()], events: [
+      { at: "5ms", event: "link-up", controller: "A" }, { at: "2ms", event: "link-down", controller: "A" }, { at: "5ms", event: "controller-crash", controller: "B" },
+    ] });
+    expect(s.events).toEqual([
+      { at: 2e6, event: "link-down", controller: "A" }, { at: 5e6, event: "link-up", controller: "A" }, { at: 5e6, event: "controller-crash", controller: "B" },
+    ]);
   });
 
   it.each([
@@ -38,6 +48,13 @@ describe("scenario: disks behind the storage target (transport rdma)", () => {
     [{ target: { fast_path: "yes" }, vms: [remote()] }, "scenario.target.fast_path: must be a boolean, not a string"],
     [{ target: {}, vms: [remote({ disk: { backend: "memory", transport: "tcp", size: "16M" } })] }, 'scenario.vms[0].disk.transport: must be one of "local", "rdma"'],
     [{ target: {}, vms: Array.from({ length: 9 }, (_, i) => remote({ name: `v${i}`, ram: "8M" })) }, 'scenario.vms: 9 disks with transport "rdma", at most 8'],
+    [{ target: { mode: "retry" }, vms: [remote()] }, 'scenario.target.mode: must be one of "connectors", "reconnect"'],
+    [{ target: { heartbeat: 0 }, vms: [remote()] }, "scenario.target.heartbeat: must be longer than 0"],
+    [{ events: [{ at: "1ms", event: "link-down", controller: "A" }], vms: [vm()] }, 'scenario.events[0]: events happen to the storage target, and no disk has transport "rdma"'],
+    [{ target: {}, events: [{ at: "1ms", event: "link-down", controller: "C" }], vms: [remote()] }, 'scenario.events[0].controller: "C" is not one of the target\'s 2 controllers (A to B)'],
+    [{ target: {}, events: [{ at: "1ms", event: "link-down", controller: "a" }], vms: [remote()] }, "scenario.events[0].controller: must be a controller letter, A to H"],
+    [{ target: {}, events: [{ at: "1ms", event: "unplug", controller: "A" }], vms: [remote()] }, 'scenario.events[0].event: must be one of "link-down", "link-up", "controller-crash", "controller-restart"'],
+    [{ target: {}, events: [{ at: "-1ms", event: "link-up", controller: "A" }], vms: [remote()] }, "scenario.events[0].at:"],
   ])("rejects %j with the field and the problem", (input, msg) => {
     expect(problem(input)).toContain(msg);
   });
@@ -115,7 +132,7 @@ describe("scenario", () => {
     const bad = path.join(dir, "bad.json");
     fs.writeFileSync(bad, "{ vms: ");
     await expect(loadScenario(bad)).rejects.toThrow(`scenario ${bad}: not valid JSON`);
-    await expect(loadScenario(path.join(dir, "none.json"))).rejects.toThrow(/none\.json: no such file, and not a built-in scenario \(local, rdma\)/);
+    await expect(loadScenario(path.join(dir, "none.json"))).rejects.toThrow(/none\.json: no such file, and not a built-in scenario \(local, rdma, failover\)/);
     fs.rmSync(dir, { recursive: true });
   });
 });
