@@ -109,7 +109,7 @@ export interface FrameMatch {
 
 /**
  * The faults. Frame, link and DIF faults need remote disks (a disk with "transport": "rdma",
- * e.g. the built-in scenario "rdma"); crash-controller is reserved for controller failover (issue 4).
+ * e.g. the built-in scenario "rdma").
  */
 export type Fault =
   /** Write or XOR bytes of a VM's RAM (guest memory corruption). */
@@ -133,12 +133,16 @@ export type Fault =
   | { kind: "link-up"; link?: string }
   /** Flip a byte (`byte`, default 0) of block `lba` of a VM's remote disk on the target, leaving its protection information: the read fails the NIC's DIF check. Needs target.protection. */
   | { kind: "corrupt-dif"; vm: string | number; lba: number; byte?: number }
-  /** Reserved: arrives with controller failover (issue 4). */
-  | { kind: "crash-controller"; [k: string]: unknown };
+  /**
+   * Storage controller `controller` ("A", "B", … or its index) crashes: it stops and loses its
+   * state; with `for`, it restarts (empty) after that long. The NIC's shared connectors (or, with
+   * target.mode "reconnect", the DPU's reconnect) take it from there.
+   */
+  | { kind: "crash-controller"; controller: string | number; for?: Duration };
 
-export const RESERVED_FAULTS = ["crash-controller"] as const;
+export const RESERVED_FAULTS = [] as const;
 const FRAME_FAULTS = ["drop-frame", "corrupt-frame", "delay-frame"] as const;
-const FAULTS_TODAY = "corrupt-guest-memory, backend-error, drop-doorbell, delay-doorbell, reset-device, and with remote disks drop-frame, corrupt-frame, delay-frame, link-down, link-up, corrupt-dif";
+const FAULTS_TODAY = "corrupt-guest-memory, backend-error, drop-doorbell, delay-doorbell, reset-device, and with remote disks drop-frame, corrupt-frame, delay-frame, link-down, link-up, corrupt-dif, crash-controller";
 /** What to do to get a fabric: named in every refusal of a fabric/NIC feature on a local testbed. */
 const NEEDS_REMOTE = `this testbed has no remote disks, so no fabric, NIC or controllers (give a VM's disk "transport": "rdma" and the scenario a "target", or use the built-in scenario "rdma")`;
 
@@ -348,6 +352,8 @@ export class DpuTestbed {
   private schedSeq = 0;
   private dmaTraceOn = false;
   private stateSnapshot: Map<string, string> | undefined;
+  /** Each storage controller's state as "controller" events report it, while someone listens. */
+  private controllerStates: string[] | undefined;
   private readonly realDoorbell: (f: number, q: number) => void;
   private readonly trDv: DataView;
   private readonly reaped: ApiIo[] = [];
@@ -557,6 +563,7 @@ export class DpuTestbed {
       else if (vm.inflight > 0) vm.driver.reap(() => {});
     }
     if (this.stateSnapshot) this.diffStates();
+    if (this.controllerStates) this.diffControllers();
     if (this.frameRules.length) this.pruneFrameRules();
     this.settle();
     return reaped + this.lastApiReaped;
@@ -619,15 +626,15 @@ export class DpuTestbed {
   // ---- hooks ----
 
   /**
-   * Subscribe to events of a kind; returns the unsubscribe function. "frame" and "link" need
-   * remote disks (else TestbedError); the reserved kinds ("wqe", "controller") are accepted
-   * and arrive with controller failover (issue 4).
+   * Subscribe to events of a kind; returns the unsubscribe function. "frame", "link" and
+   * "controller" need remote disks (else TestbedError); the reserved kind "wqe" is accepted and
+   * never arrives (the NIC does not report its WQE fetches to the host yet).
    */
   on<K extends EventKind>(kind: K, fn: (e: EventOf<K>) => void): () => void {
     if (!(LIVE_EVENT_KINDS as readonly string[]).includes(kind) && !(RESERVED_EVENT_KINDS as readonly string[]).includes(kind)) {
       throw new TestbedError(`on: unknown event kind "${kind}" (have ${[...LIVE_EVENT_KINDS, ...RESERVED_EVENT_KINDS].join(", ")})`);
     }
-    if ((kind === "frame" || kind === "link") && !this.testbed.remote) throw new TestbedError(`on("${kind}"): ${NEEDS_REMOTE}`);
+    if ((kind === "frame" || kind === "link" || kind === "controller") && !this.testbed.remote) throw new TestbedError(`on("${kind}"): ${NEEDS_REMOTE}`);
     let set = this.listeners.get(kind);
     if (!set) this.listeners.set(kind, (set = new Set()));
     const f = fn as (e: TestbedEvent) => void;
@@ -654,6 +661,9 @@ export class DpuTestbed {
     if (st && !this.stateSnapshot) this.stateSnapshot = this.readStates();
     else if (!st) this.stateSnapshot = undefined;
     const remote = this.testbed.remote;
+    const ctl = remote !== undefined && this.listening("controller");
+    if (ctl && !this.controllerStates) this.controllerStates = this.readControllers();
+    else if (!ctl) this.controllerStates = undefined;
     if (remote) {
       this.frameEvents = this.listening("frame");
       const on = this.frameEvents || this.listening("link");
@@ -744,6 +754,22 @@ export class DpuTestbed {
     return m;
   }
 
+  /**
+   * A storage controller's state as the NIC sees it: "up", "link-down" (its link cut), "crashed",
+   * "lost" (declared lost by a missed heartbeat, its QPs with a standby) or "off".
+   */
+  private readControllers(): string[] {
+    return this.testbed.remote!.nic.failovers().controllers.map((c) =>
+      c.crashed ? "crashed" : c.link === "down" ? "link-down" : c.nic === "up" ? "up" : c.nic);
+  }
+
+  private diffControllers(): void {
+    const now = this.readControllers();
+    const old = this.controllerStates!;
+    this.controllerStates = now;
+    now.forEach((to, k) => { if (to !== old[k]) this.emit({ kind: "controller", controller: String.fromCharCode(65 + k), from: old[k]!, to }); });
+  }
+
   private diffStates(): void {
     const now = this.readStates();
     const old = this.stateSnapshot!;
@@ -767,7 +793,7 @@ export class DpuTestbed {
   inject(fault: Fault, when: Trigger = {}): FaultHandle {
     this.checkOpen();
     if ((RESERVED_FAULTS as readonly string[]).includes(fault.kind)) {
-      throw new TestbedError(`inject: "${fault.kind}" is reserved: it arrives with controller failover (issue 4); faults today: ${FAULTS_TODAY}`);
+      throw new TestbedError(`inject: "${fault.kind}" is reserved; faults today: ${FAULTS_TODAY}`);
     }
     const state: FaultState = { kind: fault.kind, fired: 0, cancelled: false };
     const act = this.faultAction(fault as Exclude<Fault, { kind: (typeof RESERVED_FAULTS)[number] }>, state);
@@ -784,9 +810,9 @@ export class DpuTestbed {
 
   private watch(on: EventKind | ((e: TestbedEvent) => boolean), run: () => void, state: FaultState): void {
     if (typeof on === "string" && !(LIVE_EVENT_KINDS as readonly string[]).includes(on)) {
-      throw new TestbedError(`inject: trigger on "${on}": ${(RESERVED_EVENT_KINDS as readonly string[]).includes(on) ? "that event is reserved: it arrives with controller failover (issue 4)" : "unknown event kind"}`);
+      throw new TestbedError(`inject: trigger on "${on}": ${(RESERVED_EVENT_KINDS as readonly string[]).includes(on) ? "that event is reserved: the NIC does not report its WQE fetches to the host yet" : "unknown event kind"}`);
     }
-    if ((on === "frame" || on === "link") && !this.testbed.remote) throw new TestbedError(`inject: trigger on "${on}": ${NEEDS_REMOTE}`);
+    if ((on === "frame" || on === "link" || on === "controller") && !this.testbed.remote) throw new TestbedError(`inject: trigger on "${on}": ${NEEDS_REMOTE}`);
     this.watches.push({ on, run, state });
     this.refresh();
   }
@@ -796,6 +822,7 @@ export class DpuTestbed {
       case "drop-frame": case "corrupt-frame": case "delay-frame": return this.frameFault(f, state);
       case "link-down": case "link-up": return this.linkFault(f, state);
       case "corrupt-dif": return this.difFault(f, state);
+      case "crash-controller": return this.crashFault(f, state);
     }
     const vm = this.vm(f.vm);
     const fired = (detail: Record<string, unknown>) => {
@@ -908,6 +935,25 @@ export class DpuTestbed {
       if (this.listening("fault")) this.emit({ kind: "fault", fault: f.kind, detail: { link: link.name, ...(back !== undefined ? { for: back } : {}) } });
       link.setUp(up); // the fabric reports the change as a "link" event
       if (back !== undefined) this.schedule(this.now + back, () => link.setUp(true));
+    };
+  }
+
+  private crashFault(f: Extract<Fault, { kind: "crash-controller" }>, state: FaultState): () => void {
+    const remote = this.needRemote("crash-controller");
+    const n = remote.nic.controllers.length;
+    const k = typeof f.controller === "number" ? f.controller : f.controller.length === 1 ? f.controller.charCodeAt(0) - 65 : -1;
+    if (!Number.isInteger(k) || k < 0 || k >= n) {
+      throw new TestbedError(`inject crash-controller: controller ${JSON.stringify(f.controller)} is not one of the target's ${n} (A to ${String.fromCharCode(64 + n)}, or 0 to ${n - 1})`);
+    }
+    const back = f.for !== undefined ? duration(f.for, "inject crash-controller for") : undefined;
+    if (back !== undefined && back < 0) throw new TestbedError(`inject crash-controller: for ${back} ns is negative`);
+    const name = String.fromCharCode(65 + k);
+    return () => {
+      if (state.cancelled) return;
+      state.fired++;
+      if (this.listening("fault")) this.emit({ kind: "fault", fault: "crash-controller", detail: { controller: name, ...(back !== undefined ? { for: back } : {}) } });
+      remote.nic.crash(k);
+      if (back !== undefined) this.schedule(this.now + back, () => remote.nic.restart(k));
     };
   }
 

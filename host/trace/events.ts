@@ -1,14 +1,13 @@
 // Events on the virtual clock: what hooks receive and what the trace records.
 // Every event has the virtual time `t` (ns) it happened at and a `kind`; the rest
 // depends on the kind. Kinds in RESERVED_EVENT_KINDS are names only: the types are here
-// so tests can be written against them; their events start flowing with controller
-// failover (issue 4).
+// so tests can be written against them; the NIC does not report WQE fetches to the host yet.
 import * as W from "../../assembly/rdma/wire.js";
 
-/** The event kinds a testbed emits today ("frame" and "link" only when it has remote disks). */
-export const LIVE_EVENT_KINDS = ["doorbell", "dma", "submit", "completion", "irq", "state", "fault", "poll", "frame", "link"] as const;
-/** Reserved: WQE fetches and controller state changes arrive with controller failover (issue 4). */
-export const RESERVED_EVENT_KINDS = ["wqe", "controller"] as const;
+/** The event kinds a testbed emits today ("frame", "link" and "controller" only when it has remote disks). */
+export const LIVE_EVENT_KINDS = ["doorbell", "dma", "submit", "completion", "irq", "state", "fault", "poll", "frame", "link", "controller"] as const;
+/** Reserved: WQE fetches (the NIC does not report them to the host yet). */
+export const RESERVED_EVENT_KINDS = ["wqe"] as const;
 export type LiveEventKind = (typeof LIVE_EVENT_KINDS)[number];
 export type ReservedEventKind = (typeof RESERVED_EVENT_KINDS)[number];
 export type EventKind = LiveEventKind | ReservedEventKind;
@@ -105,9 +104,9 @@ export interface FrameEvent extends Base, FrameSummary {
 }
 /** A link went down or up (a link-down / link-up fault, or Link.setUp). */
 export interface LinkEvent extends Base { kind: "link"; link: string; up: boolean }
-/** Reserved (arrives with controller failover, issue 4): a WQE fetched from a controller's send queue. */
+/** Reserved: a WQE fetched from a controller's send queue. */
 export interface WqeEvent extends Base { kind: "wqe"; controller: string; index: number; stage: "initial" | "intermediate" | "tail" | "single" | "response" }
-/** Reserved (arrives with controller failover, issue 4): a storage controller's state changed. */
+/** A storage controller's state changed as the NIC sees it: up, link-down, crashed, lost, off. */
 export interface ControllerEvent extends Base { kind: "controller"; controller: string; from: string; to: string }
 
 export type TestbedEvent =

@@ -96,11 +96,11 @@ describe("faults", () => {
   it("refuses fabric faults without remote disks, reserved faults, and bad fault arguments", async () => {
     const tb = await createTestbed(SMALL);
     expect(() => tb.inject({ kind: "link-down", link: "a" })).toThrow(/^inject link-down: this testbed has no remote disks/);
-    expect(() => tb.inject({ kind: "crash-controller" })).toThrow(/"crash-controller" is reserved: it arrives with controller failover \(issue 4\)/);
+    expect(() => tb.inject({ kind: "crash-controller", controller: "A" })).toThrow(/^inject crash-controller: this testbed has no remote disks/);
     expect(() => tb.inject({ kind: "corrupt-guest-memory", vm: "blk", gpa: 4 << 20, xor: 1 })).toThrow(/VM blk: peek at 0x400000 \+ 1 bytes is outside its RAM/);
     expect(() => tb.inject({ kind: "reset-device", vm: "db" })).toThrow(/unknown VM "db"/);
     tb.runFor("1us");
     expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { at: 10 })).toThrow(/in the past/);
-    expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { on: "wqe" })).toThrow(/that event is reserved: it arrives with controller failover/);
+    expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { on: "wqe" })).toThrow(/that event is reserved: the NIC does not report its WQE fetches/);
   });
 });

@@ -273,10 +273,31 @@ describe("link and DIF faults", () => {
     expect(() => plain.inject({ kind: "corrupt-dif", vm: "db", lba: 0 })).toThrow(/the target has no end-to-end protection, .*set "target": \{ "protection": true \}/);
   });
 
-  it("crash-controller and the wqe/controller events stay reserved for controller failover", async () => {
+  it("crash-controller: the controller serving the VM's queue crashes and restarts; IO carries on, verified, and \"controller\" events tell its states", async () => {
     const tb = await createTestbed(REMOTE);
-    expect(() => tb.inject({ kind: "crash-controller", controller: 0 })).toThrow(/^inject: "crash-controller" is reserved: it arrives with controller failover \(issue 4\); faults today: .*drop-frame/);
-    expect(() => tb.inject({ kind: "link-up" }, { on: "wqe" })).toThrow(/trigger on "wqe": that event is reserved: it arrives with controller failover \(issue 4\)/);
-    expect(() => tb.on("controller", () => {})).not.toThrow();
+    const vm = tb.vm("db");
+    const seen: string[] = [];
+    tb.on("controller", (e) => seen.push(`${e.controller} ${e.from}→${e.to}`));
+    await vm.write(8, page(0x5a));
+    const served = tb.controllerStats().findIndex((c) => (c.commands.write ?? 0) > 0);
+    const name = String.fromCharCode(65 + served);
+    const h = tb.inject({ kind: "crash-controller", controller: name, for: "300us" });
+    expect(h.fired).toBe(1);
+    for (let i = 0; i < 4; i++) {
+      await vm.write(16 + i, page(i + 1));
+      expect(await vm.read(16 + i)).toEqual(page(i + 1));
+    }
+    expect(await vm.read(8)).toEqual(page(0x5a));
+    tb.runFor("1ms");
+    expect(seen[0]).toBe(`${name} up→crashed`);
+    expect(seen.at(-1)).toMatch(new RegExp(`^${name} .*→up$`));
+    expect(tb.remote.nic.failovers().takeovers).toBeGreaterThanOrEqual(1);
+    expect(() => tb.inject({ kind: "crash-controller", controller: "C" })).toThrow(/controller "C" is not one of the target's 2 \(A to B, or 0 to 1\)/);
+    expect(() => tb.inject({ kind: "crash-controller", controller: 0, for: -1 })).toThrow(/for -1 ns is negative/);
+  });
+
+  it("the wqe event stays reserved: the NIC does not report its fetches to the host", async () => {
+    const tb = await createTestbed(REMOTE);
+    expect(() => tb.inject({ kind: "link-up" }, { on: "wqe" })).toThrow(/trigger on "wqe": that event is reserved: the NIC does not report its WQE fetches/);
   });
 });
