@@ -69,13 +69,15 @@ export const CB_DIF_QPN: u32 = 36; // NIC: ... on this QP
 export const CB_DIF_STATUS: u32 = 40; // NIC: NVMe status (nvmeof/defs.ts S_E2E_*) of the last DIF failure
 export const CB_CMD_DONE: u32 = 44; // NIC: consumed command entries whose receive buffers went back to their QP
 export const CB_STAGE_KEY: u32 = 48; // NIC: key of the memory region over the staging window (its VA = its card offset); a copy, NG_STAGE_KEY is the one used
-// DIF failures waiting for their RESPONSE (CB_DIF_FAILED counts them; CID/QPN/STATUS above name
-// the latest): NIC_DIF_SLOTS u32 entries, 0 = free, else DIF_E_VALID | kind | QPN << 16 | CID.
+// Failures waiting for their command's RESPONSE — a DIF check that failed, or a data WQE the NIC
+// refused (CB_DIF_FAILED counts them; CID/QPN/STATUS above name the latest): NIC_DIF_SLOTS u32
+// entries, 0 = free, else DIF_E_VALID | kind | QPN << 16 | CID.
 export const CB_DIF_TABLE: u32 = 64;
 export const CB_HEARTBEAT: u32 = 128; // controller: bumped by every step; the NIC declares it lost when it stops changing
 export const NIC_DIF_SLOTS: u32 = 16;
 export const DIF_E_VALID: u32 = 0x80000000;
 export const DIF_E_REFTAG: u32 = 0x40000000; // the reference tag failed (else the guard)
+export const DIF_E_XFER: u32 = 0x20000000; // a data WQE of the command was refused: its data never went out whole
 
 // ---- NIC WQE, NW_SIZE bytes, written by a controller into its send queue ----
 export const NW_SIZE: u32 = 64;

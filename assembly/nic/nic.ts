@@ -18,12 +18,12 @@ import {
   RBUF_INDEX_MASK, NGF_TAIL_FAST_PATH,
   NGF_DIF_CHECK, NIC_NO_CTRL, NC_SQ, NC_CMD, NC_EVT, CB_ON, CB_SQ_TAIL, CB_SQ_HEAD, CB_CMD_PROD, CB_CMD_CONS, CB_EVT_PROD,
   CB_EVT_CONS, CB_DIF_FAILED, CB_DIF_CID, CB_DIF_QPN, CB_DIF_STATUS, CB_CMD_DONE, CB_STAGE_KEY, CB_DIF_TABLE, NIC_DIF_SLOTS,
-  DIF_E_VALID, DIF_E_REFTAG, NW_SIZE, NW_TYPE, NW_FLAGS, NW_CID, NW_QPN, NW_STAGE_OFF, NW_LEN, NW_RADDR, NW_RKEY, NW_TOTAL,
+  DIF_E_VALID, DIF_E_REFTAG, DIF_E_XFER, NW_SIZE, NW_TYPE, NW_FLAGS, NW_CID, NW_QPN, NW_STAGE_OFF, NW_LEN, NW_RADDR, NW_RKEY, NW_TOTAL,
   NW_PI_OFF, NW_REFTAG, NW_BLOCK, NW_TAG, NWF_DIF, NWF_SIGNALED, NW_RESPONSE_LEN, NicWqeType, CMD_SIZE, CMD_QPN, CMD_CAPSULE,
   CMD_LEN, CMD_RECV_SLOT, CMD_FLAGS, CMD_SKIP, NIC_LOST, EV_SIZE, EV_TAG, EV_KIND, EV_STATUS, EV_QPN, EvKind,
 } from "./defs";
 import { S_E2E_GUARD_ERROR, S_E2E_REFTAG_ERROR, PI_SIZE, PI_GUARD, PI_APPTAG, PI_REFTAG } from "../nvmeof/defs";
-import { CQE_DW3, CQE_STATUS_SHIFT } from "../nvme/spec";
+import { CQE_DW3, CQE_STATUS_SHIFT, S_DATA_TRANSFER_ERROR } from "../nvme/spec";
 import { crc16T10DifUpdate } from "../crc";
 import { connInit, connDeinit, connCtrlUp, connBound, connForgetSet, connReceive, connEntryOf, connSkip, connFailbackWait, connPosted,
   connCompleted, connHeartbeats, connRetry, connOn, ctrlLive, CONN_NONE } from "./connector";
@@ -339,7 +339,7 @@ function difFind(qpn: u32, cid: u32, take: bool): u32 {
       const s = cb + CB_DIF_TABLE + i * 4;
       const v = load<u32>(s);
       if ((v & DIF_E_VALID) == 0 || (v & 0xffffff) != key) continue;
-      if (st == 0) st = (v & DIF_E_REFTAG) != 0 ? S_E2E_REFTAG_ERROR : S_E2E_GUARD_ERROR;
+      if (st == 0) st = (v & DIF_E_XFER) != 0 ? S_DATA_TRANSFER_ERROR : (v & DIF_E_REFTAG) != 0 ? S_E2E_REFTAG_ERROR : S_E2E_GUARD_ERROR;
       if (!take) return st;
       store<u32>(s, 0);
       store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) - 1);
@@ -362,7 +362,8 @@ function difRemember(k: u32, tag: u32, qpn: u32, cid: u32, status: u32): void {
   for (let i: u32 = 0; i < NIC_DIF_SLOTS; i++) {
     const s = cb + CB_DIF_TABLE + i * 4;
     if (load<u32>(s) != 0) continue;
-    store<u32>(s, DIF_E_VALID | (status == S_E2E_REFTAG_ERROR ? DIF_E_REFTAG : 0) | ((qpn & 0xff) << 16) | (cid & 0xffff));
+    const kind = status == S_DATA_TRANSFER_ERROR ? DIF_E_XFER : status == S_E2E_REFTAG_ERROR ? DIF_E_REFTAG : 0;
+    store<u32>(s, DIF_E_VALID | kind | ((qpn & 0xff) << 16) | (cid & 0xffff));
     store<u32>(cb + CB_DIF_FAILED, load<u32>(cb + CB_DIF_FAILED) + 1);
     store<u32>(NIC_BASE + NG_DIF_PENDING, load<u32>(NIC_BASE + NG_DIF_PENDING) + 1);
     return;
@@ -484,7 +485,11 @@ function fetch(k: u32): u32 {
   if (bad != 0) {
     count(<Counter>bad);
     store<u32>(cb + CB_SQ_HEAD, head + 1);
-    event(k, load<u32>(w + NW_TAG), EvKind.ERROR, bad, load<u32>(w + NW_QPN));
+    // A refused data packet or READ leaves the command's data incomplete: its response, if the
+    // controller already queued it, must not report success (Data Transfer Error instead).
+    const wq = load<u32>(w + NW_QPN);
+    if ((type <= <u32>NicWqeType.SINGLE || type == NicWqeType.READ) && wq < MAX_QPS) difRemember(k, load<u32>(w + NW_TAG), wq, <u32>load<u16>(w + NW_CID), S_DATA_TRANSFER_ERROR);
+    event(k, load<u32>(w + NW_TAG), EvKind.ERROR, bad, wq);
     count(Counter.nic_wqes_fetched);
     return FETCH_REFUSED;
   }
@@ -509,7 +514,8 @@ function fetch(k: u32): u32 {
     if (st != 0) {
       const dw3 = d + CQE_DW3; // keep CID and phase, replace the status field [31:17]
       store<u32>(dw3, (load<u32>(dw3) & ((1 << CQE_STATUS_SHIFT) - 1)) | (st << CQE_STATUS_SHIFT));
-      event(k, load<u32>(w + NW_TAG), EvKind.DIF_ERROR, st, qpn);
+      // (a refused data WQE was reported to its controller by its own ERROR event already)
+      if (st != S_DATA_TRANSFER_ERROR) event(k, load<u32>(w + NW_TAG), EvKind.DIF_ERROR, st, qpn);
     }
   }
   post(k, w, type, qpn, ent);

@@ -199,6 +199,27 @@ describe("storage-side NIC: hostile WQEs and indexes", () => {
     expect(r.nic.fw.rdmaQpState(q0)).toBe(3); // the QP is still in RTS
   });
 
+  it("a refused data WQE fails its command: the response the controller queued behind it carries Data Transfer Error, not success", async () => {
+    const r = await rig({ queues: 1, ctrls: 1, flags: N.NGF_TAIL_FAST_PATH });
+    hostRecvs(r, 0, 2);
+    const q = r.tqpn[0]!, key = r.hq[0]!.key;
+    writeCqe(r.nic, 0, 0x100, 0x41);
+    writeCqe(r.nic, 0, 0x200, 0x42);
+    writeWqes(r.nic, 0, [
+      { type: N.NicWqeType.SINGLE, qpn: q, stageOff: M.NIC_STAGE_SIZE - 32, len: 64, total: 64, raddr: VA0 + 0x30000n, rkey: key, cid: 0x41, tag: 1 }, // out of the window
+      { type: N.NicWqeType.RESPONSE, qpn: q, stageOff: 0x100, len: 16, cid: 0x41, tag: 2 },
+      { type: N.NicWqeType.SINGLE, qpn: q, stageOff: 0, len: 64, total: 64, raddr: VA0 + 0x30040n, rkey: key, cid: 0x42, tag: 3 },
+      { type: N.NicWqeType.RESPONSE, qpn: q, stageOff: 0x200, len: 16, cid: 0x42, tag: 4 },
+    ]);
+    r.nic.fw.nicDoorbell(0);
+    hostRecvDone(r, 0, 2);
+    const dw3 = (i: number) => r.hq[0]!.c.dv.getUint32(r.hq[0]!.ram + 0xf0000 + i * 64 + 12, true);
+    expect([dw3(0) & 0xffff, dw3(0) >>> STATUS_SHIFT]).toEqual([0x41, 0x4004]); // SCT 0, SC 04h (Data Transfer Error), DNR
+    expect([dw3(1) & 0xffff, dw3(1) >>> STATUS_SHIFT]).toEqual([0x42, 0]); // the next command is not affected
+    expect(events(r.nic, 0).map((e) => [e.tag, e.kind])).toEqual([[1, "ERROR"]]);
+    expect(cb(r.nic, 0, N.CB_DIF_FAILED)).toBe(0);
+  });
+
   it("WQEs out of a WRITE message's sequence are refused, so the QP stays up and the message stays whole", async () => {
     const r = await rig({ queues: 1, ctrls: 1 });
     const q = r.tqpn[0]!, key = r.hq[0]!.key, mtu = r.mtu;
