@@ -211,17 +211,21 @@ export const CARD_FIXED_END: u32 = NIC_CONN_END;
 
 // ---- firmware event trace (assembly/trace.ts; host/trace/ drains it), inside FW_STATE ----
 // Off unless the host sets TRACE_FLAGS: then every guest range the firmware maps through
-// dma.ts is recorded (one flag load per translation when off). Producer = firmware,
+// dma.ts is recorded (TRACE_F_DMA), and every WQE the storage-side NIC fetches from a
+// controller's send queue (TRACE_F_WQE); one flag load per event when off. Producer = firmware,
 // consumer = host, free-running u32 indexes; slot = idx % TRACE_ENTRIES. A full ring drops
 // the newest entry and counts it (Counter.trace_lost).
 export const TRACE_CTRL: u32 = FW_STATE_END;
-export const TRACE_FLAGS_OFF: u32 = 0; // bit TRACE_F_DMA: record DMA mappings
+export const TRACE_FLAGS_OFF: u32 = 0; // TRACE_F_* bits: what to record
 export const TRACE_PROD_OFF: u32 = 4;
 export const TRACE_CONS_OFF: u32 = 8;
 export const TRACE_F_DMA: u32 = 1;
+export const TRACE_F_WQE: u32 = 2;
 export const TRACE_RING: u32 = TRACE_CTRL + 64;
 export const TRACE_ENTRIES: u32 = 4096;
-// Entry: { kind u16, dir u16, guest u32, gpa u64, len u32, card offset u32 (0xffffffff when denied) }
+// Entry: { kind u16, dir u16, guest u32, gpa u64, len u32, card offset u32 (0xffffffff when denied) };
+// a WQE fetch (TraceKind.WQE_FETCH) reuses it: dir = NicWqeType, guest = controller, gpa = QPN << 16
+// | CID, len = the WQE's send queue index, card = 0 when sent, else the Counter it was refused by.
 export const TRACE_ENTRY_SIZE: u32 = 24;
 export const TRACE_E_KIND: u32 = 0;
 export const TRACE_E_DIR: u32 = 2;

@@ -2,14 +2,14 @@
 // each guest range it maps (dma.ts translate) into a ring in card memory; the host
 // drains the ring once per poll (DESIGN rule 2: no JS call per access). Off, the cost
 // is one load and a branch per translation.
-import { TRACE_CTRL, TRACE_FLAGS_OFF, TRACE_PROD_OFF, TRACE_CONS_OFF, TRACE_F_DMA, TRACE_RING,
+import { TRACE_CTRL, TRACE_FLAGS_OFF, TRACE_PROD_OFF, TRACE_CONS_OFF, TRACE_F_DMA, TRACE_F_WQE, TRACE_RING,
   TRACE_ENTRIES, TRACE_ENTRY_SIZE, TRACE_E_KIND, TRACE_E_DIR, TRACE_E_GUEST, TRACE_E_GPA, TRACE_E_LEN,
   TRACE_E_CARD } from "./memmap";
 import { Counter } from "./counters";
 import { count } from "./stats";
 
 /** Trace entry kinds. */
-export enum TraceKind { NONE = 0, DMA_MAP = 1, DMA_DENIED = 2 }
+export enum TraceKind { NONE = 0, DMA_MAP = 1, DMA_DENIED = 2, WQE_FETCH = 3 }
 /** Direction of a DMA mapping when the caller knows it (dma.ts translate's `dir`). */
 export enum DmaDir { ANY = 0, FROM_GUEST = 1, TO_GUEST = 2 }
 
@@ -31,4 +31,14 @@ export function traceDma(kind: u32, dir: u32, g: u32, gpa: u64, len: u64, card: 
   store<u32>(e + TRACE_E_LEN, len > 0xffffffff ? 0xffffffff : <u32>len);
   store<u32>(e + TRACE_E_CARD, card);
   store<u32>(TRACE_CTRL + TRACE_PROD_OFF, prod + 1);
+}
+
+/** True when the NIC's WQE fetches are being recorded. */
+@inline export function traceWqeOn(): bool {
+  return (load<u32>(TRACE_CTRL + TRACE_FLAGS_OFF) & TRACE_F_WQE) != 0;
+}
+
+/** Record one WQE fetch of controller k (entry layout in memmap.ts); `refused` is 0 or a Counter. */
+export function traceWqe(k: u32, type: u32, qpn: u32, cid: u32, index: u32, refused: u32): void {
+  traceDma(TraceKind.WQE_FETCH, type, k, (<u64>qpn << 16) | <u64>(cid & 0xffff), <u64>index, refused);
 }

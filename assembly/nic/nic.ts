@@ -24,6 +24,7 @@ import {
 } from "./defs";
 import { S_E2E_GUARD_ERROR, S_E2E_REFTAG_ERROR, PI_SIZE, PI_GUARD, PI_APPTAG, PI_REFTAG } from "../nvmeof/defs";
 import { CQE_DW3, CQE_STATUS_SHIFT, S_DATA_TRANSFER_ERROR } from "../nvme/spec";
+import { traceWqeOn, traceWqe } from "../trace";
 import { crc16T10DifUpdate } from "../crc";
 import { connInit, connDeinit, connCtrlUp, connBound, connForgetSet, connReceive, connEntryOf, connSkip, connFailbackWait, connPosted,
   connCompleted, connHeartbeats, connRetry, connOn, ctrlLive, CONN_NONE } from "./connector";
@@ -466,6 +467,11 @@ function post(k: u32, w: u32, type: u32, qpn: u32, ent: u32): void {
   count(Counter.nic_packets_sent);
 }
 
+/** The WQE fetch trace (testbed "wqe" events): one flag load when off. */
+@inline function traceFetch(k: u32, w: u32, type: u32, index: u32, refused: u32): void {
+  if (traceWqeOn()) traceWqe(k, type, load<u32>(w + NW_QPN), <u32>load<u16>(w + NW_CID), index, refused);
+}
+
 /** Fetch the WQE at controller k's send queue head: FETCH_SENT, FETCH_REFUSED or FETCH_BLOCKED. */
 function fetch(k: u32): u32 {
   const cb = ctrl(k);
@@ -478,7 +484,7 @@ function fetch(k: u32): u32 {
     const wq = load<u32>(w + NW_QPN);
     ent = wq < MAX_QPS ? connEntryOf(k, w, wq) : CONN_NONE;
     if (ent == CONN_NONE) bad = Counter.err_nic_conn_untracked;
-    else if (connSkip(ent, type)) { store<u32>(cb + CB_SQ_HEAD, head + 1); count(Counter.nic_wqes_fetched); return FETCH_REFUSED; }
+    else if (connSkip(ent, type)) { store<u32>(cb + CB_SQ_HEAD, head + 1); count(Counter.nic_wqes_fetched); traceFetch(k, w, type, head, Counter.nic_conn_skipped); return FETCH_REFUSED; }
     else if (connFailbackWait(wq, k)) return FETCH_BLOCKED;
   }
   if (bad == 0) bad = wqeCheck(k, w, type);
@@ -491,6 +497,7 @@ function fetch(k: u32): u32 {
     if ((type <= <u32>NicWqeType.SINGLE || type == NicWqeType.READ) && wq < MAX_QPS) difRemember(k, load<u32>(w + NW_TAG), wq, <u32>load<u16>(w + NW_CID), S_DATA_TRANSFER_ERROR);
     event(k, load<u32>(w + NW_TAG), EvKind.ERROR, bad, wq);
     count(Counter.nic_wqes_fetched);
+    traceFetch(k, w, type, head, bad);
     return FETCH_REFUSED;
   }
   const qpn = load<u32>(w + NW_QPN);
@@ -523,6 +530,7 @@ function fetch(k: u32): u32 {
   store<u32>(cb + CB_SQ_HEAD, head + 1);
   count(Counter.nic_wqes_fetched);
   fetchedType = type;
+  traceFetch(k, w, type, head, 0);
   return FETCH_SENT;
 }
 

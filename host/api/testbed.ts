@@ -23,7 +23,7 @@ import { MemoryBackend } from "../backends/memory.js";
 import type { BlockBackend } from "../backends/types.js";
 import { parseDuration } from "../workload/units.js";
 import { Tracer, matches, type TraceFilter, type TracerOptions } from "../trace/trace.js";
-import { LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, frameSummary, type EventKind, type EventOf, type TestbedEvent, type FrameDirection, type FrameSummary } from "../trace/events.js";
+import { LIVE_EVENT_KINDS, RESERVED_EVENT_KINDS, WQE_STAGES, frameSummary, type EventKind, type EventOf, type TestbedEvent, type FrameDirection, type FrameSummary } from "../trace/events.js";
 import type { FabricEvent } from "../fabric/fabric.js";
 import type { Link } from "../fabric/link.js";
 import type { RemoteStorage } from "../remote.js";
@@ -352,6 +352,8 @@ export class DpuTestbed {
   private schedSeq = 0;
   private dmaTraceOn = false;
   private stateSnapshot: Map<string, string> | undefined;
+  /** The NIC card records its WQE fetches while someone listens to "wqe". */
+  private wqeTraceOn = false;
   /** Each storage controller's state as "controller" events report it, while someone listens. */
   private controllerStates: string[] | undefined;
   private readonly realDoorbell: (f: number, q: number) => void;
@@ -553,6 +555,7 @@ export class DpuTestbed {
     const cost = clock.charge(taken);
     card.now = start + cost;
     if (this.dmaTraceOn) this.drainDma(start);
+    if (this.wqeTraceOn) this.drainWqes(card.now);
     if (pollEv) this.emit({ kind: "poll", taken, costNs: cost }, start);
     const pollNs = clock.model.pollNs;
     const step = taken > 0 ? (cost - pollNs) / taken : 0;
@@ -626,15 +629,14 @@ export class DpuTestbed {
   // ---- hooks ----
 
   /**
-   * Subscribe to events of a kind; returns the unsubscribe function. "frame", "link" and
-   * "controller" need remote disks (else TestbedError); the reserved kind "wqe" is accepted and
-   * never arrives (the NIC does not report its WQE fetches to the host yet).
+   * Subscribe to events of a kind; returns the unsubscribe function. "frame", "link",
+   * "controller" and "wqe" need remote disks (else TestbedError).
    */
   on<K extends EventKind>(kind: K, fn: (e: EventOf<K>) => void): () => void {
     if (!(LIVE_EVENT_KINDS as readonly string[]).includes(kind) && !(RESERVED_EVENT_KINDS as readonly string[]).includes(kind)) {
       throw new TestbedError(`on: unknown event kind "${kind}" (have ${[...LIVE_EVENT_KINDS, ...RESERVED_EVENT_KINDS].join(", ")})`);
     }
-    if ((kind === "frame" || kind === "link" || kind === "controller") && !this.testbed.remote) throw new TestbedError(`on("${kind}"): ${NEEDS_REMOTE}`);
+    if ((kind === "frame" || kind === "link" || kind === "controller" || kind === "wqe") && !this.testbed.remote) throw new TestbedError(`on("${kind}"): ${NEEDS_REMOTE}`);
     let set = this.listeners.get(kind);
     if (!set) this.listeners.set(kind, (set = new Set()));
     const f = fn as (e: TestbedEvent) => void;
@@ -661,6 +663,14 @@ export class DpuTestbed {
     if (st && !this.stateSnapshot) this.stateSnapshot = this.readStates();
     else if (!st) this.stateSnapshot = undefined;
     const remote = this.testbed.remote;
+    const wqe = remote !== undefined && this.listening("wqe");
+    if (wqe !== this.wqeTraceOn) {
+      this.wqeTraceOn = wqe;
+      const dv = remote!.nicCard.dv;
+      const flags = dv.getUint32(M.TRACE_CTRL + M.TRACE_FLAGS_OFF, true);
+      dv.setUint32(M.TRACE_CTRL + M.TRACE_FLAGS_OFF, wqe ? flags | M.TRACE_F_WQE : flags & ~M.TRACE_F_WQE, true);
+      if (wqe) dv.setUint32(M.TRACE_CTRL + M.TRACE_CONS_OFF, dv.getUint32(M.TRACE_CTRL + M.TRACE_PROD_OFF, true), true);
+    }
     const ctl = remote !== undefined && this.listening("controller");
     if (ctl && !this.controllerStates) this.controllerStates = this.readControllers();
     else if (!ctl) this.controllerStates = undefined;
@@ -720,6 +730,25 @@ export class DpuTestbed {
     if (vm && this.listening("doorbell")) {
       this.emit({ kind: "doorbell", vm: vm.name, func: f, queue: q, ...(dropped ? { dropped } : {}), ...(delayedUntil !== undefined ? { delayedUntil } : {}) });
     }
+  }
+
+  /** The NIC's WQE fetches of this round (its card's trace ring), as "wqe" events at time t. */
+  private drainWqes(t: number): void {
+    const dv = this.testbed.remote!.nicCard.dv;
+    const prod = dv.getUint32(M.TRACE_CTRL + M.TRACE_PROD_OFF, true);
+    let cons = dv.getUint32(M.TRACE_CTRL + M.TRACE_CONS_OFF, true);
+    for (; cons !== prod; cons = (cons + 1) >>> 0) {
+      const e = M.TRACE_RING + (cons % M.TRACE_ENTRIES) * M.TRACE_ENTRY_SIZE;
+      const type = dv.getUint16(e + M.TRACE_E_DIR, true);
+      const qc = dv.getBigUint64(e + M.TRACE_E_GPA, true);
+      const refused = dv.getUint32(e + M.TRACE_E_CARD, true);
+      this.emit({
+        kind: "wqe", controller: String.fromCharCode(65 + dv.getUint32(e + M.TRACE_E_GUEST, true)), index: dv.getUint32(e + M.TRACE_E_LEN, true),
+        stage: WQE_STAGES[type] ?? "initial", qpn: Number(qc >> 16n), cid: Number(qc & 0xffffn),
+        ...(refused ? { refused: Counter[refused] ?? `counter ${refused}` } : {}),
+      }, t);
+    }
+    dv.setUint32(M.TRACE_CTRL + M.TRACE_CONS_OFF, cons, true);
   }
 
   private drainDma(t: number): void {
@@ -810,9 +839,9 @@ export class DpuTestbed {
 
   private watch(on: EventKind | ((e: TestbedEvent) => boolean), run: () => void, state: FaultState): void {
     if (typeof on === "string" && !(LIVE_EVENT_KINDS as readonly string[]).includes(on)) {
-      throw new TestbedError(`inject: trigger on "${on}": ${(RESERVED_EVENT_KINDS as readonly string[]).includes(on) ? "that event is reserved: the NIC does not report its WQE fetches to the host yet" : "unknown event kind"}`);
+      throw new TestbedError(`inject: trigger on "${on}": ${(RESERVED_EVENT_KINDS as readonly string[]).includes(on) ? "that event kind is reserved" : "unknown event kind"}`);
     }
-    if ((on === "frame" || on === "link" || on === "controller") && !this.testbed.remote) throw new TestbedError(`inject: trigger on "${on}": ${NEEDS_REMOTE}`);
+    if ((on === "frame" || on === "link" || on === "controller" || on === "wqe") && !this.testbed.remote) throw new TestbedError(`inject: trigger on "${on}": ${NEEDS_REMOTE}`);
     this.watches.push({ on, run, state });
     this.refresh();
   }

@@ -1,13 +1,12 @@
 // Events on the virtual clock: what hooks receive and what the trace records.
 // Every event has the virtual time `t` (ns) it happened at and a `kind`; the rest
-// depends on the kind. Kinds in RESERVED_EVENT_KINDS are names only: the types are here
-// so tests can be written against them; the NIC does not report WQE fetches to the host yet.
+// depends on the kind.
 import * as W from "../../assembly/rdma/wire.js";
 
 /** The event kinds a testbed emits today ("frame", "link" and "controller" only when it has remote disks). */
-export const LIVE_EVENT_KINDS = ["doorbell", "dma", "submit", "completion", "irq", "state", "fault", "poll", "frame", "link", "controller"] as const;
-/** Reserved: WQE fetches (the NIC does not report them to the host yet). */
-export const RESERVED_EVENT_KINDS = ["wqe"] as const;
+export const LIVE_EVENT_KINDS = ["doorbell", "dma", "submit", "completion", "irq", "state", "fault", "poll", "frame", "link", "controller", "wqe"] as const;
+/** Reserved names: none today (kept so code written against a reserved kind keeps compiling). */
+export const RESERVED_EVENT_KINDS = [] as const;
 export type LiveEventKind = (typeof LIVE_EVENT_KINDS)[number];
 export type ReservedEventKind = (typeof RESERVED_EVENT_KINDS)[number];
 export type EventKind = LiveEventKind | ReservedEventKind;
@@ -104,8 +103,17 @@ export interface FrameEvent extends Base, FrameSummary {
 }
 /** A link went down or up (a link-down / link-up fault, or Link.setUp). */
 export interface LinkEvent extends Base { kind: "link"; link: string; up: boolean }
-/** Reserved: a WQE fetched from a controller's send queue. */
-export interface WqeEvent extends Base { kind: "wqe"; controller: string; index: number; stage: "initial" | "intermediate" | "tail" | "single" | "response" }
+/**
+ * The storage-side NIC fetched a WQE from a controller's send queue: which controller ("A", …),
+ * its index in that queue, the packet it schedules (`stage`), the QP and the NVMe CID it serves;
+ * `refused` names the reason (a counter) when the NIC did not send it.
+ */
+export interface WqeEvent extends Base {
+  kind: "wqe"; controller: string; index: number; stage: WqeStage; qpn: number; cid: number; refused?: string;
+}
+/** NicWqeType (assembly/nic/defs.ts) by name. */
+export const WQE_STAGES = ["initial", "intermediate", "tail", "single", "response", "read"] as const;
+export type WqeStage = (typeof WQE_STAGES)[number];
 /** A storage controller's state changed as the NIC sees it: up, link-down, crashed, lost, off. */
 export interface ControllerEvent extends Base { kind: "controller"; controller: string; from: string; to: string }
 

@@ -130,6 +130,8 @@ function eventName(e: TestbedEvent): string {
   switch (e.kind) {
     case "frame": return `${e.dir} ${e.op ?? "frame"}${e.psn !== undefined ? ` psn ${e.psn}` : ""}${e.dropped ? ` (${e.dropped})` : ""}`;
     case "link": return `link ${e.link} ${e.up ? "up" : "down"}`;
+    case "wqe": return `wqe ${e.controller}#${e.index} ${e.stage} qp ${e.qpn} cid ${e.cid}${e.refused ? ` (refused: ${e.refused})` : ""}`;
+    case "controller": return `controller ${e.controller}: ${e.from} → ${e.to}`;
     case "doorbell": return `doorbell q${e.queue}${e.dropped ? " (dropped)" : e.delayedUntil !== undefined ? " (delayed)" : ""}`;
     case "dma": return `dma ${e.dir}${e.denied ? " denied" : ""} ${e.len}B`;
     case "state": return `${e.machine}${e.queue !== undefined ? ` ${e.queue}` : ""}: ${e.from} → ${e.to}`;

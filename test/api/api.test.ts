@@ -172,10 +172,11 @@ describe("hooks", () => {
     expect(st.at(-1)).toMatchObject({ vm: "blk", machine: "device_status", from: "DRIVER_OK", to: "RESET" });
   });
 
-  it("refuses unknown event kinds, accepts the reserved ones (wqe, controller), refuses frames without a fabric", async () => {
+  it("refuses unknown event kinds, and storage-side kinds (frame, wqe, controller) without a fabric", async () => {
     const tb = await createTestbed(SMALL);
     expect(() => tb.on("packet" as never, () => {})).toThrow(/unknown event kind "packet"/);
-    expect(() => tb.on("wqe", () => {})).not.toThrow();
+    expect(() => tb.on("wqe", () => {})).toThrow(/on\("wqe"\): this testbed has no remote disks/);
+    expect(() => tb.on("controller", () => {})).toThrow(/on\("controller"\): this testbed has no remote disks/);
     expect(() => tb.on("frame", () => {})).toThrow(/on\("frame"\): this testbed has no remote disks/);
     expect(tb.links).toEqual([]);
   });

@@ -101,6 +101,6 @@ describe("faults", () => {
     expect(() => tb.inject({ kind: "reset-device", vm: "db" })).toThrow(/unknown VM "db"/);
     tb.runFor("1us");
     expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { at: 10 })).toThrow(/in the past/);
-    expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { on: "wqe" })).toThrow(/that event is reserved: the NIC does not report its WQE fetches/);
+    expect(() => tb.inject({ kind: "reset-device", vm: "blk" }, { on: "wqe" })).toThrow(/trigger on "wqe": this testbed has no remote disks/);
   });
 });

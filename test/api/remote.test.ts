@@ -3,7 +3,7 @@
 // whose `fired` counts real hits; and the refusals on a testbed without a fabric.
 import { describe, it, expect } from "vitest";
 import { createTestbed, TestbedError, IoError, type TestbedEvent, type FaultEvent } from "../../host/index.js";
-import type { FrameEvent, LinkEvent } from "../../host/trace/events.js";
+import type { FrameEvent, LinkEvent, WqeEvent } from "../../host/trace/events.js";
 import { BlkOp } from "../../host/guest/driver.js";
 import { SMALL } from "./small.js";
 
@@ -296,8 +296,21 @@ describe("link and DIF faults", () => {
     expect(() => tb.inject({ kind: "crash-controller", controller: 0, for: -1 })).toThrow(/for -1 ns is negative/);
   });
 
-  it("the wqe event stays reserved: the NIC does not report its fetches to the host", async () => {
+  it("\"wqe\" events: every WQE the NIC fetches for a read — the data packet, then the response on the tail fast path — with its controller, QP and CID", async () => {
     const tb = await createTestbed(REMOTE);
-    expect(() => tb.inject({ kind: "link-up" }, { on: "wqe" })).toThrow(/trigger on "wqe": that event is reserved: the NIC does not report its WQE fetches/);
+    const vm = tb.vm("db");
+    await vm.write(3, page(9)); // before anyone listens: the NIC records nothing
+    expect(tb.nicCounter("trace_lost")).toBe(0);
+    const wqes: WqeEvent[] = [];
+    const off = tb.on("wqe", (e) => wqes.push(e));
+    expect(await vm.read(3)).toEqual(page(9));
+    off();
+    expect(wqes.map((e) => e.stage)).toEqual(["single", "response"]); // 4 KiB at MTU 4096: one data packet
+    expect(new Set(wqes.map((e) => `${e.controller} ${e.qpn} ${e.cid}`)).size).toBe(1);
+    expect(wqes[1]!.index).toBe(wqes[0]!.index + 1);
+    expect(wqes.every((e) => e.refused === undefined)).toBe(true);
+    await vm.read(3);
+    expect(wqes).toHaveLength(2); // unsubscribed: the NIC stopped recording
+    expect(() => tb.inject({ kind: "link-up" }, { on: "wqe" })).not.toThrow();
   });
 });
