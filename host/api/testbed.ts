@@ -1023,7 +1023,13 @@ export class DpuTestbed {
   private walkOptions(): WalkOptions {
     // Armed backend faults are the test's, like hooks: not saved, not overwritten by a restore.
     const rules = this.faulty.flatMap((f) => (f ? [f.rules] : []));
-    return { skipBuffers: new Set([this.card.memory.buffer]), skipObjects: new Set<object>([this.card.fw as object, ...rules]) };
+    const remote = this.testbed.remote;
+    // The NIC card's memory is saved as an image; the fabric's card index is topology, not state.
+    const nic = remote ? [remote.nicCard.fw as object, (remote.fabric as unknown as { byMemory: object }).byMemory] : [];
+    return {
+      skipBuffers: new Set([this.card.memory.buffer, ...(remote ? [remote.nicCard.memory.buffer] : [])]),
+      skipObjects: new Set<object>([this.card.fw as object, ...nic, ...rules]),
+    };
   }
 
   /**
@@ -1034,14 +1040,13 @@ export class DpuTestbed {
   snapshot(): Snapshot {
     this.checkOpen();
     if (this.ios.size > 0) throw new TestbedError(`snapshot: ${this.ios.size} IOs issued through the API are in flight; run the clock until they complete first`);
-    if (this.testbed.remote) {
-      const names = this.vms.filter((v) => v.spec.disk.transport === "rdma").map((v) => v.name).join(", ");
-      throw new TestbedError(`snapshot: VMs ${names} have remote disks (transport "rdma"), and the storage target (NIC card, controllers, fabric link) cannot be saved yet`);
-    }
+    const remote = this.testbed.remote;
     for (const [i, d] of this.card.disks.entries()) {
       const inner = d instanceof FaultyBackend ? d.inner : d;
+      if (inner.kind === "nvmeof") continue; // its blocks are in the target's backend, saved with the target
       if (!(inner instanceof MemoryBackend)) throw new TestbedError(`snapshot: VM ${this.vms[i]!.name}'s disk is a ${inner.kind} backend; only memory disks can be saved`);
     }
+    if ((remote?.fabric as unknown as { capture?: unknown } | undefined)?.capture) throw new TestbedError("snapshot: the fabric writes a capture file, which a snapshot cannot hold; create the testbed without one");
     const layout = this.card.layout;
     return {
       format: SNAPSHOT_FORMAT,
@@ -1049,7 +1054,8 @@ export class DpuTestbed {
       scenario: structuredClone(this.scenario),
       build: { ...this.build },
       now: this.now,
-      memories: [captureImage(this.card.u8, layout.bytes)],
+      // The DPU card, then (remote disks) the storage-side NIC's card.
+      memories: [captureImage(this.card.u8, layout.bytes), ...(remote ? [captureImage(remote.nicCard.u8, remote.nicCard.layout.bytes)] : [])],
       host: saveState({ testbed: this.testbed, vms: this.vms.map((v) => ({ arena: (v as unknown as { arena: number }).arena })), nextTag: this.nextTag, rounds: this.rounds, seq: this.seq }, this.walkOptions()),
     };
   }
@@ -1064,11 +1070,14 @@ export class DpuTestbed {
       throw new TestbedError(`restore: the snapshot was taken with hostBackends=${s.build.hostBackends}, this testbed has hostBackends=${this.build.hostBackends}`);
     }
     const mem = s.memories[0]!;
-    if (s.memories.length !== 1 || mem.bytes !== this.card.layout.bytes) throw new TestbedError(`restore: memory image of ${mem.bytes} bytes, this card has ${this.card.layout.bytes}`);
+    const remote = this.testbed.remote;
+    if (s.memories.length !== (remote ? 2 : 1) || mem.bytes !== this.card.layout.bytes) throw new TestbedError(`restore: memory image of ${mem.bytes} bytes, this card has ${this.card.layout.bytes}`);
+    if (remote && s.memories[1]!.bytes !== remote.nicCard.layout.bytes) throw new TestbedError(`restore: NIC memory image of ${s.memories[1]!.bytes} bytes, this NIC card has ${remote.nicCard.layout.bytes}`);
     for (const io of this.ios.values()) io.reject!(new TestbedError(`${io.vm.name}: ${OP_NAMES[io.op]} at LBA ${io.lba} was in flight when the testbed was restored`));
     this.ios.clear();
     for (const v of this.vms) v.inflight = 0;
     restoreImage(mem, this.card.u8);
+    if (remote) restoreImage(s.memories[1]!, remote.nicCard.u8);
     const state = { testbed: this.testbed, vms: this.vms.map(() => ({ arena: -1 })), nextTag: 0, rounds: 0, seq: 0 };
     applyState(state, s.host, this.walkOptions());
     this.vms.forEach((v, i) => { (v as unknown as { arena: number }).arena = state.vms[i]!.arena; });

@@ -113,7 +113,14 @@ export function applyState(root: object, saved: Saved, o: WalkOptions): void {
         if (!Array.isArray(cur)) { const fresh = build(s) as unknown[]; ids.set(s.id, fresh); return fresh; }
         ids.set(s.id, cur);
         const n = s.items.length;
-        for (let i = 0; i < n; i++) cur[i] = apply(cur[i], s.items[i]!, `${path}[${i}]`);
+        // A pool that grew after construction (e.g. a controller's commands): its new members
+        // are made of the class of the members it had, so they keep their methods.
+        const proto = cur.length > 0 && cur[0] !== null && typeof cur[0] === "object" && !Array.isArray(cur[0]) ? Object.getPrototypeOf(cur[0]) as object : null;
+        for (let i = 0; i < n; i++) {
+          const item = s.items[i]!;
+          const into = i >= cur.length && proto !== null && proto !== Object.prototype && item !== null && typeof item === "object" && item.$ === "obj" ? Object.create(proto) as object : cur[i];
+          cur[i] = apply(into, item, `${path}[${i}]`);
+        }
         cur.length = n;
         return cur;
       }

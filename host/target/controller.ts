@@ -78,7 +78,9 @@ export class Cmd {
   state = CmdState.FREE;
   gen = 0;
   readonly sqe = new Uint8Array(S.SQE_SIZE);
-  readonly dv = new DataView(this.sqe.buffer);
+  private view: DataView | undefined;
+  /** The SQE as a DataView (made on first use: a snapshot restores the bytes, not the view). */
+  get dv(): DataView { return (this.view ??= new DataView(this.sqe.buffer, this.sqe.byteOffset, this.sqe.byteLength)); }
   inline: Uint8Array | null = null; // in-capsule data, copied out of the receive buffer
   inlineLen = 0;
   qp!: QpCtx;
