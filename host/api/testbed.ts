@@ -14,6 +14,7 @@
 import * as M from "../../assembly/memmap.js";
 import { Counter } from "../../assembly/counters.js";
 import { NVME_REG_CC } from "../../assembly/nvme/regs.js";
+import type { PcapWriter } from "../fabric/pcap.js";
 import { Testbed, type FileOpener, type RunResult, type Progress } from "../testbed.js";
 import type { Card } from "../card.js";
 import { loadScenario, parseScenario, BUILTIN_SCENARIOS, type Scenario, type VmSpec, type Overrides } from "../scenario.js";
@@ -63,6 +64,12 @@ export interface CreateOptions extends Overrides {
   hostBackends?: boolean;
   /** Record a trace from the start (true, or which kinds; default off — `tb.trace.start()`). */
   trace?: boolean | TracerOptions;
+  /**
+   * Every frame that crosses the fabric (remote disks), e.g. `createPcapFile("run.pcap")` in Node
+   * or a `PcapWriter` over a `MemorySink` in a browser; close it when done. A testbed writing a
+   * capture cannot be snapshotted.
+   */
+  pcap?: PcapWriter;
   /** A compiled firmware module (default: the one compiled once per process). */
   module?: WebAssembly.Module;
   /** Opens file disks (default: the Node file backend). */
@@ -1166,9 +1173,10 @@ async function build(sc: Scenario, b: { workload: boolean; hostBackends: boolean
     faulty[i] = f;
     return f;
   };
+  if (opts.pcap && !sc.target) throw new TestbedError(`createTestbed: pcap given, but scenario "${sc.name}" has no remote disks, so no frame would cross a fabric`);
   let tb: Testbed;
   try {
-    tb = await Testbed.create(run, { openFile: opener, module: opts.module });
+    tb = await Testbed.create(run, { openFile: opener, module: opts.module, pcap: opts.pcap });
   } catch (e) {
     throw new TestbedError(`createTestbed: ${(e as Error).message}`);
   }

@@ -5,6 +5,7 @@ import { describe, it, expect } from "vitest";
 import { createTestbed, restoreTestbed, TestbedError, IoError, type TestbedEvent, type FaultEvent } from "../../host/index.js";
 import type { FrameEvent, LinkEvent, WqeEvent } from "../../host/trace/events.js";
 import { BlkOp } from "../../host/guest/driver.js";
+import { MemorySink, PcapWriter, readPcap } from "../../host/fabric/pcap.js";
 import { SMALL } from "./small.js";
 
 const remoteVm = (name: string) => ({ name, device: "nvme", ram: "16M", disk: { backend: "memory", transport: "rdma", size: "16M" } });
@@ -56,6 +57,19 @@ describe("reaching the storage side", () => {
     tb.trace.start();
     await tb.vm("nvme").write(0, page(2));
     expect(tb.trace.events({ kinds: ["frame", "link"] })).toEqual([]);
+  });
+
+  it("pcap: every frame of the testbed's fabric into a capture (here in memory, as a browser would)", async () => {
+    const sink = new MemorySink();
+    const w = new PcapWriter(sink);
+    const tb = await createTestbed(REMOTE, { pcap: w });
+    await tb.vm("db").write(0, page(3));
+    w.close();
+    const { header, records } = readPcap(sink.bytes());
+    expect(header.linkType).toBe(1); // LINKTYPE_ETHERNET
+    expect(records.length).toBe(tb.link().stats().ab.delivered + tb.link().stats().ba.delivered);
+    expect(() => tb.snapshot()).toThrow(/writes a capture file/);
+    await expect(createTestbed(SMALL, { pcap: new PcapWriter(new MemorySink()) })).rejects.toThrow(/has no remote disks, so no frame would cross a fabric/);
   });
 
   it("snapshot and restore of a remote testbed (both cards, the controllers, the fabric, frames in flight under loss) resume to the same result", async () => {
