@@ -78,6 +78,11 @@ export class FuzzCard {
     return new FuzzCard(card, edges);
   }
 
+  /** A card already built on the fuzz build (e.g. by the testbed, with its peers), for auditing and coverage. */
+  static async wrap(card: Card): Promise<FuzzCard> {
+    return new FuzzCard(card, await loadEdges());
+  }
+
   get edgesTotal(): number { return this.edgeIds.length; }
 
   /** Freeze the current memory as the baseline; `writable` are the ranges inputs may change. */

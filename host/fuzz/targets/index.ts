@@ -7,6 +7,8 @@ import { nvmeTarget } from "./nvme.js";
 import { scenarioTarget } from "./scenario.js";
 import { roceRxTarget } from "./roce-rx.js";
 import { rdmaCmTarget } from "./rdma-cm.js";
+import { nvmfCapsuleTarget } from "./nvmf-capsule.js";
+import { dpuRxTarget } from "./dpu-rx.js";
 
 export const TARGETS: Target[] = [
   virtioTarget(false),
@@ -15,6 +17,8 @@ export const TARGETS: Target[] = [
   scenarioTarget,
   roceRxTarget,
   rdmaCmTarget,
+  nvmfCapsuleTarget,
+  dpuRxTarget,
 ];
 
 export function findTarget(name: string): Target | undefined {

@@ -68,6 +68,8 @@ export interface FrameSpec {
   /** extension header fields */
   va: number; key: number; dlen: number; qkey: number; srcQp: number;
   dmg: number; dv: number;
+  /** High 32 bits of the RETH VA (default 1: roce-rx's VA0). */
+  vaHi?: number;
 }
 
 /**
@@ -110,7 +112,7 @@ function buildInner(fc: FuzzCard, f: number, s: FrameSpec, fill: Uint8Array): { 
   if (valid) {
     const at = (o: number) => (u8[e + o] ? b + u8[e + o]! : 0);
     let x;
-    if ((x = at(W.OPT_RETH))) { dv.setUint32(x, 0x1); dv.setUint32(x + 4, s.va); dv.setUint32(x + W.RETH_RKEY_OFF, s.key); dv.setUint32(x + W.RETH_DMALEN_OFF, s.dlen); }
+    if ((x = at(W.OPT_RETH))) { dv.setUint32(x, s.vaHi ?? 0x1); dv.setUint32(x + 4, s.va); dv.setUint32(x + W.RETH_RKEY_OFF, s.key); dv.setUint32(x + W.RETH_DMALEN_OFF, s.dlen); }
     if ((x = at(W.OPT_AETH))) dv.setUint32(x, s.va);
     if ((x = at(W.OPT_IMMDT))) dv.setUint32(x, s.key);
     if ((x = at(W.OPT_IETH))) dv.setUint32(x, s.key);
