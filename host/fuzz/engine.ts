@@ -170,9 +170,9 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     runs++;
     const e = tryRun(s);
     if (e) return found(e, s);
-    const fresh = h.collect(seen);
+    const fresh = h.collect(seen), extra = h.collectFeatures?.(seen) ?? 0;
     reached += fresh;
-    if (fresh > 0 || corpus.length === 0) corpus.push({ data: s, fresh });
+    if (fresh > 0 || extra > 0 || corpus.length === 0) corpus.push({ data: s, fresh });
   }
   try { h.fullAudit(); } catch (e) { return found(e, seeds[seeds.length - 1]!); }
 
@@ -192,8 +192,8 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     if (e) return found(e, child);
     recent.push(child);
     if (recent.length > auditEvery) recent.shift();
-    const fresh = h.collect(seen);
-    if (fresh > 0) {
+    const fresh = h.collect(seen), extra = h.collectFeatures?.(seen) ?? 0;
+    if (fresh > 0 || extra > 0) {
       reached += fresh;
       corpus.push({ data: child, fresh });
       if (o.saveCorpus) saveCorpusFile(o.saveCorpus, child);

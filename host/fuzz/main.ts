@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { fuzz, replay, readInput, corpusFiles } from "./engine.js";
 import { TARGETS, findTarget } from "./targets/index.js";
 
-const USAGE = `usage: npm run fuzz -- TARGET [--seconds S | --runs N] [--seed N] [--corpus DIR] [--save-corpus DIR] [--artifacts DIR] [--distill DIR] [--coverage [--verbose]] [--json] [--quiet]
+const USAGE = `usage: npm run fuzz -- TARGET [--seconds S | --runs N] [--seed N] [--corpus DIR] [--save-corpus DIR] [--artifacts DIR] [--distill DIR [--distill-max N]] [--coverage [--verbose]] [--json] [--quiet]
        npm run fuzz -- --list
        npm run fuzz -- --replay FILE|DIR [--target NAME] [--verbose]`;
 
@@ -16,7 +16,7 @@ async function main(): Promise<number> {
       options: {
         list: { type: "boolean" }, replay: { type: "string" }, target: { type: "string" }, seconds: { type: "string" }, runs: { type: "string" },
         seed: { type: "string" }, corpus: { type: "string" }, "save-corpus": { type: "string" }, artifacts: { type: "string" },
-        json: { type: "boolean" }, coverage: { type: "boolean" }, distill: { type: "string" }, verbose: { type: "boolean" }, quiet: { type: "boolean" }, help: { type: "boolean" },
+        json: { type: "boolean" }, coverage: { type: "boolean" }, distill: { type: "string" }, "distill-max": { type: "string" }, verbose: { type: "boolean" }, quiet: { type: "boolean" }, help: { type: "boolean" },
       },
     });
   } catch (e) {
@@ -54,13 +54,13 @@ async function main(): Promise<number> {
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${what} wants a number ≥ 0, got "${s}"`);
     return n;
   };
-  let seconds, runs, seed;
-  try { seconds = num(a.seconds, "seconds"); runs = num(a.runs, "runs"); seed = num(a.seed, "seed") ?? 1; } catch (e) { console.error(`fuzz: ${(e as Error).message}`); return 2; }
+  let seconds, runs, seed, distillMax;
+  try { seconds = num(a.seconds, "seconds"); runs = num(a.runs, "runs"); seed = num(a.seed, "seed") ?? 1; distillMax = num(a["distill-max"], "distill-max"); } catch (e) { console.error(`fuzz: ${(e as Error).message}`); return 2; }
   if (seconds !== undefined && runs !== undefined) { console.error("fuzz: give --seconds or --runs, not both"); return 2; }
   const r = await fuzz(t, {
     seed, ...(seconds !== undefined ? { seconds } : {}), ...(runs !== undefined ? { runs } : {}),
     ...(a.corpus ? { corpus: a.corpus } : {}), ...(a["save-corpus"] ? { saveCorpus: a["save-corpus"] } : {}),
-    ...(a.artifacts ? { artifacts: a.artifacts } : {}), ...(a.coverage && a.verbose ? { perFunction: true } : {}), ...(a.distill ? { distill: a.distill } : {}), ...(a.quiet ? { log: () => {} } : {}),
+    ...(a.artifacts ? { artifacts: a.artifacts } : {}), ...(a.coverage && a.verbose ? { perFunction: true } : {}), ...(a.distill ? { distill: a.distill } : {}), ...(distillMax !== undefined ? { distillMax } : {}), ...(a.quiet ? { log: () => {} } : {}),
   });
   if (a.json) console.log(JSON.stringify(r, null, 2));
   else {

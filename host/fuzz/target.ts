@@ -17,6 +17,12 @@ export interface Harness {
   run(input: Uint8Array): void;
   /** Feedback points reached since the last call, marked in `seen`; returns how many were new. */
   collect(seen: Uint8Array): number;
+  /**
+   * Host-side feedback beyond the firmware's edges (e.g. which statuses the TypeScript storage
+   * controllers answered), marked in `seen` above the edge map; returns how many were new. An
+   * input that reaches one is kept like one that reaches a new edge; "reached" counts edges only.
+   */
+  collectFeatures?(seen: Uint8Array): number;
   /** Size of the `seen` map. */
   readonly mapSize: number;
   /** The expensive oracle (all card memory) — run periodically and on every replay. */

@@ -12,9 +12,10 @@ import { Finding } from "../../host/fuzz/card.js";
 import { Rng } from "../../host/fuzz/rng.js";
 import type { Harness, Target } from "../../host/fuzz/target.js";
 import * as M from "../../assembly/memmap.js";
+import { StorageController } from "../../host/target/controller.js";
 
 // what each corpus reaches at least (it reached more when it was distilled)
-const FLOOR: Record<string, number> = { "virtio-split": 300, "virtio-packed": 300, nvme: 450, scenario: 30, "roce-rx": 550, "rdma-cm": 450 };
+const FLOOR: Record<string, number> = { "virtio-split": 300, "virtio-packed": 300, nvme: 450, scenario: 30, "roce-rx": 550, "rdma-cm": 450, "nvmf-capsule": 700, "dpu-rx": 700 };
 const quiet = { log: () => {}, corpus: "/nonexistent", artifacts: mkdtempSync(join(tmpdir(), "fuzz-")) };
 
 describe.each(TARGETS.map((t) => [t.name, t] as [string, Target]))("fuzz target %s", (name, t) => {
@@ -81,5 +82,29 @@ describe("fuzz machinery", () => {
     expect(() => h.fullAudit()).toThrow(/memory: card memory outside every writable range: byte at card offset/);
     h.restoreAll();
     expect(() => { h.run(input); h.fullAudit(); }).not.toThrow();
+  });
+
+  it("nvmf-capsule: a command the controllers never answer is a finding", async () => {
+    const h = await findTarget("nvmf-capsule")!.create();
+    const input = readInput(corpusFiles(join("test", "fuzz", "corpus", "nvmf-capsule"))[0]!).input;
+    expect(() => h.run(input)).not.toThrow();
+    const proto = StorageController.prototype as unknown as { respond: (c: unknown) => void };
+    const respond = proto.respond;
+    let skip = 3; // the third response (after the bring-up's Connect and Property Set) is lost
+    proto.respond = function (this: unknown, c: unknown) { if (--skip !== 0) respond.call(this, c); };
+    try {
+      expect(() => h.run(input)).toThrow(/invariant: (queue \d|\d+ capsules sent|controller \d)/);
+    } finally { proto.respond = respond; }
+    h.restoreAll();
+    expect(() => h.run(input)).not.toThrow();
+  });
+
+  it("dpu-rx: a request completed OK without a good response to its CID is a finding", async () => {
+    const h = await findTarget("dpu-rx")!.create() as Harness & { reqs: { status: number }[]; fc: { card: { guests: { base: number }[] }; u8: Uint8Array } };
+    h.run(new Uint8Array(1)); // no frame: at the end the teardown fails every request, each once
+    const g = h.fc.card.guests[0]!;
+    expect(h.reqs.every((r) => h.fc.u8[g.base + r.status] === 1)).toBe(true); // IOERR
+    h.fc.u8[g.base + h.reqs[0]!.status] = 0; // as if the DPU had said OK
+    expect(() => (h as unknown as { checkCompletions(all: boolean): void }).checkCompletions(true)).toThrow(/completed OK, but no well-formed success response/);
   });
 });

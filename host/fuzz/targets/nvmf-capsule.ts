@@ -45,16 +45,19 @@ import type { Harness, Target } from "../target.js";
 import { RxRing, LOCAL, CRC_LANE_TMP, VA0 } from "./roce-rx.js";
 
 const RAM = 0x40000;
-/** Guest RAM the host's memory region covers (VA0 + offset); the last page is a canary. */
-const MR_BYTES = 0x3f000;
-const DATA_BYTES = 0x10000; // [0, DATA_BYTES): buffers keyed SGLs name
-const CAP_BASE = 0x10000, CAP_SLOT = 0x1200, MAX_CAPS = 24; // host capsule buffers (SQE + in-capsule data)
-const RESP_BASE = 0x2c000, RESP_SLOT = 64, RECVS = 32; // host response buffers, posted once at the baseline
+/** Guest RAM the host's remote-access memory region covers (VA0 + offset): the buffers keyed SGLs name. */
+const DATA_BYTES = 0x10000;
+// The host's own buffers, in a region with local access only (what the target writes cannot reach them):
+const CAP_BASE = 0x10000, CAP_SLOT = 0x1200, MAX_CAPS = 24; // capsules (SQE + in-capsule data)
+const RESP_BASE = 0x2c000, RESP_SLOT = 64, RECVS = 32; // response buffers, posted once at the baseline
+const LOCAL_END = RESP_BASE + 2 * RECVS * RESP_SLOT; // guest RAM after it: a canary
 const MTU = 1024;
 /** Host QP, target QP of each queue: 0 = admin, 1 = I/O. */
 const PAIRS = [[0x11, 0x21], [0x12, 0x22]] as const;
 const HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:fuzz-host";
 const NS_BYTES = 0x10000;
+/** Feedback slots above the edge map for what the controllers did (commands, errors by reason, response statuses). */
+const FEATURES = 4096;
 /** Drops the NIC counts instead of a command entry (nic.ts command()). */
 const NIC_DROPS = [Counter.err_nic_short_capsule, Counter.err_nic_unbound_qp, Counter.err_nic_cmd_ring_full];
 
@@ -72,7 +75,7 @@ const CAPSULE_FIELDS = [
   { name: "slba", width: 4, interesting: [0, 1, 15, 16, 127, 128, 0xffffffff, 0x80000000] },
   { name: "nlb", width: 2, interesting: [0, 1, 7, 15, 63, 127, 255, 0xffff] }, // 0's based; DSM: NR
   { name: "sgl", width: 1, interesting: [G.KEYED, G.KEYED, G.INCAPSULE, G.KEYED_RAW, G.INCAPSULE_RAW, G.NULL, G.TYPE] },
-  { name: "addr", width: 4, interesting: [0, 1, DATA_BYTES - 512, DATA_BYTES, MR_BYTES, 0xffffffff, 4096, 0x80000000] }, // offset from VA0, or the raw address
+  { name: "addr", width: 4, interesting: [0, 1, DATA_BYTES - 512, DATA_BYTES, CAP_BASE, 0xffffffff, 4096, 0x80000000] }, // offset from VA0, or the raw address
   { name: "len", width: 4, interesting: [0, 1, 512, 1024, 4096, 0x1000000, 0xffffff, 0xffffffff, 16, 1040] }, // 0: the command's size
   { name: "key", width: 4, interesting: [0, 0, 1, 0xffffffff, 0x100] }, // 0: the host's key
   { name: "data", width: 2, interesting: [0, 0, 16, 64, 1024, 4096, 4097, 4160, 0x1100] }, // in-capsule bytes sent (0: what the SGL says)
@@ -92,7 +95,8 @@ class NvmfCapsuleHarness implements Harness {
   readonly codec = new ProgramCodec(OPS, 1);
   readonly unit = "edges";
   private rx!: RxRing;
-  private key = 0;
+  private key = 0; // the data region's (keyed SGLs)
+  private lkey = 0; // the capsule and response buffers' (local)
   private ctrls: StorageController[] = [];
   private now = 0;
   private caps = 0; // capsule buffers used this input
@@ -106,6 +110,9 @@ class NvmfCapsuleHarness implements Harness {
   private readonly sqeDv = new DataView(this.sqeBuf.buffer);
   private readonly connData: Uint8Array;
   private readonly before = new Float64Array(M.COUNTERS_MAX);
+  /** Response statuses seen this input, by queue: (queue << 15 | status). */
+  private readonly statuses = new Set<number>();
+  private readonly featureIds = new Map<string, number>();
 
   private constructor(readonly fc: FuzzCard) {
     this.connData = new Uint8Array(F.CONN_DATA_SIZE);
@@ -115,7 +122,7 @@ class NvmfCapsuleHarness implements Harness {
   }
 
   get total(): number { return this.fc.edgesTotal; }
-  get mapSize(): number { return M.FUZZ_COV_SIZE; }
+  get mapSize(): number { return M.FUZZ_COV_SIZE + FEATURES; }
 
   static async create(module?: WebAssembly.Module): Promise<NvmfCapsuleHarness> {
     const fc = await FuzzCard.create({ guests: [{ ramBytes: RAM }], disks: [] }, module);
@@ -137,8 +144,10 @@ class NvmfCapsuleHarness implements Harness {
     PAIRS.forEach(([h, t], i) => { rc(h, t, 1000 * (i + 1), 0xfffff0 + i); rc(t, h, 0xfffff0 + i, 1000 * (i + 1)); });
     PAIRS.forEach(([, t], k) => ok(fw.nicBindQp(t, k), `bind QP ${t}`));
     const h = new NvmfCapsuleHarness(fc);
-    h.key = fw.rdmaMrRegister(0, 0, MR_BYTES, Math.floor(VA0 / 2 ** 32), VA0 >>> 0, R.MR_LOCAL_WRITE | R.MR_REMOTE_READ | R.MR_REMOTE_WRITE);
-    if (h.key === 0) throw new Error("nvmf-capsule baseline: MR");
+    h.key = fw.rdmaMrRegister(0, 0, DATA_BYTES, Math.floor(VA0 / 2 ** 32), VA0 >>> 0, R.MR_LOCAL_WRITE | R.MR_REMOTE_READ | R.MR_REMOTE_WRITE);
+    const lva = VA0 + CAP_BASE;
+    h.lkey = fw.rdmaMrRegister(0, CAP_BASE, LOCAL_END - CAP_BASE, Math.floor(lva / 2 ** 32), lva >>> 0, R.MR_LOCAL_WRITE);
+    if (h.key === 0 || h.lkey === 0) throw new Error("nvmf-capsule baseline: MR");
     // response buffers of the host QPs, posted once: an input sends fewer capsules than this
     PAIRS.forEach(([hq], p) => {
       const blk = fw.rdmaRcBlock(hq);
@@ -146,7 +155,7 @@ class NvmfCapsuleHarness implements Harness {
         const e = blk - R.RCQ_CTRL + R.RCQ_RQ + j * R.RWQE_SIZE;
         dv.setBigUint64(e + R.RWQE_WRID, BigInt(j), true);
         dv.setBigUint64(e + R.RWQE_LADDR, BigInt(VA0 + RESP_BASE + (p * RECVS + j) * RESP_SLOT), true);
-        dv.setUint32(e + R.RWQE_LKEY, h.key, true);
+        dv.setUint32(e + R.RWQE_LKEY, h.lkey, true);
         dv.setUint32(e + R.RWQE_LEN, RESP_SLOT, true);
       }
       if (fw.rdmaRcPostRecv(hq, RECVS) !== RECVS) throw new Error("nvmf-capsule baseline: post recv");
@@ -171,9 +180,9 @@ class NvmfCapsuleHarness implements Harness {
       ...[0, 1].map((k) => lazy(range(M.NIC_CTRLS + k * M.NIC_CTRL_SIZE + M.NIC_CTRL_BLOCK, M.NIC_CTRL_SIZE - M.NIC_CTRL_BLOCK, `NIC controller ${k} rings`))),
       lazy(range(M.NIC_RECV_BASE, 2 * M.NIC_RECV_DEPTH * M.NIC_RECV_SLOT, "NIC receive buffers of the two target QPs")),
       lazy(range(M.NIC_STAGE_BASE, 2 * M.NIC_STAGE_SIZE, "staging windows of controllers 0 and 1")),
-      range(g.base, MR_BYTES, "the host's memory region"),
+      range(g.base, LOCAL_END, "the host's buffers (data, capsules, responses)"),
     ];
-    const canaries = [range(g.base + MR_BYTES, g.size - MR_BYTES, "guest RAM outside the memory region"), range(0, 4096, "firmware static data")];
+    const canaries = [range(g.base + LOCAL_END, g.size - LOCAL_END, "guest RAM outside the host's buffers"), range(0, 4096, "firmware static data")];
     fc.freeze(writable, canaries);
     h.rx = new RxRing(fc);
     return h;
@@ -267,12 +276,13 @@ class NvmfCapsuleHarness implements Harness {
     let inl = 0;
     switch (sgl) {
       case G.KEYED: case G.KEYED_RAW: {
-        const a = sgl === G.KEYED ? VA0 + (addr % DATA_BYTES) : addr;
+        const off = Math.max(0, Math.min(addr % DATA_BYTES, DATA_BYTES - xfer)); // a good buffer holds the whole transfer
+        const a = sgl === G.KEYED ? VA0 + off : addr;
         dv.setUint32(o + F.SGL_ADDR, a >>> 0, true); dv.setUint32(o + F.SGL_ADDR + 4, Math.floor(a / 2 ** 32), true);
         sqe[o + 8] = len & 0xff; sqe[o + 9] = (len >>> 8) & 0xff; sqe[o + 10] = (len >>> 16) & 0xff;
         dv.setUint32(o + F.SGL_KEYED_KEY, key, true);
         sqe[o + F.SGL_ID] = v[12] === F.SGL_ID_KEYED_INV ? F.SGL_ID_KEYED_INV : F.SGL_ID_KEYED;
-        if (data && sgl === G.KEYED) u8.set(data, this.fc.card.guests[0]!.base + (addr % DATA_BYTES)); // the host's buffer holds the data
+        if (data && sgl === G.KEYED) u8.set(data, this.fc.card.guests[0]!.base + off); // the host's buffer holds the data
         break;
       }
       case G.INCAPSULE: case G.INCAPSULE_RAW:
@@ -307,7 +317,7 @@ class NvmfCapsuleHarness implements Harness {
     card.u8.fill(0, e, e + R.SWQE_SIZE);
     dv.setBigUint64(e + R.SWQE_WRID, BigInt(0x10000 + cid), true);
     dv.setUint32(e + R.SWQE_OP, R.WrOp.SEND, true);
-    dv.setUint32(e + R.SWQE_LKEY, this.key, true);
+    dv.setUint32(e + R.SWQE_LKEY, this.lkey, true);
     dv.setBigUint64(e + R.SWQE_LADDR, BigInt(VA0 + off), true);
     dv.setUint32(e + R.SWQE_LEN, len, true);
     if (fw.rdmaRcPostSend(hq, 1) !== 1) { this.broken[p] = true; return; }
@@ -366,6 +376,7 @@ class NvmfCapsuleHarness implements Harness {
         if (blen !== S.CQE_SIZE) throw new Finding("invariant", `queue ${p}: a response capsule of ${blen} bytes (NVMe-oF §2.2: 16)`);
         const b = card.guests[0]!.base + RESP_BASE + (p * RECVS + j) * RESP_SLOT;
         const cid = dv.getUint16(b + S.CQE_DW3, true);
+        this.statuses.add((p << 15) | ((dv.getUint32(b + S.CQE_DW3, true) >>> S.CQE_STATUS_SHIFT) & 0x7fff));
         const m = this.resp[p]!;
         m.set(cid, (m.get(cid) ?? 0) + 1);
         this.respN[p]!++;
@@ -399,6 +410,7 @@ class NvmfCapsuleHarness implements Harness {
     this.ctrls = [0, 1].map((k) => new StorageController(k, card, sub, { difCheck: (hdr & 8) === 0 }));
     PAIRS.forEach(([, t], k) => this.ctrls[k]!.bindQp(t, MTU));
     this.caps = 0;
+    this.statuses.clear();
     for (let q = 0; q < 2; q++) { this.sent[q]!.clear(); this.resp[q]!.clear(); this.sentN[q] = 0; this.respN[q] = 0; this.broken[q] = false; }
     this.rx.begin();
     for (const c of NIC_DROPS) this.before[c] = fc.counter(c);
@@ -458,6 +470,28 @@ class NvmfCapsuleHarness implements Harness {
       }
       if (w(N.CB_SQ_HEAD) !== w(N.CB_SQ_TAIL)) throw new Finding("invariant", `controller ${c.k}: send queue head ${w(N.CB_SQ_HEAD)} ≠ tail ${w(N.CB_SQ_TAIL)} after the run settled`);
     }
+  }
+
+  /** Controller commands and errors by name, response statuses by queue, as feedback slots above the edge map. */
+  collectFeatures(seen: Uint8Array): number {
+    let fresh = 0;
+    const mark = (key: string) => {
+      let id = this.featureIds.get(key);
+      if (id === undefined) {
+        let h = 2166136261;
+        for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
+        id = M.FUZZ_COV_SIZE + ((h >>> 0) % FEATURES);
+        this.featureIds.set(key, id);
+      }
+      if (seen[id] === 0) { seen[id] = 1; fresh++; }
+    };
+    for (const c of this.ctrls) {
+      const s = c.stats();
+      for (const k of Object.keys(s.commands)) mark(`c${c.k}:${k}`);
+      for (const k of Object.keys(s.errors)) mark(`e${c.k}:${k}`);
+    }
+    for (const st of this.statuses) mark(`s:${st}`);
+    return fresh;
   }
 
   explain(input: Uint8Array): string[] { return this.codec.explain(input); }
