@@ -43,7 +43,9 @@ export interface FuzzReport {
   total: number;
   unit: string;
   corpus: number;
-  timeline: { seconds: number; runs: number; reached: number }[];
+  timeline: { seconds: number; runs: number; reached: number; features?: number }[];
+  /** Host-side feedback points reached (targets with Harness.collectFeatures). */
+  features?: number;
   finding?: { message: string; file?: string; size: number };
   /** Reached / total edges per firmware source file (firmware targets). */
   byFile?: Record<string, [number, number]>;
@@ -140,13 +142,14 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
   const recent: Uint8Array[] = [];
   const marks = (o.marks ?? [1, 10, 30, 60, 120, 300, 600]).slice().sort((a, b) => a - b);
   const timeline: FuzzReport["timeline"] = [];
-  let reached = 0, runs = 0;
+  let reached = 0, runs = 0, features = 0;
+  const feat = () => (h.collectFeatures ? { features } : {});
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
   const report = (extra?: FuzzReport["finding"]): FuzzReport => {
     const s = elapsed();
     return { target: target.name, seed: o.seed, runs, seconds: s, execPerSec: runs / Math.max(s, 1e-9), reached, total: h.total, unit: h.unit,
-      corpus: corpus.length, timeline, ...(h.byFile ? { byFile: h.byFile(seen) } : {}),
+      corpus: corpus.length, timeline, ...feat(), ...(h.byFile ? { byFile: h.byFile(seen) } : {}),
       ...(h.byFile && o.perFunction ? { byFunction: h.byFile(seen, true) } : {}), ...(extra ? { finding: extra } : {}) };
   };
   const found = (e: unknown, input: Uint8Array): FuzzReport => {
@@ -172,6 +175,7 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     if (e) return found(e, s);
     const fresh = h.collect(seen), extra = h.collectFeatures?.(seen) ?? 0;
     reached += fresh;
+    features += extra;
     if (fresh > 0 || extra > 0 || corpus.length === 0) corpus.push({ data: s, fresh });
   }
   try { h.fullAudit(); } catch (e) { return found(e, seeds[seeds.length - 1]!); }
@@ -193,6 +197,7 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     recent.push(child);
     if (recent.length > auditEvery) recent.shift();
     const fresh = h.collect(seen), extra = h.collectFeatures?.(seen) ?? 0;
+    features += extra;
     if (fresh > 0 || extra > 0) {
       reached += fresh;
       corpus.push({ data: child, fresh });
@@ -211,16 +216,16 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     }
     if ((runs & 63) === 0) {
       const s = elapsed();
-      while (markAt < marks.length && s >= marks[markAt]!) { timeline.push({ seconds: marks[markAt]!, runs, reached }); markAt++; }
+      while (markAt < marks.length && s >= marks[markAt]!) { timeline.push({ seconds: marks[markAt]!, runs, reached, ...feat() }); markAt++; }
       if (s >= nextLog) {
         nextLog = s + (s < 20 ? 2 : 10);
-        log(`fuzz: ${target.name} #${runs} ${Math.round(s)}s ${Math.round(runs / s)} exec/s  ${h.unit} ${reached}/${h.total || "?"}  corpus ${corpus.length}`);
+        log(`fuzz: ${target.name} #${runs} ${Math.round(s)}s ${Math.round(runs / s)} exec/s  ${h.unit} ${reached}/${h.total || "?"}  corpus ${corpus.length}${h.collectFeatures ? `  features ${features}` : ""}`);
       }
     }
   }
   try { h.fullAudit(); } catch (e) { return found(e, recent[recent.length - 1] ?? corpus[0]!.data); }
   const s = elapsed();
-  while (markAt < marks.length && s >= marks[markAt]!) { timeline.push({ seconds: marks[markAt]!, runs, reached }); markAt++; }
+  while (markAt < marks.length && s >= marks[markAt]!) { timeline.push({ seconds: marks[markAt]!, runs, reached, ...feat() }); markAt++; }
   if (o.distill) {
     const kept = distill(h, corpus.map((c) => c.data), o.distillMax ?? 40);
     mkdirSync(o.distill, { recursive: true });

@@ -64,8 +64,9 @@ async function main(): Promise<number> {
   });
   if (a.json) console.log(JSON.stringify(r, null, 2));
   else {
-    console.log(`${r.target}: ${r.runs} runs in ${r.seconds.toFixed(1)} s (${Math.round(r.execPerSec)} exec/s), seed ${r.seed}, ${r.unit} ${r.reached}/${r.total || "?"}, corpus ${r.corpus}`);
-    for (const m of r.timeline) console.log(`  after ${m.seconds} s: ${r.unit} ${m.reached}/${r.total || "?"} (${m.runs} runs)`);
+    const f = (n?: number) => (n !== undefined ? `, host features ${n}` : "");
+    console.log(`${r.target}: ${r.runs} runs in ${r.seconds.toFixed(1)} s (${Math.round(r.execPerSec)} exec/s), seed ${r.seed}, ${r.unit} ${r.reached}/${r.total || "?"}${f(r.features)}, corpus ${r.corpus}`);
+    for (const m of r.timeline) console.log(`  after ${m.seconds} s: ${r.unit} ${m.reached}/${r.total || "?"}${f(m.features)} (${m.runs} runs)`);
     if (a.coverage && r.byFile) for (const [f, [got, all]] of Object.entries(r.byFile).sort()) console.log(`  ${f.padEnd(28)} ${String(got).padStart(5)}/${all}`);
     if (r.byFunction) {
       console.log("  functions with edges not reached:");

@@ -116,6 +116,8 @@ class DpuRxHarness implements Harness {
   private usedBase = 0;
   private now = 0;
   private t0 = 0;
+  /** Card offsets of the driver's own structures in the VM's window (setup buffers, rings, request slots), and the VM's key. */
+  private prot = { lo: 0, hi: 0, key: 0 };
   private readonly pay = new Uint8Array(4096);
   private readonly payDv = new DataView(this.pay.buffer);
   private readonly fill = new Uint8Array(8192);
@@ -187,6 +189,7 @@ class DpuRxHarness implements Harness {
     h.used = vq.ring.device;
     h.usedBase = g.dv.getUint16(h.used + V.USED_IDX, true);
     h.t0 = card.now;
+    h.prot = { lo: g.base, hi: g.base + buf, key: h.reqs.find((x) => x.keyed)!.keyed!.key };
     const f = dev.func;
     const qent = M.QUEUE_TABLE_BASE + f * M.MAX_QUEUES * M.QUEUE_ENTRY_SIZE;
     const lazy = (r: Range): Range => ({ ...r, lazy: true });
@@ -297,7 +300,12 @@ class DpuRxHarness implements Harness {
         if (key) this.shaped.push([k, key]);
       }
     };
-    const frame = (opcode: number, qpn: number, psn: number, plen: number, fill: Uint8Array, o: { va?: number; vaHi?: number; key?: number; dlen?: number; dmg?: number; dv?: number; ackreq?: boolean }) => {
+    const frame = (opcode: number, qpn: number, psn: number, plen: number, fill: Uint8Array, o: { va?: number; vaHi?: number; key?: number; dlen?: number; dmg?: number; dv?: number; ackreq?: boolean }, extent = Math.max(plen, o.dlen ?? 0)) => {
+      // The DPU registered the VM's whole window for keyed SGLs (nvmfSetGuestKey), so a target
+      // may write anywhere in it, the driver's rings and status bytes too: the oracles read those,
+      // so RDMA WRITEs with the VM's key are kept off them (moved to just after them).
+      const pr = this.prot;
+      if (o.key === pr.key && (o.vaHi ?? 0) === 0 && o.va !== undefined && o.va < pr.hi && o.va + extent > pr.lo) o = { ...o, va: pr.hi };
       push((f) => buildFrame(fc, f, {
         opcode, dqp: qpn, psn, ackreq: o.ackreq ?? true, seM: 0, plen: Math.min(plen, M.NET_FRAME_MAX), va: o.va ?? 0, vaHi: o.vaHi ?? 0,
         key: o.key ?? 0, dlen: o.dlen ?? plen, qkey: 0, srcQp: 0, dmg: o.dmg ?? 0, dv: o.dv ?? 0,
@@ -330,7 +338,7 @@ class DpuRxHarness implements Harness {
           for (let i = 0; i < n; i++) {
             const pl = n === 1 ? len : i < n - 1 ? MTU : Math.max(0, len - (n - 1) * MTU);
             const opc = n === 1 ? W.Op.RC_WRITE_ONLY : i === 0 ? W.Op.RC_WRITE_FIRST : i === n - 1 ? W.Op.RC_WRITE_LAST : W.Op.RC_WRITE_MIDDLE;
-            frame(opc, qpn, psnOf(qpn, false, i === 0 ? v[5]! : 0), pl, this.fill.subarray(i & 7), { va, vaHi: v[8]!, key, dlen: len, dmg: i === n - 1 ? v[6]! : 0, dv: v[7]!, ackreq: i === n - 1 });
+            frame(opc, qpn, psnOf(qpn, false, i === 0 ? v[5]! : 0), pl, this.fill.subarray(i & 7), { va, vaHi: v[8]!, key, dlen: len, dmg: i === n - 1 ? v[6]! : 0, dv: v[7]!, ackreq: i === n - 1 }, Math.max(len, n * MTU));
           }
           break;
         }
