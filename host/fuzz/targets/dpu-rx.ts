@@ -137,7 +137,7 @@ class DpuRxHarness implements Harness {
     const mod = module ?? await loadFuzzFirmware();
     const card = await Card.create({ guests: [{ ramBytes: RAM }], disks: [{ kind: "nvmeof", blockSize: BS, blocks: DISK / BS }] }, mod);
     const remote = await RemoteStorage.create(card, [{ disk: 0, guest: 0, backend: new MemoryBackend(new Uint8Array(DISK), BS) }], {
-      fabric: { gbps: 100, latency: 1000, loss: 0, reorder: 0, duplicate: 0, mtu: MTU }, target: { controllers: 1, fast_path: true, protection: false }, seed: 1, module: mod,
+      fabric: { gbps: 100, latency: 1000, loss: 0, reorder: 0, duplicate: 0, mtu: MTU }, target: { controllers: 1, fast_path: true, protection: false, mode: "connectors", heartbeat: 100_000 }, seed: 1, module: mod,
     });
     const dev = new VirtioBlkPci(card, { guest: 0, disk: 0, queues: 1, queueSize: QSIZE });
     const g = card.guests[0]!;
