@@ -70,6 +70,14 @@ export { createPcapFile, readPcapFile, PcapFileReader, FileSink } from "./fabric
 export { rxPush, txPush, rxDrain, bareNetMemory, type NetEndpoint } from "./fabric/ring.js";
 export { Replayer, type ReplayLine } from "./cli/replay.js";
 
+// The storage side (issues 3, 4): the NVMe-oF host bring-up and reconnect, the storage-side NIC
+// and its controllers, and the remote half of a testbed that joins them over a fabric.
+export { connectController, disconnectController, registerGuest, attachDisk, NvmfError, type NvmfController, type NvmfNamespace, type NvmfTargetAddress } from "./nvmeof/initiator.js";
+export { NvmfReconnector, type ReconnectorOptions } from "./nvmeof/reconnect.js";
+export { StorageNic, type StorageNicOptions, type FailoverStats } from "./target/nic.js";
+export { StorageController, type ControllerStats } from "./target/controller.js";
+export { RemoteStorage, DPU_ADDR, NIC_ADDR, type TargetReport } from "./remote.js";
+
 // The fuzzing harness (issue 6): targets, the loop, replay, and the parts a new target is built from.
 export { fuzz, replay, minimize, distill, readInput, type FuzzOptions, type FuzzReport } from "./fuzz/engine.js";
 export { TARGETS, findTarget } from "./fuzz/targets/index.js";
