@@ -41,6 +41,13 @@ export function crc32Of(p: u32, n: u32): u32 { return crc32(p, n); }
 export function crc32ScalarOf(p: u32, n: u32): u32 { return crc32Scalar(p, n); }
 export function crc32cOf(p: u32, n: u32): u32 { return crc32c(p, n); }
 export function crc16T10DifOf(p: u32, n: u32): u32 { return crc16T10Dif(p, n); }
+/**
+ * The T10-DIF guards of n blocks of bs bytes from card offset p, each stored big-endian (as in
+ * PI) at out + i * stride: one crossing per command instead of one per block.
+ */
+export function crc16T10DifBlocks(p: u32, bs: u32, n: u32, out: u32, stride: u32): void {
+  for (let i: u32 = 0; i < n; i++) store<u16>(out + i * stride, bswap<u16>(<u16>crc16T10Dif(p + i * bs, bs)));
+}
 
 /** Queue pairs (qp.ts): one transition function and the PSN bookkeeping. */
 export function rdmaQpModify(qpn: u32, to: u32, a: u32, b: u32, c: u32): u32 { return qpModify(qpn, to, a, b, c); }

@@ -20,6 +20,8 @@ export interface Exec {
   readonly stageBase: number;
   /** CRC-16 T10-DIF of the n bytes at card offset p. */
   readonly guard: (p: number, n: number) => number;
+  /** Guards of n blocks of bs bytes at p, big-endian every `stride` bytes from out (one firmware call). */
+  readonly guards: (p: number, bs: number, n: number, out: number, stride: number) => void;
   /** Check PI here when the NIC cannot (packets below the block size). */
   readonly difCheck: boolean;
   status: number;
@@ -249,7 +251,11 @@ function checkPi(x: Exec, bs: number, d: number, p: number, nlb: number): void {
 function write(x: Exec, ns: Namespace, nlb: number): void {
   const c = x.c, bs = ns.blockSize, d = data(x);
   const pi = ns.pi;
-  if (pi) for (let i = 0; i < nlb; i++) pi.set(c.lba + i, x.guard(d + i * bs, bs), 0, (c.lba + i) >>> 0);
+  if (pi) {
+    const p = x.stageBase + c.piOff; // the command's PI room in staging, beside its data
+    x.guards(d, bs, nlb, p, F.PI_SIZE);
+    for (let i = 0; i < nlb; i++) pi.set(c.lba + i, x.dv.getUint16(p + i * F.PI_SIZE), 0, (c.lba + i) >>> 0);
+  }
   ns.backend.write(c.lba, x.u8.subarray(d, d + c.xfer));
 }
 

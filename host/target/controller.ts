@@ -179,7 +179,7 @@ export class StorageController {
     this.difCheck = o.difCheck ?? true;
     this.ring = o.doorbell ?? ((kk) => card.fw.nicDoorbell(kk));
     this.sqTail = this.u32(this.base + N.CB_SQ_TAIL);
-    this.exec = { c: new Cmd(-1), sub: this.sub, u8: this.u8, dv: this.dv, stageBase: this.stageBase, guard: (p, n) => this.guard(p, n), difCheck: this.difCheck, status: 0, reason: "" };
+    this.exec = { c: new Cmd(-1), sub: this.sub, u8: this.u8, dv: this.dv, stageBase: this.stageBase, guard: (p, n) => this.guard(p, n), guards: (p, bs, n, out, stride) => this.card.fw.crc16T10DifBlocks(p, bs, n, out, stride), difCheck: this.difCheck, status: 0, reason: "" };
   }
 
   /** QP qpn is served here with path MTU mtu (bytes, as the CM negotiated it). */

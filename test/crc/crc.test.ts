@@ -51,4 +51,17 @@ describe("CRC-32, CRC-32C and CRC-16 T10-DIF in firmware", () => {
       expect(c.fw.crc16T10DifOf(at, n), `crc16 n=${n}`).toBe(crc16Ref(b));
     }
   });
+
+  it("guards of many blocks in one call land big-endian at the PI stride, each the block's own T10-DIF CRC", () => {
+    const bs = 512, n = 9, stride = 8;
+    const b = new Uint8Array(bs * n).map((_, i) => (i * 31 + 7) & 0xff);
+    put(b);
+    const out = at + b.length + 64;
+    c.u8.fill(0xee, out, out + n * stride);
+    c.fw.crc16T10DifBlocks(at, bs, n, out, stride);
+    for (let i = 0; i < n; i++) {
+      expect((c.u8[out + i * stride]! << 8) | c.u8[out + i * stride + 1]!, `block ${i}`).toBe(crc16Ref(b.subarray(i * bs, (i + 1) * bs)));
+      expect(c.u8[out + i * stride + 2]).toBe(0xee); // the rest of each PI entry is left alone
+    }
+  });
 });
