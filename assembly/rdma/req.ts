@@ -327,7 +327,9 @@ export function rcService(qpn: u32): void {
     if (load<u32>(c + RCC_SQ_HEAD) != load<u32>(c + RCC_SQ_TAIL) || load<u32>(c + RCC_RQ_HEAD) != load<u32>(c + RCC_RQ_TAIL)) flushAll(qpn, c);
     return;
   }
-  ackFlush(qpn, c); // the receive batch is done: one ACK for what it accepted
+  // The receive batch is done: one ACK for what it accepted (only a QP that can still answer).
+  if (st == QpState.RTS || st == QpState.RTR) ackFlush(qpn, c);
+  else store<u32>(c + RCC_ACK_OWED, 0);
   if (st != QpState.RTS) return;
   const now = rcNow();
   if (load<u32>(c + RCC_RNR_WAIT) != 0) {

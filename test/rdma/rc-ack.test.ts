@@ -60,6 +60,19 @@ describe("RC responder on the wire", () => {
     expect(acks.map(psnOf)).toEqual([1003, 1007, 1009]);
   });
 
+  it("an ACK owed by a QP that leaves RTS/RTR before the batch ends (connection torn down) is not sent", async () => {
+    const p = await pair({ mtu: 256, ackEvery: 4, psnA: 1000 });
+    fill(p.a, 0, pattern(512, 1));
+    postSend(p.a, [{ op: R.WrOp.WRITE, wrid: 1, off: 0, len: 512, rkey: p.b.key, roff: 0x80000 }]);
+    p.a.c.fw.rdmaRcPoll(1024, 1000);
+    rxPush(p.b.c, txDrain(p.a.c));
+    p.b.c.fw.rdmaRxPoll(1024); // accepted: an ACK is owed, sent when the RC engine services the QP
+    expect(p.b.c.fw.rdmaQpModify(p.b.qpn, QpState.RESET, 0, 0, 0)).toBe(0);
+    p.b.c.fw.rdmaRcPoll(1024, 1000);
+    expect(txDrain(p.b.c)).toEqual([]);
+    expect(counters(p.b).rdma_rc_acks_sent ?? 0).toBe(0);
+  });
+
   it("a SEND larger than the receive buffer: NAK invalid request, REM_INV_REQ_ERR on the requester and its QP in ERR", async () => {
     const p = await pair({ mtu: 256 });
     postRecv(p.b, [{ wrid: 1, off: 0, len: 300 }]);
