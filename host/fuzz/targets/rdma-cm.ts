@@ -23,6 +23,7 @@
 import * as M from "../../../assembly/memmap.js";
 import * as W from "../../../assembly/rdma/wire.js";
 import * as CW from "../../../assembly/rdma/cm-wire.js";
+import * as R from "../../../assembly/rdma/rcdefs.js";
 import { FuzzCard, Finding, range, type Range } from "../card.js";
 import { ProgramCodec, type Op, type OpSpec } from "../program.js";
 import type { Rng } from "../rng.js";
@@ -197,7 +198,16 @@ class RdmaCmHarness implements Harness {
       { ...range(M.RXLOG_BASE, M.RXLOG_ENTRIES * M.RXLOG_ENTRY_SIZE, "receive result log"), lazy: true },
       range(M.QP_TABLE_BASE, M.MR_TABLE_BASE - M.QP_TABLE_BASE, "QP table, CM control and connections"),
       // The CM hands each connected QP (QPN 0x10 and up) to the RC engine: rcEnable clears its block, the CM fills its descriptor.
-      range(M.RCQ_BASE + 0x10 * M.RCQ_SIZE, (M.MAX_QPS - 0x10) * M.RCQ_SIZE, "RC blocks of the CM's QPs"),
+      // The baseline's connected QPs get their whole block back; the others only their control words (RCC_ON and the rest):
+      // their queues are cleared by rcEnable before any use, so copying 32 KiB per QP per input would only cost time.
+      ...Array.from({ length: M.MAX_QPS - 0x10 }, (_, i): Range => {
+        const qpn = 0x10 + i, base = M.RCQ_BASE + qpn * M.RCQ_SIZE;
+        return h.baseQps.has(qpn) ? range(base, M.RCQ_SIZE, `RC block of QP ${qpn}`) : range(base, R.RCQ_SQ, `RC control words of QP ${qpn}`);
+      }),
+      ...Array.from({ length: M.MAX_QPS - 0x10 }, (_, i): Range[] => {
+        const qpn = 0x10 + i, base = M.RCQ_BASE + qpn * M.RCQ_SIZE;
+        return h.baseQps.has(qpn) ? [] : [{ ...range(base + R.RCQ_SQ, M.RCQ_SIZE - R.RCQ_SQ, `RC queues of QP ${qpn} (cleared by rcEnable before use)`), lazy: true }];
+      }).flat(),
     ];
     const canaries = [
       range(g.base, g.size, "guest RAM"),
