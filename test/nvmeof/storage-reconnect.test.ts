@@ -6,8 +6,7 @@
 import { describe, it, expect } from "vitest";
 import { BlkOp } from "../../host/guest/driver.js";
 import * as F from "../../assembly/nvmeof/defs.js";
-import { pattern } from "./target.js";
-import { reconnectWorld, BS } from "../target/reconnect-world.js";
+import { reconnectWorld, mixedIo } from "../target/reconnect-world.js";
 
 const setup = () => reconnectWorld("connectors");
 
@@ -19,28 +18,16 @@ const CASES: [string, number[]][] = [
 
 describe("reconnecting baseline against the storage-side NIC and its controllers", () => {
   for (const [what, qids] of CASES) it(`the target drops ${what} (DREQ) with reads and writes in flight: reconnect, resubmit, every IO once and verified`, async () => {
-    const { host, nicCard, nic, backend, drv, g, step, s, ctrl } = await setup();
-    const ios: { op: BlkOp; lba: number; gpa: number; data: Uint8Array }[] = [];
-    for (let i = 0; i < 16; i++) {
-      const lba = 128 * i, data = pattern(8192, 900 + i), gpa = g.alloc(8192, 4096), op = i % 2 ? BlkOp.WRITE : BlkOp.READ;
-      if (op === BlkOp.READ) backend.write(lba, data);
-      else g.u8.set(data, gpa);
-      ios.push({ op, lba, gpa, data });
-      expect(drv.submit(op, lba, 16, gpa, i)).toBe(true);
-    }
-    drv.kick();
-    const done = new Map<number, number>();
-    const reap = () => drv.reap((tag, st) => { expect(done.has(tag)).toBe(false); done.set(tag, st); });
+    const w = await setup();
+    const { host, nicCard, nic, backend, drv, g, step, s, ctrl } = w;
+    const { done, reap, verify } = mixedIo(w, 900);
     for (let i = 0; i < 4; i++) { step(); reap(); } // capsules out, the controllers at work
     expect(done.size).toBeLessThan(16);
     const cntlid = ctrl.cntlid;
     for (const qid of qids) expect(nicCard.fw.rdmaCmDisconnect(nic.bindings().find((b) => b.qid === qid)!.id)).toBe(0);
     for (let i = 0; i < 20_000 && done.size < 16; i++) { step(); reap(); }
     expect([...done.values()]).toEqual(Array(16).fill(0));
-    for (const x of ios) {
-      const got = x.op === BlkOp.READ ? g.u8.subarray(x.gpa, x.gpa + 8192) : backend.bytes.subarray(x.lba * BS, x.lba * BS + 8192);
-      expect(Buffer.compare(got, x.data)).toBe(0);
-    }
+    verify();
     for (let i = 0; i < 500; i++) { step(); expect(drv.reap(() => {})).toBe(0); }
     expect(host.inFlight()).toBe(0);
     const st = s.rec!.stats();

@@ -5,36 +5,23 @@
 import { describe, it, expect } from "vitest";
 import { BlkOp } from "../../host/guest/driver.js";
 import * as F from "../../assembly/nvmeof/defs.js";
-import { pattern } from "./nvmf.js";
-import { reconnectWorld, BS } from "./reconnect-world.js";
+import { reconnectWorld, mixedIo, BS } from "./reconnect-world.js";
 
 const setup = () => reconnectWorld("reconnect");
 
 
 describe("baseline: a lost controller's connections are torn down and the host reconnects", () => {
   it("linkDown(A) with reads and writes in flight: DREQ, reconnect to B, resubmit, every IO once and verified; A back later takes new connections again", async () => {
-    const { host, nic, backend, drv, g, step, s, ctrl } = await setup();
+    const w = await setup();
+    const { host, nic, backend, drv, g, step, s, ctrl } = w;
     const a = nic.bindings().find((b) => b.qid === 1)!.controller;
-    const ios: { op: BlkOp; lba: number; gpa: number; data: Uint8Array }[] = [];
-    for (let i = 0; i < 16; i++) {
-      const lba = 128 * i, data = pattern(8192, 700 + i), gpa = g.alloc(8192, 4096), op = i % 2 ? BlkOp.WRITE : BlkOp.READ;
-      if (op === BlkOp.READ) backend.write(lba, data);
-      else g.u8.set(data, gpa);
-      ios.push({ op, lba, gpa, data });
-      expect(drv.submit(op, lba, 16, gpa, i)).toBe(true);
-    }
-    drv.kick();
-    const done = new Map<number, number>();
-    const reap = () => drv.reap((tag, st) => { expect(done.has(tag)).toBe(false); done.set(tag, st); });
+    const { done, reap, verify } = mixedIo(w, 700);
     for (let i = 0; i < 4; i++) { step(); reap(); }
     expect(done.size).toBeLessThan(16);
     nic.linkDown(a);
     for (let i = 0; i < 20_000 && done.size < 16; i++) { step(); reap(); }
     expect([...done.values()]).toEqual(Array(16).fill(0));
-    for (const x of ios) {
-      const got = x.op === BlkOp.READ ? g.u8.subarray(x.gpa, x.gpa + 8192) : backend.bytes.subarray(x.lba * BS, x.lba * BS + 8192);
-      expect(Buffer.compare(got, x.data)).toBe(0);
-    }
+    verify();
     const f = nic.failovers();
     expect(f).toMatchObject({ mode: "reconnect", takeovers: 0, commandsMoved: 0 });
     expect(f.disconnects).toBeGreaterThanOrEqual(1);

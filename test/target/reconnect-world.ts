@@ -1,5 +1,7 @@
 // The reconnect rig shared by the baseline and the host-side reconnect tests.
 import { expect } from "vitest";
+import { BlkOp } from "../../host/guest/driver.js";
+import { pattern } from "./nvmf.js";
 import { Card } from "../../host/card.js";
 import { Fabric } from "../../host/fabric/fabric.js";
 import { VirtioBlkPci } from "../../host/pcie/virtio-pci.js";
@@ -47,4 +49,33 @@ export async function reconnectWorld(mode: "connectors" | "reconnect") {
   attachDisk(host, 0, ctrl.ioQueues[0]!, ctrl.ns, ctrl.maxTransfer);
   s.rec = new NvmfReconnector({ card: host, target, hostnqn, controllers: [ctrl] });
   return { host, nicCard, nic, backend, drv, g, step, s, ctrl };
+}
+
+type World = Awaited<ReturnType<typeof reconnectWorld>>;
+
+/**
+ * 16 mixed 8 KiB IOs in flight (odd ones write, even ones read data put on the backend first).
+ * `reap()` records each completion, failing the test on a second one; `verify()` checks every
+ * read landed in guest RAM and every write in the backend.
+ */
+export function mixedIo(w: World, seed: number) {
+  const { drv, g, backend } = w;
+  const ios: { op: BlkOp; lba: number; gpa: number; data: Uint8Array }[] = [];
+  for (let i = 0; i < 16; i++) {
+    const lba = 128 * i, data = pattern(8192, seed + i), gpa = g.alloc(8192, 4096), op = i % 2 ? BlkOp.WRITE : BlkOp.READ;
+    if (op === BlkOp.READ) backend.write(lba, data);
+    else g.u8.set(data, gpa);
+    ios.push({ op, lba, gpa, data });
+    expect(drv.submit(op, lba, 16, gpa, i)).toBe(true);
+  }
+  drv.kick();
+  const done = new Map<number, number>();
+  const reap = () => drv.reap((tag, st) => { expect(done.has(tag)).toBe(false); done.set(tag, st); });
+  const verify = () => {
+    for (const x of ios) {
+      const got = x.op === BlkOp.READ ? g.u8.subarray(x.gpa, x.gpa + 8192) : backend.bytes.subarray(x.lba * BS, x.lba * BS + 8192);
+      expect(Buffer.compare(got, x.data)).toBe(0);
+    }
+  };
+  return { done, reap, verify };
 }
