@@ -241,3 +241,18 @@ export const TRACE_END: u32 = TRACE_RING + TRACE_ENTRIES * TRACE_ENTRY_SIZE; // 
 // release and debug builds never touch it. Literal values: the asc transform reads them.
 export const FUZZ_COV_BASE: u32 = 0xf0000;
 export const FUZZ_COV_SIZE: u32 = 0x10000;
+// Dirty pages: the fuzz build marks every page (1 << FUZZ_DIRTY_SHIFT bytes) of card
+// memory the firmware stores to, once: a byte in FUZZ_DIRTY_MAP, and the page number
+// appended to FUZZ_DIRTY_LIST (word 0: how many were appended, possibly more than fit;
+// then the page numbers). host/fuzz/card.ts restores just those pages between inputs and
+// audits the ones outside the writable ranges, instead of copying and comparing every
+// range whole. Pages above the map's reach all count as its last page.
+export const FUZZ_DIRTY_SHIFT: u32 = 10;
+export const FUZZ_DIRTY_MAP: u32 = 0xe0000;
+export const FUZZ_DIRTY_MAP_SIZE: u32 = 0x10000; // one byte per page: 64 MiB of card memory
+export const FUZZ_DIRTY_LIST: u32 = 0xd0000;
+export const FUZZ_DIRTY_LIST_SIZE: u32 = 0x10000;
+// __fuzz_hits(bytes) lists the edges hit (as ids, u32 each) here and clears them from the
+// map: the host then reads a few hundred ids, not the whole map.
+export const FUZZ_HITS: u32 = 0xc0000;
+export const FUZZ_HITS_SIZE: u32 = 0x10000;

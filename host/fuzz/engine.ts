@@ -20,7 +20,7 @@ export interface FuzzOptions {
   saveCorpus?: string;
   /** Where findings go (default .fuzz/findings/, git-ignored). */
   artifacts?: string;
-  /** Full memory audit every this many runs (default 2048). */
+  /** Full memory audit every this many runs (default: the target's Harness.auditEvery, else 2048). */
   auditEvery?: number;
   /** Progress line sink (default stderr); called about every 2 s, and at 10/60/300/600 s. */
   log?: (line: string) => void;
@@ -56,6 +56,42 @@ export interface FuzzReport {
 export const FINDING_MAGIC = "wasm-dpu-fuzz 1";
 
 interface Entry { data: Uint8Array; fresh: number }
+
+/**
+ * The inputs since the last full audit, to find the one that broke it: copied into one
+ * preallocated arena, so the millions of children a run makes die young instead of being
+ * kept (and promoted, and swept) by the garbage collector. An input the arena has since
+ * overwritten is gone (get() returns undefined): 4 KiB per slot, at most 64 MiB.
+ */
+export class RecentInputs {
+  private readonly arena: Uint8Array;
+  private readonly start: Float64Array;
+  private readonly len: Uint32Array;
+  private written = 0;
+  constructor(readonly slots: number, bytes = Math.min(64 << 20, slots * 4096)) {
+    this.arena = new Uint8Array(bytes);
+    this.start = new Float64Array(slots).fill(-1);
+    this.len = new Uint32Array(slots);
+  }
+  /** Input number `run` (slot run % slots). */
+  put(run: number, input: Uint8Array): void {
+    const k = run % this.slots, cap = this.arena.length;
+    if (input.length > cap) { this.start[k] = -1; return; }
+    let at = this.written % cap;
+    if (at + input.length > cap) { this.written += cap - at; at = 0; } // never split an input
+    this.arena.set(input, at);
+    this.start[k] = this.written;
+    this.len[k] = input.length;
+    this.written += input.length;
+  }
+  /** Input number `run`, if still held. */
+  get(run: number): Uint8Array | undefined {
+    const k = run % this.slots, s = this.start[k]!;
+    if (s < 0 || this.written - s > this.arena.length) return undefined;
+    const at = s % this.arena.length;
+    return this.arena.slice(at, at + this.len[k]!);
+  }
+}
 
 /** First line of a finding's message with numbers masked: two findings are "the same" when these match. */
 export function signature(e: unknown): string {
@@ -138,8 +174,8 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
   const log = o.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const seen = new Uint8Array(h.mapSize);
   const corpus: Entry[] = [];
-  const auditEvery = o.auditEvery ?? 2048;
-  const recent: Uint8Array[] = [];
+  const auditEvery = o.auditEvery ?? h.auditEvery ?? 2048;
+  const recent = new RecentInputs(auditEvery);
   const marks = (o.marks ?? [1, 10, 30, 60, 120, 300, 600]).slice().sort((a, b) => a - b);
   const timeline: FuzzReport["timeline"] = [];
   let reached = 0, runs = 0, features = 0;
@@ -189,13 +225,12 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     const r = rng.below(20);
     if (r < 2) child = h.generate(rng);
     else if (r < 11) child = h.mutate(parent, rng, 1 + rng.small(3));
-    else if (r < 17) child = havoc(parent, rng, rng.chance(0.2) ? rng.pick(corpus).data : undefined);
-    else child = havoc(h.mutate(parent, rng), rng);
+    else if (r < 17) child = havoc(parent, rng, rng.chance(0.2) ? rng.pick(corpus).data : undefined, h.maxLen);
+    else child = havoc(h.mutate(parent, rng), rng, undefined, h.maxLen);
     runs++;
     const e = tryRun(child);
     if (e) return found(e, child);
-    recent.push(child);
-    if (recent.length > auditEvery) recent.shift();
+    recent.put(runs, child);
     const fresh = h.collect(seen), extra = h.collectFeatures?.(seen) ?? 0;
     features += extra;
     if (fresh > 0 || extra > 0) {
@@ -206,12 +241,14 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
     if (runs % auditEvery === 0) {
       try { h.fullAudit(); } catch (e0) {
         // a byte outside every window changed somewhere in the last batch: find the input
-        for (const inp of recent) {
+        for (let k = auditEvery - 1; k >= 0; k--) {
+          const inp = recent.get(runs - k); // oldest first
+          if (!inp) continue;
           h.restoreAll();
           const e1 = tryRun(inp) ?? (() => { try { h.fullAudit(); } catch (x) { return x; } return undefined; })();
           if (e1) return found(e1, inp);
         }
-        return found(e0, recent[recent.length - 1]!);
+        return found(e0, recent.get(runs) ?? corpus[0]!.data);
       }
     }
     if ((runs & 63) === 0) {
@@ -223,7 +260,7 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzReport> 
       }
     }
   }
-  try { h.fullAudit(); } catch (e) { return found(e, recent[recent.length - 1] ?? corpus[0]!.data); }
+  try { h.fullAudit(); } catch (e) { return found(e, recent.get(runs) ?? corpus[0]!.data); }
   const s = elapsed();
   while (markAt < marks.length && s >= marks[markAt]!) { timeline.push({ seconds: marks[markAt]!, runs, reached, ...feat() }); markAt++; }
   if (o.distill) {

@@ -162,8 +162,9 @@ const INTERESTING_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x10000, 0x100
 
 /** Byte-level havoc (AFL style): flips, boundary values, arithmetic, block insert/delete/copy, splice. */
 export function havoc(input: Uint8Array, rng: Rng, other?: Uint8Array, maxLen = 1024): Uint8Array {
-  let buf = new Uint8Array(maxLen + 64);
   let n = Math.min(input.length, maxLen);
+  // room to grow by a few inserts (at most maxLen): a whole maxLen buffer per call costs more than a small input's run
+  const buf = new Uint8Array(Math.min(maxLen, n + 256) + 64);
   buf.set(input.subarray(0, n));
   const insert = (at: number, src: Uint8Array) => {
     const len = Math.min(src.length, buf.length - n);
@@ -186,12 +187,12 @@ export function havoc(input: Uint8Array, rng: Rng, other?: Uint8Array, maxLen = 
       case 9: if (n > 1) { const from = rng.below(n), len = 1 + rng.small(Math.min(64, n - from) - 1), to = rng.below(n); buf.copyWithin(to, from, Math.min(from + len, from + n - to)); } break;
       case 10: if (other && other.length > 1 && n > 1) {
         const cut = Math.min(rng.below(n), maxLen), cut2 = rng.below(other.length);
-        const tail = other.subarray(cut2, Math.min(other.length, cut2 + maxLen - cut));
+        const tail = other.subarray(cut2, Math.min(other.length, cut2 + Math.min(maxLen, buf.length) - cut));
         buf.set(tail, cut);
         n = cut + tail.length;
       } break;
     }
   }
   if (n > maxLen) n = maxLen;
-  return buf.slice(0, n);
+  return buf.subarray(0, n);
 }

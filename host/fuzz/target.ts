@@ -3,6 +3,7 @@
 // coverage feedback. Adding a target is one file under host/fuzz/targets/ plus one
 // line in host/fuzz/targets/index.ts.
 import type { Rng } from "./rng.js";
+import type { FuzzCard } from "./card.js";
 
 export interface Harness {
   /** Feedback points the target can reach (firmware edges in the fuzz build). */
@@ -23,16 +24,28 @@ export interface Harness {
    * input that reaches one is kept like one that reaches a new edge; "reached" counts edges only.
    */
   collectFeatures?(seen: Uint8Array): number;
+  /** Longest input the engine's byte-level havoc makes (default 1024). */
+  readonly maxLen?: number;
   /** Size of the `seen` map. */
   readonly mapSize: number;
   /** The expensive oracle (all card memory) — run periodically and on every replay. */
   fullAudit(): void;
+  /**
+   * Inputs between full audits, when the target's own per-input audit already covers what
+   * the full one would (the fuzz build's dirty-page audit, with no host code writing card
+   * memory); the engine's default otherwise.
+   */
+  readonly auditEvery?: number;
   /** Reached / total feedback points per firmware source file (or per function). */
   byFile?(seen: Uint8Array, perFunction?: boolean): Record<string, [number, number]>;
   /** The input as the runner reads it, one line per operation (for --replay --verbose). */
   explain?(input: Uint8Array): string[];
   /** Back to the baseline including bytes no input may change (before re-running to find a culprit). */
   restoreAll(): void;
+  /** Back to the baseline as run() begins (targets on a FuzzCard; tests check it leaves no byte behind). */
+  reset?(): void;
+  /** The card under test (targets on a FuzzCard). */
+  readonly fc?: FuzzCard;
 }
 
 export interface TargetOptions {

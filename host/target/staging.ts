@@ -9,6 +9,7 @@ export class StageAllocator {
   private readonly offs: number[] = [];
   private readonly lens: number[] = [];
   private used = 0;
+  private hw = 0;
 
   constructor(readonly size: number) {
     if (size <= 0 || size % STAGE_ALIGN !== 0) throw new RangeError(`staging: size ${size} is not a positive multiple of ${STAGE_ALIGN}`);
@@ -18,6 +19,9 @@ export class StageAllocator {
 
   /** Bytes handed out and not freed. */
   get inUse(): number { return this.used; }
+
+  /** End of the furthest region ever handed out: the window's bytes a controller may have written (the fuzz harness restores them). */
+  get highWater(): number { return this.hw; }
 
   /** The rounded size alloc(n) takes. */
   static rounded(n: number): number { return Math.ceil(Math.max(n, 1) / STAGE_ALIGN) * STAGE_ALIGN; }
@@ -32,6 +36,7 @@ export class StageAllocator {
       if (len === want) { this.offs.splice(i, 1); this.lens.splice(i, 1); }
       else { this.offs[i] = off + want; this.lens[i] = len - want; }
       this.used += want;
+      if (off + want > this.hw) this.hw = off + want;
       return off;
     }
     return -1;

@@ -266,9 +266,8 @@ class DpuRxHarness implements Harness {
   }
 
   // ---- running ----
-  run(input: Uint8Array): void {
-    const fc = this.fc, card = fc.card, fw = card.fw, dv = card.dv, u8 = fc.u8;
-    const base = (fc as unknown as { baseline: Uint8Array }).baseline;
+  reset(): void {
+    const u8 = this.fc.u8, base = (this.fc as unknown as { baseline: Uint8Array }).baseline;
     this.rx.restore();
     for (const { q } of this.queues) {
       for (let i = 0; i < M.NVMF_DEPTH; i++) {
@@ -277,6 +276,11 @@ class DpuRxHarness implements Harness {
       }
     }
     this.now = this.t0;
+  }
+
+  run(input: Uint8Array): void {
+    const fc = this.fc, card = fc.card, fw = card.fw, dv = card.dv, u8 = fc.u8;
+    this.reset();
     const p = this.codec.decode(input);
     this.rx.begin();
     const next = new Map<number, number>();

@@ -153,7 +153,7 @@ class NvmeHarness implements Harness {
     const ops: Op[] = [];
     const rounds = 1 + rng.small(3);
     for (let r = 0; r < rounds; r++) {
-      if (rng.chance(0.1)) ops.push(...this.reset(rng, tails, heads));
+      if (rng.chance(0.1)) ops.push(...this.controllerReset(rng, tails, heads));
       ops.push(...this.commands(rng, fi, tails, heads, 1 + rng.small(6)));
     }
     if (rng.chance(0.05)) ops.splice(rng.below(ops.length + 1), 0, this.codec.op("reg", R.NVME_REG_CC, rng.pick([0, 0x460000, 0x464001, 0x460001])));
@@ -165,7 +165,7 @@ class NvmeHarness implements Harness {
    * admin queue attributes or an odd CC (shutdown, wrong entry sizes, page size): the
    * admin queue then starts again at slot 0 and the I/O queues are gone.
    */
-  private reset(rng: Rng, tails: number[], heads: number[]): Op[] {
+  private controllerReset(rng: Rng, tails: number[], heads: number[]): Op[] {
     const c = this.codec, ops: Op[] = [c.op("reg", R.NVME_REG_CC, rng.chance(0.8) ? 0 : rng.pick([0x4000, 0x8000]))];
     if (rng.chance(0.3)) ops.push(c.op("reg", R.NVME_REG_AQA, rng.pick([(QSIZE - 1) | ((QSIZE - 1) << 16), 0, 0x0fff0fff, 1 | (1 << 16)])));
     if (rng.chance(0.2)) ops.push(c.op("reg", rng.pick([R.NVME_REG_ASQ, R.NVME_REG_ACQ]), rng.pick([0, PAGE, GUEST_BYTES - PAGE, GUEST_BYTES, 0xfffff000])));
@@ -243,12 +243,16 @@ class NvmeHarness implements Harness {
   }
 
   // ---- running ----
+  reset(): void {
+    this.fc.restore();
+    this.hostDisk.bytes.set(this.hostDiskBaseline);
+    this.fc.card.now = 0;
+    for (const fi of this.funcs) fi.dev.state = CtrlState.READY;
+  }
+
   run(input: Uint8Array): void {
     const fc = this.fc, card = fc.card, g = this.g;
-    fc.restore();
-    this.hostDisk.bytes.set(this.hostDiskBaseline);
-    card.now = 0;
-    for (const fi of this.funcs) fi.dev.state = CtrlState.READY;
+    this.reset();
     const p = this.codec.decode(input);
     const f = p.header[0]! & 1;
     const fi = this.funcs[f]!, dev = fi.dev;

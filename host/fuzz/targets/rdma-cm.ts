@@ -289,10 +289,14 @@ class RdmaCmHarness implements Harness {
   }
 
   // ---- running ----
+  reset(): void {
+    this.rx.restore();
+    this.now = this.baseNow;
+  }
+
   run(input: Uint8Array): void {
     const fc = this.fc, card = fc.card, fw = card.fw, dv = card.dv, rx = this.rx;
-    rx.restore();
-    this.now = this.baseNow;
+    this.reset();
     const p = this.codec.decode(input);
     rx.begin();
     for (let q = 0; q < M.MAX_QPS; q++) this.qpBefore[q] = fw.rdmaQpState(q);

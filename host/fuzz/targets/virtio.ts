@@ -243,11 +243,15 @@ class VirtioHarness implements Harness {
   }
 
   // ---- running ----
+  reset(): void {
+    this.fc.restore();
+    this.hostDisk.bytes.set(this.hostDiskBaseline);
+    this.fc.card.now = 0;
+  }
+
   run(input: Uint8Array): void {
     const fc = this.fc, card = fc.card, fw = card.fw, g = this.g;
-    fc.restore();
-    this.hostDisk.bytes.set(this.hostDiskBaseline);
-    card.now = 0;
+    this.reset();
     const p = this.codec.decode(input);
     const cfg = p.header[0]!;
     const qsize = (this.packed ? PACKED_SIZES : SPLIT_SIZES)[cfg & 7]!;
