@@ -30,6 +30,8 @@ const BENCHES: { id: string; run: (o: BenchOptions) => Promise<Figure> }[] = [
   { id: "fuzz-virtio-split", run: benchFuzz("virtio-split") },
   { id: "fuzz-virtio-packed", run: benchFuzz("virtio-packed") },
   { id: "fuzz-nvme", run: benchFuzz("nvme") },
+  { id: "fuzz-roce-frame", run: benchFuzz("roce-frame") },
+  { id: "fuzz-roce-rx", run: benchFuzz("roce-rx") },
   { id: "tx", run: benchTx },
   { id: "fabric-64", run: benchFabric(64) },
   { id: "fabric-4k", run: benchFabric(4096 + 58) },

@@ -1,7 +1,8 @@
 // `npm run bench -- --only fuzz-<target>`: executions per second of one fuzz target
 // (run from the baseline, every oracle, coverage collected) on a fixed set of seeded
-// inputs, beside the same inputs on the release build (no edge map): the ratio is
-// what the instrumentation costs.
+// inputs, beside the same inputs on the release build (no edge map, no dirty-page list,
+// so writable ranges are copied and compared whole): the ratio is what the
+// instrumentation costs, less what the dirty-page restore saves.
 import { loadFirmware } from "../loader.js";
 import { compare, type BenchOptions, type Figure } from "../bench/harness.js";
 import { findTarget } from "./targets/index.js";
@@ -22,6 +23,6 @@ export function benchFuzz(name: string): (o: BenchOptions) => Promise<Figure> {
     let i = 0, j = 0;
     return compare(`fuzz ${name}: executions/s (run, oracles, coverage), fuzz build`, "exec/s",
       () => { fuzzed.run(inputs[i++ & 255]!); fuzzed.collect(seen); return 1; },
-      "same inputs on the release build (no edge map)", () => { plain.run(inputs[j++ & 255]!); plain.collect(seen); return 1; }, o);
+      "same inputs on the release build (no edge map, no dirty-page list)", () => { plain.run(inputs[j++ & 255]!); plain.collect(seen); return 1; }, o);
   };
 }

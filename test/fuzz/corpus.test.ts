@@ -12,10 +12,11 @@ import { Finding } from "../../host/fuzz/card.js";
 import { Rng } from "../../host/fuzz/rng.js";
 import type { Harness, Target } from "../../host/fuzz/target.js";
 import * as M from "../../assembly/memmap.js";
+import { Counter } from "../../assembly/counters.js";
 import { StorageController } from "../../host/target/controller.js";
 
 // what each corpus reaches at least (it reached more when it was distilled)
-const FLOOR: Record<string, number> = { "virtio-split": 300, "virtio-packed": 300, nvme: 450, scenario: 30, "roce-rx": 550, "rdma-cm": 450, "nvmf-capsule": 700, "dpu-rx": 700 };
+const FLOOR: Record<string, number> = { "virtio-split": 300, "virtio-packed": 300, nvme: 450, scenario: 30, "roce-rx": 550, "roce-frame": 550, "rdma-cm": 450, "nvmf-capsule": 700, "dpu-rx": 700 };
 const quiet = { log: () => {}, corpus: "/nonexistent", artifacts: mkdtempSync(join(tmpdir(), "fuzz-")) };
 
 describe.each(TARGETS.map((t) => [t.name, t] as [string, Target]))("fuzz target %s", (name, t) => {
@@ -82,6 +83,24 @@ describe("fuzz machinery", () => {
     expect(() => h.fullAudit()).toThrow(/memory: card memory outside every writable range: byte at card offset/);
     h.restoreAll();
     expect(() => { h.run(input); h.fullAudit(); }).not.toThrow();
+  });
+
+  it("roce-frame: field mutations still get past the IPv4 checksum and the ICRC, byte havoc does not", async () => {
+    const h = await findTarget("roce-frame")!.create() as Harness & Required<Pick<Harness, "fc">>;
+    const rng = new Rng(4);
+    const drops = (inputs: Uint8Array[]) => {
+      // every run starts from the baseline's counters: the difference is that frame's drops
+      const c0 = h.fc.counter(Counter.err_rdma_bad_icrc) + h.fc.counter(Counter.err_rdma_bad_ip_checksum);
+      let n = 0;
+      for (const inp of inputs) { h.run(inp); n += h.fc.counter(Counter.err_rdma_bad_icrc) + h.fc.counter(Counter.err_rdma_bad_ip_checksum) - c0; }
+      return n / inputs.length;
+    };
+    const parents = Array.from({ length: 200 }, () => h.generate(rng));
+    const mutated = parents.map((p) => h.mutate(p, rng));
+    // a byte after the BTH (extension headers, payload) changed behind the ICRC's back
+    const flipped = parents.filter((p) => p.length > 58).map((p) => { const b = p.slice(); b[54 + rng.below(b.length - 58)] ^= 1 + rng.below(255); return b; });
+    expect(drops(mutated)).toBeLessThan(0.25); // the fixups are skipped 15% of the time, on purpose
+    expect(drops(flipped)).toBeGreaterThan(0.9);
   });
 
   it("nvmf-capsule: a command the controllers never answer is a finding", async () => {

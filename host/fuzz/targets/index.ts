@@ -6,6 +6,7 @@ import { virtioTarget } from "./virtio.js";
 import { nvmeTarget } from "./nvme.js";
 import { scenarioTarget } from "./scenario.js";
 import { roceRxTarget } from "./roce-rx.js";
+import { roceFrameTarget } from "./roce-frame.js";
 import { rdmaCmTarget } from "./rdma-cm.js";
 import { nvmfCapsuleTarget } from "./nvmf-capsule.js";
 import { dpuRxTarget } from "./dpu-rx.js";
@@ -16,6 +17,7 @@ export const TARGETS: Target[] = [
   nvmeTarget,
   scenarioTarget,
   roceRxTarget,
+  roceFrameTarget,
   rdmaCmTarget,
   nvmfCapsuleTarget,
   dpuRxTarget,
