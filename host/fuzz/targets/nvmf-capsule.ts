@@ -98,6 +98,7 @@ class NvmfCapsuleHarness implements Harness {
   private key = 0; // the data region's (keyed SGLs)
   private lkey = 0; // the capsule and response buffers' (local)
   private ctrls: StorageController[] = [];
+  private readonly nsBytes = [new Uint8Array(NS_BYTES), new Uint8Array(NS_BYTES)];
   private now = 0;
   private caps = 0; // capsule buffers used this input
   /** Per queue: CIDs sent (count), responses by CID (count), a host completion failed. */
@@ -162,16 +163,18 @@ class NvmfCapsuleHarness implements Harness {
     });
     const g = card.guests[0]!;
     for (let i = 0; i < g.size; i++) card.u8[g.base + i] = (i * 13 + 7) & 0xff;
-    const rcq = (qpn: number) => range(fw.rdmaRcBlock(qpn) - R.RCQ_CTRL, R.RCQ_END, `RC queues of QP ${qpn}`);
+    // only the firmware writes these (the host's send queue entries: send() says so)
+    const fwOnly = (base: number, size: number, what: string): Range => ({ ...range(base, size, what), tracked: true });
+    const rcq = (qpn: number) => fwOnly(fw.rdmaRcBlock(qpn) - R.RCQ_CTRL, R.RCQ_END, `RC queues of QP ${qpn}`);
     const lazy = (r: Range): Range => ({ ...r, lazy: true });
     const writable: Range[] = [
-      range(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
-      range(M.NET_TX_CTRL, 64, "TX ring control"), lazy(range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots")),
+      fwOnly(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
+      fwOnly(M.NET_TX_CTRL, 64, "TX ring control"), lazy(range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots")),
       range(M.NET_RX_CTRL, 64, "RX ring control"), lazy(range(M.NET_RX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "RX ring slots")),
       lazy(range(CRC_LANE_TMP, M.RDMA_CTRL - CRC_LANE_TMP, "CRC kernel's lane spill")),
-      range(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
+      fwOnly(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
       lazy(range(M.RXLOG_BASE, M.RXLOG_ENTRIES * M.RXLOG_ENTRY_SIZE, "receive result log")),
-      range(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
+      fwOnly(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
       ...PAIRS.flat().map(rcq),
       range(M.NIC_BASE, M.NIC_GLOBALS_SIZE, "NIC globals"),
       // The controllers (TypeScript) write their blocks and rings: copied back whole. They write
@@ -315,6 +318,7 @@ class NvmfCapsuleHarness implements Harness {
     const tail = dv.getUint32(blk + R.RCC_SQ_TAIL, true);
     const e = blk - R.RCQ_CTRL + R.RCQ_SQ + (tail % R.RC_SQ_DEPTH) * R.SWQE_SIZE;
     card.u8.fill(0, e, e + R.SWQE_SIZE);
+    this.fc.hostWrote(e, R.SWQE_SIZE);
     dv.setBigUint64(e + R.SWQE_WRID, BigInt(0x10000 + cid), true);
     dv.setUint32(e + R.SWQE_OP, R.WrOp.SEND, true);
     dv.setUint32(e + R.SWQE_LKEY, this.lkey, true);
@@ -411,7 +415,9 @@ class NvmfCapsuleHarness implements Harness {
     const hdr = p.header[0]!;
     const protection = (hdr & 2) !== 0;
     fw.nicSetFlags((hdr & 4 ? 0 : N.NGF_TAIL_FAST_PATH) | (hdr & 8 ? 0 : N.NGF_DIF_CHECK));
-    const sub = new Subsystem([new MemoryBackend(new Uint8Array(NS_BYTES), 512), new MemoryBackend(new Uint8Array(NS_BYTES), 4096)], { protection });
+    // the namespaces start empty: two arrays zeroed per input, not allocated (64 KiB buffers per input kept the GC busy)
+    for (const b of this.nsBytes) b.fill(0);
+    const sub = new Subsystem([new MemoryBackend(this.nsBytes[0]!, 512), new MemoryBackend(this.nsBytes[1]!, 4096)], { protection });
     this.ctrls = [0, 1].map((k) => new StorageController(k, card, sub, { difCheck: (hdr & 8) === 0 }));
     PAIRS.forEach(([, t], k) => this.ctrls[k]!.bindQp(t, MTU));
     this.caps = 0;
