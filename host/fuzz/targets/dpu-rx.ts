@@ -193,25 +193,27 @@ class DpuRxHarness implements Harness {
     const f = dev.func;
     const qent = M.QUEUE_TABLE_BASE + f * M.MAX_QUEUES * M.QUEUE_ENTRY_SIZE;
     const lazy = (r: Range): Range => ({ ...r, lazy: true });
+    // only the firmware writes these; the guest driver (TypeScript) writes the VM's RAM, its BAR and doorbells (copied whole)
+    const fwOnly = (base: number, size: number, what: string): Range => ({ ...range(base, size, what), tracked: true });
     const writable: Range[] = [
-      range(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
-      range(qent, M.MAX_QUEUES * M.QUEUE_ENTRY_SIZE, "the virtio function's queue state"),
+      fwOnly(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
+      fwOnly(qent, M.MAX_QUEUES * M.QUEUE_ENTRY_SIZE, "the virtio function's queue state"),
       range(M.DOORBELL_BASE, M.IRQ_STATE_BASE - M.DOORBELL_BASE, "doorbells, polling, irq out"),
       range(M.IRQ_STATE_BASE + f * M.MAX_VECTORS * M.IRQ_ENTRY_SIZE, M.MAX_VECTORS * M.IRQ_ENTRY_SIZE, "the function's irq state"),
       range(M.BAR_BASE + f * M.BAR_SIZE, M.BAR_SIZE, "the function's BAR"),
-      range(M.SHADOW_BASE + f * M.MAX_QUEUES * M.SHADOW_QUEUE_SIZE, M.SHADOW_QUEUE_SIZE, "the function's shadow ring"),
-      range(M.SCRATCH_BASE + f * M.SCRATCH_FUNC_SIZE, M.SCRATCH_FUNC_SIZE, "the function's scratch"),
-      range(M.NET_TX_CTRL, 64, "TX ring control"), lazy(range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots")),
+      fwOnly(M.SHADOW_BASE + f * M.MAX_QUEUES * M.SHADOW_QUEUE_SIZE, M.SHADOW_QUEUE_SIZE, "the function's shadow ring"),
+      fwOnly(M.SCRATCH_BASE + f * M.SCRATCH_FUNC_SIZE, M.SCRATCH_FUNC_SIZE, "the function's scratch"),
+      fwOnly(M.NET_TX_CTRL, 64, "TX ring control"), lazy(range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots")),
       range(M.NET_RX_CTRL, 64, "RX ring control"), lazy(range(M.NET_RX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "RX ring slots")),
       lazy(range(CRC_LANE_TMP, M.RDMA_CTRL - CRC_LANE_TMP, "CRC kernel's lane spill")),
-      range(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
+      fwOnly(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
       lazy(range(M.RXLOG_BASE, M.RXLOG_ENTRIES * M.RXLOG_ENTRY_SIZE, "receive result log")),
-      range(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
-      ...h.queues.map(({ qpn }) => range(card.fw.rdmaRcBlock(qpn), M.RCQ_SIZE, `RC queues of QP ${qpn}`)),
-      range(M.NVMF_BASE, M.NVMF_MAX_QUEUES * M.NVMF_QUEUE_ENTRY_SIZE, "fabric queue entries"),
+      fwOnly(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
+      ...h.queues.map(({ qpn }) => fwOnly(card.fw.rdmaRcBlock(qpn), M.RCQ_SIZE, `RC queues of QP ${qpn}`)),
+      fwOnly(M.NVMF_BASE, M.NVMF_MAX_QUEUES * M.NVMF_QUEUE_ENTRY_SIZE, "fabric queue entries"),
       // capsule slots: the SQEs are written before they are sent; their state (META) is restored by run()
       ...h.queues.map(({ q }) => lazy(range(M.NVMF_CAPSULES + q * M.NVMF_DEPTH * M.NVMF_CAPSULE_SLOT, M.NVMF_DEPTH * M.NVMF_CAPSULE_SLOT, `capsule slots of fabric queue ${q}`))),
-      ...h.queues.map(({ q }) => range(M.NVMF_RESPONSES + q * M.NVMF_DEPTH * M.NVMF_RESP_SLOT, M.NVMF_DEPTH * M.NVMF_RESP_SLOT, `response buffers of fabric queue ${q}`)),
+      ...h.queues.map(({ q }) => fwOnly(M.NVMF_RESPONSES + q * M.NVMF_DEPTH * M.NVMF_RESP_SLOT, M.NVMF_DEPTH * M.NVMF_RESP_SLOT, `response buffers of fabric queue ${q}`)),
       range(g.base, g.size, "the VM's RAM (registered whole for the fabric: keyed SGLs name it)"),
     ];
     h.fc.freeze(writable, [range(0, 4096, "firmware static data")]);
