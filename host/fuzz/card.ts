@@ -364,3 +364,5 @@ export class FuzzCard {
 
 /** [base, base+size) as a Range. */
 export const range = (base: number, size: number, what: string): Range => ({ base, end: base + size, what });
+/** [base, base+size) as a Range only the firmware writes (restored through the dirty pages). */
+export const tracked = (base: number, size: number, what: string): Range => ({ ...range(base, size, what), tracked: true });

@@ -13,6 +13,7 @@ import { Rng } from "../../host/fuzz/rng.js";
 import type { Harness, Target } from "../../host/fuzz/target.js";
 import * as M from "../../assembly/memmap.js";
 import { Counter } from "../../assembly/counters.js";
+import * as W from "../../assembly/rdma/wire.js";
 import { StorageController } from "../../host/target/controller.js";
 
 // what each corpus reaches at least (it reached more when it was distilled)
@@ -98,7 +99,12 @@ describe("fuzz machinery", () => {
     const parents = Array.from({ length: 200 }, () => h.generate(rng));
     const mutated = parents.map((p) => h.mutate(p, rng));
     // a byte after the BTH (extension headers, payload) changed behind the ICRC's back
-    const flipped = parents.filter((p) => p.length > 58).map((p) => { const b = p.slice(); b[54 + rng.below(b.length - 58)] ^= 1 + rng.below(255); return b; });
+    const after = W.ETH_HDR_LEN + W.IP_HDR_LEN + W.UDP_HDR_LEN + W.BTH_LEN; // the first byte after the BTH
+    const flipped = parents.filter((p) => p.length > after + W.ICRC_LEN).map((p) => {
+      const b = p.slice();
+      b[after + rng.below(b.length - after - W.ICRC_LEN)] ^= 1 + rng.below(255);
+      return b;
+    });
     expect(drops(mutated)).toBeLessThan(0.25); // the fixups are skipped 15% of the time, on purpose
     expect(drops(flipped)).toBeGreaterThan(0.9);
   });

@@ -36,7 +36,7 @@ import { RemoteStorage } from "../../remote.js";
 import { VirtioBlkPci } from "../../pcie/virtio-pci.js";
 import { VirtioBlkDriver } from "../../guest/virtio-blk.js";
 import { BlkOp } from "../../guest/driver.js";
-import { FuzzCard, Finding, range, loadFuzzFirmware, type Range } from "../card.js";
+import { FuzzCard, Finding, range, tracked, loadFuzzFirmware, type Range } from "../card.js";
 import { ProgramCodec, type Op, type OpSpec } from "../program.js";
 import type { Rng } from "../rng.js";
 import type { Harness, Target } from "../target.js";
@@ -194,26 +194,25 @@ class DpuRxHarness implements Harness {
     const qent = M.QUEUE_TABLE_BASE + f * M.MAX_QUEUES * M.QUEUE_ENTRY_SIZE;
     const lazy = (r: Range): Range => ({ ...r, lazy: true });
     // only the firmware writes these; the guest driver (TypeScript) writes the VM's RAM, its BAR and doorbells (copied whole)
-    const fwOnly = (base: number, size: number, what: string): Range => ({ ...range(base, size, what), tracked: true });
     const writable: Range[] = [
-      fwOnly(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
-      fwOnly(qent, M.MAX_QUEUES * M.QUEUE_ENTRY_SIZE, "the virtio function's queue state"),
+      tracked(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
+      tracked(qent, M.MAX_QUEUES * M.QUEUE_ENTRY_SIZE, "the virtio function's queue state"),
       range(M.DOORBELL_BASE, M.IRQ_STATE_BASE - M.DOORBELL_BASE, "doorbells, polling, irq out"),
       range(M.IRQ_STATE_BASE + f * M.MAX_VECTORS * M.IRQ_ENTRY_SIZE, M.MAX_VECTORS * M.IRQ_ENTRY_SIZE, "the function's irq state"),
       range(M.BAR_BASE + f * M.BAR_SIZE, M.BAR_SIZE, "the function's BAR"),
-      fwOnly(M.SHADOW_BASE + f * M.MAX_QUEUES * M.SHADOW_QUEUE_SIZE, M.SHADOW_QUEUE_SIZE, "the function's shadow ring"),
-      fwOnly(M.SCRATCH_BASE + f * M.SCRATCH_FUNC_SIZE, M.SCRATCH_FUNC_SIZE, "the function's scratch"),
-      fwOnly(M.NET_TX_CTRL, 64, "TX ring control"), lazy(range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots")),
+      tracked(M.SHADOW_BASE + f * M.MAX_QUEUES * M.SHADOW_QUEUE_SIZE, M.SHADOW_QUEUE_SIZE, "the function's shadow ring"),
+      tracked(M.SCRATCH_BASE + f * M.SCRATCH_FUNC_SIZE, M.SCRATCH_FUNC_SIZE, "the function's scratch"),
+      tracked(M.NET_TX_CTRL, 64, "TX ring control"), lazy(range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots")),
       range(M.NET_RX_CTRL, 64, "RX ring control"), lazy(range(M.NET_RX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "RX ring slots")),
       lazy(range(CRC_LANE_TMP, M.RDMA_CTRL - CRC_LANE_TMP, "CRC kernel's lane spill")),
-      fwOnly(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
+      tracked(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
       lazy(range(M.RXLOG_BASE, M.RXLOG_ENTRIES * M.RXLOG_ENTRY_SIZE, "receive result log")),
-      fwOnly(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
-      ...h.queues.map(({ qpn }) => fwOnly(card.fw.rdmaRcBlock(qpn), M.RCQ_SIZE, `RC queues of QP ${qpn}`)),
-      fwOnly(M.NVMF_BASE, M.NVMF_MAX_QUEUES * M.NVMF_QUEUE_ENTRY_SIZE, "fabric queue entries"),
+      tracked(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
+      ...h.queues.map(({ qpn }) => tracked(card.fw.rdmaRcBlock(qpn), M.RCQ_SIZE, `RC queues of QP ${qpn}`)),
+      tracked(M.NVMF_BASE, M.NVMF_MAX_QUEUES * M.NVMF_QUEUE_ENTRY_SIZE, "fabric queue entries"),
       // capsule slots: the SQEs are written before they are sent; their state (META) is restored by run()
       ...h.queues.map(({ q }) => lazy(range(M.NVMF_CAPSULES + q * M.NVMF_DEPTH * M.NVMF_CAPSULE_SLOT, M.NVMF_DEPTH * M.NVMF_CAPSULE_SLOT, `capsule slots of fabric queue ${q}`))),
-      ...h.queues.map(({ q }) => fwOnly(M.NVMF_RESPONSES + q * M.NVMF_DEPTH * M.NVMF_RESP_SLOT, M.NVMF_DEPTH * M.NVMF_RESP_SLOT, `response buffers of fabric queue ${q}`)),
+      ...h.queues.map(({ q }) => tracked(M.NVMF_RESPONSES + q * M.NVMF_DEPTH * M.NVMF_RESP_SLOT, M.NVMF_DEPTH * M.NVMF_RESP_SLOT, `response buffers of fabric queue ${q}`)),
       range(g.base, g.size, "the VM's RAM (registered whole for the fabric: keyed SGLs name it)"),
     ];
     h.fc.freeze(writable, [range(0, 4096, "firmware static data")]);

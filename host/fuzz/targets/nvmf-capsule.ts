@@ -38,7 +38,7 @@ import { Counter } from "../../../assembly/counters.js";
 import { MemoryBackend } from "../../backends/memory.js";
 import { StorageController } from "../../target/controller.js";
 import { Subsystem, DEFAULT_SUBNQN } from "../../target/subsystem.js";
-import { FuzzCard, Finding, range, type Range } from "../card.js";
+import { FuzzCard, Finding, range, tracked, type Range } from "../card.js";
 import { ProgramCodec, type Op, type OpSpec } from "../program.js";
 import type { Rng } from "../rng.js";
 import type { Harness, Target } from "../target.js";
@@ -164,17 +164,16 @@ class NvmfCapsuleHarness implements Harness {
     const g = card.guests[0]!;
     for (let i = 0; i < g.size; i++) card.u8[g.base + i] = (i * 13 + 7) & 0xff;
     // only the firmware writes these (the host's send queue entries: send() says so)
-    const fwOnly = (base: number, size: number, what: string): Range => ({ ...range(base, size, what), tracked: true });
-    const rcq = (qpn: number) => fwOnly(fw.rdmaRcBlock(qpn) - R.RCQ_CTRL, R.RCQ_END, `RC queues of QP ${qpn}`);
+    const rcq = (qpn: number) => tracked(fw.rdmaRcBlock(qpn) - R.RCQ_CTRL, R.RCQ_END, `RC queues of QP ${qpn}`);
     const lazy = (r: Range): Range => ({ ...r, lazy: true });
     const writable: Range[] = [
-      fwOnly(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
-      fwOnly(M.NET_TX_CTRL, 64, "TX ring control"), lazy(range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots")),
+      tracked(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
+      tracked(M.NET_TX_CTRL, 64, "TX ring control"), lazy(range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots")),
       range(M.NET_RX_CTRL, 64, "RX ring control"), lazy(range(M.NET_RX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "RX ring slots")),
       lazy(range(CRC_LANE_TMP, M.RDMA_CTRL - CRC_LANE_TMP, "CRC kernel's lane spill")),
-      fwOnly(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
+      tracked(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
       lazy(range(M.RXLOG_BASE, M.RXLOG_ENTRIES * M.RXLOG_ENTRY_SIZE, "receive result log")),
-      fwOnly(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
+      tracked(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
       ...PAIRS.flat().map(rcq),
       range(M.NIC_BASE, M.NIC_GLOBALS_SIZE, "NIC globals"),
       // The controllers (TypeScript) write their blocks and rings: copied back whole. They write

@@ -24,7 +24,7 @@ import * as M from "../../../assembly/memmap.js";
 import * as W from "../../../assembly/rdma/wire.js";
 import * as CW from "../../../assembly/rdma/cm-wire.js";
 import * as R from "../../../assembly/rdma/rcdefs.js";
-import { FuzzCard, Finding, range, type Range } from "../card.js";
+import { FuzzCard, Finding, range, tracked, type Range } from "../card.js";
 import { ProgramCodec, type Op, type OpSpec } from "../program.js";
 import type { Rng } from "../rng.js";
 import type { Harness, Target } from "../target.js";
@@ -196,18 +196,17 @@ class RdmaCmHarness implements Harness {
     // restore just what an input touched. On a build without the page list (the release
     // build, for the bench) the baseline's connected QPs get their whole block back and the
     // others only their control words: rcEnable clears their queues before any use.
-    const fwOnly = (base: number, size: number, what: string): Range => ({ ...range(base, size, what), tracked: true });
     const writable: Range[] = [
-      fwOnly(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
-      fwOnly(M.NET_TX_CTRL, 64, "TX ring control"), { ...range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots"), lazy: true },
+      tracked(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
+      tracked(M.NET_TX_CTRL, 64, "TX ring control"), { ...range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots"), lazy: true },
       range(M.NET_RX_CTRL, 64, "RX ring control"), { ...range(M.NET_RX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "RX ring slots"), lazy: true },
       { ...range(CRC_LANE_TMP, M.RDMA_CTRL - CRC_LANE_TMP, "CRC kernel's lane spill"), lazy: true },
-      fwOnly(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
+      tracked(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
       { ...range(M.RXLOG_BASE, M.RXLOG_ENTRIES * M.RXLOG_ENTRY_SIZE, "receive result log"), lazy: true },
-      fwOnly(M.QP_TABLE_BASE, M.MR_TABLE_BASE - M.QP_TABLE_BASE, "QP table, CM control and connections"),
+      tracked(M.QP_TABLE_BASE, M.MR_TABLE_BASE - M.QP_TABLE_BASE, "QP table, CM control and connections"),
       ...Array.from({ length: M.MAX_QPS - 0x10 }, (_, i): Range => {
         const qpn = 0x10 + i, base = M.RCQ_BASE + qpn * M.RCQ_SIZE;
-        return h.baseQps.has(qpn) ? fwOnly(base, M.RCQ_SIZE, `RC block of QP ${qpn}`) : fwOnly(base, R.RCQ_SQ, `RC control words of QP ${qpn}`);
+        return h.baseQps.has(qpn) ? tracked(base, M.RCQ_SIZE, `RC block of QP ${qpn}`) : tracked(base, R.RCQ_SQ, `RC control words of QP ${qpn}`);
       }),
       ...Array.from({ length: M.MAX_QPS - 0x10 }, (_, i): Range[] => {
         const qpn = 0x10 + i, base = M.RCQ_BASE + qpn * M.RCQ_SIZE;

@@ -18,9 +18,12 @@ import type { Rng } from "../rng.js";
 import type { Harness, Target } from "../target.js";
 import { RoceRxHarness, built, ETH, IPO, UDPO, BTHO, OPCODES, ipChecksum } from "./roce-rx.js";
 
+/** EtherTypes the receive path must refuse: IPv6 (RoCEv2 over IPv6 is not supported) and RoCEv1. */
+const ETHERTYPE_IPV6 = 0x86dd, ETHERTYPE_ROCEV1 = 0x8915;
+
 /** Header fields a mutation sets: offset from the frame start, width in bytes, boundary values. */
 const FIELDS: readonly { name: string; at: number; width: 1 | 2 | 4; interesting: readonly number[] }[] = [
-  { name: "ethertype", at: W.ETH_TYPE_OFF, width: 2, interesting: [W.ETHERTYPE_IPV4, 0x86dd, 0x8915, 0] },
+  { name: "ethertype", at: W.ETH_TYPE_OFF, width: 2, interesting: [W.ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ROCEV1, 0] },
   { name: "ip version/ihl", at: IPO + W.IP_VER_IHL_OFF, width: 1, interesting: [0x45, 0x46, 0x44, 0x65, 0x4f] },
   { name: "ip length", at: IPO + W.IP_TOTLEN_OFF, width: 2, interesting: [0, 19, 20, 28, 40, 44, 0xffff] },
   { name: "ip fragment", at: IPO + W.IP_FRAG_OFF, width: 2, interesting: [0, W.IP_DF, 0x2000, 0x0001, 0xffff] },

@@ -29,7 +29,7 @@ import * as M from "../../../assembly/memmap.js";
 import * as W from "../../../assembly/rdma/wire.js";
 import * as R from "../../../assembly/rdma/rcdefs.js";
 import { Counter } from "../../../assembly/counters.js";
-import { FuzzCard, Finding, range, type Range } from "../card.js";
+import { FuzzCard, Finding, range, tracked, type Range } from "../card.js";
 import { ProgramCodec, type Op, type OpSpec } from "../program.js";
 import type { Rng } from "../rng.js";
 import type { Harness, Target } from "../target.js";
@@ -382,17 +382,16 @@ export class RoceRxHarness implements Harness {
     for (let i = MR_BYTES; i < g.size; i++) card.u8[g.base + i] = (i * 11) & 0xff;
     // the firmware alone writes these (tracked); the host writes the RX ring control and
     // slots (RxRing restores them) and receive WQEs (postRecv tells the card)
-    const fwOnly = (base: number, size: number, what: string): Range => ({ ...range(base, size, what), tracked: true });
     const writable: Range[] = [
-      fwOnly(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
-      fwOnly(M.NET_TX_CTRL, 64, "TX ring control"), { ...range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots"), lazy: true },
+      tracked(M.COUNTERS_BASE, M.QUEUE_TABLE_BASE - M.COUNTERS_BASE, "counters, globals, tables"),
+      tracked(M.NET_TX_CTRL, 64, "TX ring control"), { ...range(M.NET_TX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "TX ring slots"), lazy: true },
       range(M.NET_RX_CTRL, 64, "RX ring control"), { ...range(M.NET_RX_SLOTS, M.NET_RING_ENTRIES * M.NET_SLOT_SIZE, "RX ring slots"), lazy: true },
       { ...range(CRC_LANE_TMP, M.RDMA_CTRL - CRC_LANE_TMP, "CRC kernel's lane spill"), lazy: true },
-      fwOnly(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
+      tracked(M.RDMA_CTRL, M.RXLOG_BASE - M.RDMA_CTRL, "RDMA control and scratch"),
       { ...range(M.RXLOG_BASE, M.RXLOG_ENTRIES * M.RXLOG_ENTRY_SIZE, "receive result log"), lazy: true },
-      fwOnly(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
-      fwOnly(blk - R.RCQ_CTRL, M.RCQ_SIZE, "the RC engine QP's queues"),
-      fwOnly(g.base, MR_BYTES, "the memory region"),
+      tracked(M.QP_TABLE_BASE, M.RCQ_BASE - M.QP_TABLE_BASE, "QP table, CM, MR table"),
+      tracked(blk - R.RCQ_CTRL, M.RCQ_SIZE, "the RC engine QP's queues"),
+      tracked(g.base, MR_BYTES, "the memory region"),
     ];
     const canaries = [
       range(g.base + MR_BYTES, g.size - MR_BYTES, "guest RAM outside the memory region"),
