@@ -40,7 +40,7 @@ import { FuzzCard, Finding, range, tracked, loadFuzzFirmware, type Range } from 
 import { ProgramCodec, type Op, type OpSpec } from "../program.js";
 import type { Rng } from "../rng.js";
 import type { Harness, Target } from "../target.js";
-import { buildFrame, built, RxRing, OPCODES, CRC_LANE_TMP, ETH, IPO, BTHO } from "./roce-rx.js";
+import { buildFrame, built, rawFrame, RxRing, OPCODES, CRC_LANE_TMP, IPO, BTHO } from "./roce-rx.js";
 
 const RAM = 0x40000, DISK = 0x40000, BS = 512, QSIZE = 32, MTU = 1024;
 const QP_RQ_EPSN = 16, QP_SQ_PSN = 36, QP_SQ_UNA = 40; // rdma/qp.ts entry fields (AssemblyScript; tsc cannot read it)
@@ -280,7 +280,7 @@ class DpuRxHarness implements Harness {
   }
 
   run(input: Uint8Array): void {
-    const fc = this.fc, card = fc.card, fw = card.fw, dv = card.dv, u8 = fc.u8;
+    const fc = this.fc, card = fc.card, fw = card.fw, dv = card.dv;
     this.reset();
     const p = this.codec.decode(input);
     this.rx.begin();
@@ -360,15 +360,7 @@ class DpuRxHarness implements Harness {
           frame(v[0]!, qpn, psnOf(qpn, resp, v[2]!), v[4]!, this.fill.subarray(v[7]! & 0xfff), { va: v[7]!, key: v[8]!, dlen: v[9]!, dmg: v[5]!, dv: v[6]!, ackreq: (v[3]! & 1) !== 0 });
           break;
         }
-        case "raw": push((f) => {
-          const blob = op.blob!;
-          u8.set(blob, f);
-          if (v[0]! & 1 && blob.length >= BTHO + 16) {
-            const ipLen = dv.getUint16(f + IPO + W.IP_TOTLEN_OFF);
-            if (ETH + ipLen <= blob.length && ipLen >= 44) dv.setUint32(f + ETH + ipLen - 4, fw.rdmaIcrc(f, ipLen) >>> 0, true);
-          }
-          return blob.length;
-        }); break;
+        case "raw": push((f) => rawFrame(fc, f, op.blob!, (v[0]! & 1) !== 0)); break;
         case "poll": poll(v[0]! + 1); break;
         case "time": this.now += (v[0]! + 1) * 1000; poll(256); break;
       }

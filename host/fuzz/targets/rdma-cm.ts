@@ -28,7 +28,7 @@ import { FuzzCard, Finding, range, tracked, type Range } from "../card.js";
 import { ProgramCodec, type Op, type OpSpec } from "../program.js";
 import type { Rng } from "../rng.js";
 import type { Harness, Target } from "../target.js";
-import { buildFrame, built, RxRing, Dmg, LOCAL, PEER, ipWire, macHi, macLo, CRC_LANE_TMP } from "./roce-rx.js";
+import { buildFrame, built, fixIcrc, ipChecksum, RxRing, Dmg, LOCAL, PEER, IPO, ipWire, macHi, macLo, CRC_LANE_TMP } from "./roce-rx.js";
 
 const CmState = CW.CmState, CmRole = CW.CmRole;
 const QPN_FIRST = 0x10; // rdma/cm.ts: QPs below are not the CM's
@@ -245,15 +245,10 @@ class RdmaCmHarness implements Harness {
         qkey, srcQp: W.QP1, dmg, dv: dval,
       }, this.mad);
       if (from !== PEER) { // another sender: its MAC and IP (the ICRC covers the IP source: compute it again)
-        fc.u8.set(from.mac, f + 6);
-        fc.u8.set(from.ip, f + 14 + W.IP_SRC_OFF);
-        const dv = fc.card.dv;
-        let sum = 0;
-        for (let i = 0; i < 20; i += 2) if (i !== 10) sum += dv.getUint16(f + 14 + i);
-        while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-        dv.setUint16(f + 14 + W.IP_CSUM_OFF, ~sum & 0xffff);
-        const ipLen = dv.getUint16(f + 14 + W.IP_TOTLEN_OFF);
-        if (dmg % Dmg.COUNT < Dmg.DMG_AFTER && 14 + ipLen <= M.NET_FRAME_MAX && ipLen >= 44) dv.setUint32(f + 14 + ipLen - 4, fc.card.fw.rdmaIcrc(f, ipLen) >>> 0, true);
+        fc.u8.set(from.mac, f + W.ETH_SRC_OFF);
+        fc.u8.set(from.ip, f + IPO + W.IP_SRC_OFF);
+        fc.card.dv.setUint16(f + IPO + W.IP_CSUM_OFF, ipChecksum(fc.u8, f + IPO));
+        if (dmg % Dmg.COUNT < Dmg.DMG_AFTER) fixIcrc(fc, f, M.NET_FRAME_MAX);
       }
       return len;
     }, () => built.wrote);

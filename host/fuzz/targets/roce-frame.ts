@@ -16,7 +16,7 @@ import * as W from "../../../assembly/rdma/wire.js";
 import type { FuzzCard } from "../card.js";
 import type { Rng } from "../rng.js";
 import type { Harness, Target } from "../target.js";
-import { RoceRxHarness, built, ETH, IPO, UDPO, BTHO, OPCODES, ipChecksum } from "./roce-rx.js";
+import { RoceRxHarness, built, fixIcrc, ETH, IPO, UDPO, BTHO, OPCODES, ipChecksum } from "./roce-rx.js";
 
 /** EtherTypes the receive path must refuse: IPv6 (RoCEv2 over IPv6 is not supported) and RoCEv1. */
 const ETHERTYPE_IPV6 = 0x86dd, ETHERTYPE_ROCEV1 = 0x8915;
@@ -130,12 +130,8 @@ class RoceFrameHarness implements Harness {
     fc.hostWrote(f, n);
     if (n < UDPO) return;
     dv.setUint16(f + IPO + W.IP_CSUM_OFF, ipChecksum(fc.u8, f + IPO));
-    b[IPO + W.IP_CSUM_OFF] = fc.u8[f + IPO + W.IP_CSUM_OFF]!;
-    b[IPO + W.IP_CSUM_OFF + 1] = fc.u8[f + IPO + W.IP_CSUM_OFF + 1]!;
-    const ipLen = dv.getUint16(f + IPO + W.IP_TOTLEN_OFF);
-    if (ipLen < W.IP_HDR_LEN + W.UDP_HDR_LEN + W.BTH_LEN + W.ICRC_LEN || ETH + ipLen > n) return;
-    const icrc = fc.card.fw.rdmaIcrc(f, ipLen) >>> 0;
-    new DataView(b.buffer, b.byteOffset, b.length).setUint32(ETH + ipLen - W.ICRC_LEN, icrc, true);
+    fixIcrc(fc, f, n);
+    b.set(fc.u8.subarray(f, f + n)); // the checksum and the ICRC, as the card has them now
   }
 
   // ---- running ----

@@ -64,6 +64,28 @@ export function ipChecksum(u8: Uint8Array, ip: number): number {
   return ~s & 0xffff;
 }
 
+/** Smallest IPv4 total length of a RoCEv2 packet: IP, UDP, BTH and ICRC. */
+const MIN_IP_LEN = W.IP_HDR_LEN + W.UDP_HDR_LEN + W.BTH_LEN + W.ICRC_LEN;
+
+/**
+ * Write the ICRC (the firmware's rdmaIcrc) of the frame at card offset f for the IP total
+ * length in its header, if that length holds the headers and the frame fits in `room`
+ * bytes; returns whether it did.
+ */
+export function fixIcrc(fc: FuzzCard, f: number, room: number): boolean {
+  const dv = fc.card.dv, ipLen = dv.getUint16(f + IPO + W.IP_TOTLEN_OFF);
+  if (ipLen < MIN_IP_LEN || ETH + ipLen > room) return false;
+  dv.setUint32(f + ETH + ipLen - W.ICRC_LEN, fc.card.fw.rdmaIcrc(f, ipLen) >>> 0, true);
+  return true;
+}
+
+/** A raw frame op's bytes at card offset f, its ICRC made right when `fix` (the op's flag); returns the slot length. */
+export function rawFrame(fc: FuzzCard, f: number, blob: Uint8Array, fix: boolean): number {
+  fc.u8.set(blob, f);
+  if (fix) fixIcrc(fc, f, blob.length);
+  return blob.length;
+}
+
 export interface FrameSpec {
   opcode: number; dqp: number; psn: number; ackreq: boolean; seM: number; plen: number;
   /** extension header fields */
@@ -516,7 +538,7 @@ export class RoceRxHarness implements Harness {
   }
 
   run(input: Uint8Array): void {
-    const fc = this.fc, card = fc.card, fw = card.fw, dv = card.dv, u8 = fc.u8;
+    const fc = this.fc, card = fc.card, fw = card.fw;
     const rx = this.rx;
     this.reset();
     let now = 0;
@@ -541,15 +563,7 @@ export class RoceRxHarness implements Harness {
           push((f) => this.build(f, v, e), () => built.wrote);
           break;
         }
-        case "raw": push((f) => {
-          const blob = op.blob!;
-          u8.set(blob, f);
-          if (v[0]! & 1 && blob.length >= BTHO + 16) {
-            const ipLen = dv.getUint16(f + IPO + W.IP_TOTLEN_OFF);
-            if (ETH + ipLen <= blob.length && ipLen >= 44) dv.setUint32(f + ETH + ipLen - 4, fw.rdmaIcrc(f, ipLen) >>> 0, true);
-          }
-          return blob.length;
-        }); break;
+        case "raw": push((f) => rawFrame(fc, f, op.blob!, (v[0]! & 1) !== 0)); break;
         case "poll": fw.rdmaRcPoll(v[0]! + 1, now); now += 1000; break;
         case "recv": this.postRecv(v[0]! % 65, v[1]!); break;
         case "time": now += (v[0]! + 1) * 1000; fw.rdmaRcPoll(0, now); break;
